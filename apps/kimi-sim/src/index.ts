@@ -1,0 +1,7 @@
+// Public surface of kimi-sim: start it in-process, or run main.ts standalone.
+export { startKimiSim, type KimiSim } from './server';
+export { DEFAULT_OPTIONS, type FaultProbabilities, type KimiSimOptions, type KimiSimOptionsPatch } from './options';
+export { KIMI_MODELS, type KimiModel } from './models';
+export { OUTLINE_MARKER, OUTLINE_SECTIONS } from './outline';
+export type { FaultKind, FaultPlan } from './faults';
+export type { ErrorKind, RequestSummary, SimKeyStats, SimStats } from './stats';

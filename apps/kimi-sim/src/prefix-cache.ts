@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { PromptBlock } from './token-counter';
+
+/** Position i of a prompt: the hash of blocks 0..i and how many tokens they hold together. */
+export interface ChainLink {
+  hash: string;
+  cumulativeTokens: number;
+}
+
+interface CachedPrefix {
+  cumulativeTokens: number;
+  at: number;
+}
+
+/** h_i = H(h_{i-1} + digest_i): equal hashes mean equal prefixes, so one map lookup per block. */
+export function prefixChain(blocks: PromptBlock[]): ChainLink[] {
+  const chain: ChainLink[] = [];
+  let hash = '';
+  let cumulativeTokens = 0;
+  for (const block of blocks) {
+    hash = createHash('sha1').update(hash).update(block.digest).digest('base64');
+    cumulativeTokens += block.tokens;
+    chain.push({ hash, cumulativeTokens });
+  }
+  return chain;
+}
+
+/**
+ * Kimi-style automatic prefix caching at message granularity, per API key: a request's cached tokens
+ * are the tokens of its longest prefix seen in a recent request of the same key.
+ */
+export class PrefixCache {
+  private readonly byKey = new Map<string, Map<string, CachedPrefix>>();
+
+  /** Tokens of the longest prefix of `chain` recorded for `key` within `ttlMs` of `now`. */
+  cachedTokens(key: string, chain: ChainLink[], now: number, ttlMs: number): number {
+    const entries = this.byKey.get(key);
+    if (!entries) return 0;
+    // Scan every position: eviction may have dropped a short prefix while a longer one is still there.
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const hit = entries.get(chain[i].hash);
+      if (hit && now - hit.at <= ttlMs) return hit.cumulativeTokens;
+    }
+    return 0;
+  }
+
+  /** Makes every prefix of `chain` the most recent entry of `key`, evicting the oldest beyond `maxEntries`. */
+  record(key: string, chain: ChainLink[], now: number, maxEntries: number): void {
+    let entries = this.byKey.get(key);
+    if (!entries) {
+      entries = new Map();
+      this.byKey.set(key, entries);
+    }
+    for (const link of chain) {
+      entries.delete(link.hash);
+      entries.set(link.hash, { cumulativeTokens: link.cumulativeTokens, at: now });
+    }
+    while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
+  }
+
+  clear(): void {
+    this.byKey.clear();
+  }
+}

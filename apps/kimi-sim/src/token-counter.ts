@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { decode, encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
+import type { SimMessage, SimTool } from './wire';
+
+/** Chat-format overhead per message (role markers); the orchestrator's estimator counts the same. */
+export const MESSAGE_OVERHEAD_TOKENS = 4;
+
+/** Special-token strings in user text are plain text here, not a reason to fail the request. */
+const ENCODE_OPTIONS = { disallowedSpecial: new Set<string>() };
+
+/** A hashed, counted unit of a prompt: one message, or the model + tools head. */
+export interface PromptBlock {
+  digest: string;
+  tokens: number;
+}
+
+/** A run of tokens that decodes to whole characters; a split multi-byte character spans several tokens. */
+export interface TokenPiece {
+  text: string;
+  tokens: number;
+}
+
+export function digestOf(text: string): string {
+  return createHash('sha1').update(text).digest('base64');
+}
+
+export function textOfContent(content: SimMessage['content']): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content) {
+    if (part && typeof part === 'object' && typeof part.text === 'string') text += part.text;
+  }
+  return text;
+}
+
+/**
+ * o200k_base counting with an LRU of per-message counts keyed by a digest of the canonical message,
+ * so a long prompt that is re-sent every turn costs one hash per message, not a re-tokenization.
+ */
+export class TokenCounter {
+  private readonly countsByDigest = new Map<string, number>();
+
+  constructor(private readonly maxCachedMessages = 50_000) {}
+
+  countText(text: string | null | undefined): number {
+    return text ? encode(text, ENCODE_OPTIONS).length : 0;
+  }
+
+  encode(text: string): number[] {
+    return encode(text, ENCODE_OPTIONS);
+  }
+
+  decode(tokens: number[]): string {
+    return decode(tokens);
+  }
+
+  message(message: SimMessage): PromptBlock {
+    const canonical = JSON.stringify([
+      message.role,
+      message.content ?? null,
+      message.name ?? null,
+      message.tool_call_id ?? null,
+      message.tool_calls ?? null,
+    ]);
+    const digest = digestOf(canonical);
+    return { digest, tokens: this.cachedCount(digest, () => this.countMessage(message)) };
+  }
+
+  /** The first prompt block: which model and which tool definitions the conversation runs under. */
+  head(model: string, tools: SimTool[] | undefined): PromptBlock {
+    const toolsJson = tools?.length ? JSON.stringify(tools) : '';
+    const digest = digestOf(`${model}\u0000${toolsJson}`);
+    return { digest, tokens: this.cachedCount(digest, () => this.countText(toolsJson)) };
+  }
+
+  /** Per-token text of `tokens`; tokens holding part of a character are merged with the following ones. */
+  pieces(tokens: number[]): TokenPiece[] {
+    const pieces: TokenPiece[] = [];
+    let start = 0;
+    while (start < tokens.length) {
+      let end = start + 1;
+      let text = decode(tokens.slice(start, end));
+      // A lone U+FFFD means the token boundary falls inside a multi-byte character.
+      while (text.endsWith('\uFFFD') && end < tokens.length && end - start < 8) {
+        end++;
+        text = decode(tokens.slice(start, end));
+      }
+      pieces.push({ text, tokens: end - start });
+      start = end;
+    }
+    return pieces;
+  }
+
+  private cachedCount(digest: string, count: () => number): number {
+    const cached = this.countsByDigest.get(digest);
+    if (cached !== undefined) {
+      // Re-insert so the Map's insertion order doubles as recency order.
+      this.countsByDigest.delete(digest);
+      this.countsByDigest.set(digest, cached);
+      return cached;
+    }
+    const tokens = count();
+    this.countsByDigest.set(digest, tokens);
+    if (this.countsByDigest.size > this.maxCachedMessages) {
+      this.countsByDigest.delete(this.countsByDigest.keys().next().value as string);
+    }
+    return tokens;
+  }
+
+  private countMessage(m: SimMessage): number {
+    let n = MESSAGE_OVERHEAD_TOKENS + this.countText(textOfContent(m.content));
+    if (Array.isArray(m.content)) {
+      for (const part of m.content) {
+        if (!part || typeof part !== 'object' || typeof part.text !== 'string') n += this.countText(JSON.stringify(part));
+      }
+    }
+    if (m.name) n += this.countText(m.name);
+    if (m.tool_call_id) n += this.countText(m.tool_call_id);
+    if (m.tool_calls?.length) n += this.countText(JSON.stringify(m.tool_calls));
+    return n;
+  }
+}

@@ -1,0 +1,96 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+
+export class UpstreamConfigDto {
+  @ApiProperty({ example: 'https://api.moonshot.ai/v1' })
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  base_url: string;
+
+  @ApiPropertyOptional({ example: 'kimi-k2-0905-preview' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  model?: string;
+
+  @ApiProperty({ description: 'Stored encrypted; never returned.' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(500)
+  api_key: string;
+}
+
+export class CreateAccountDto {
+  @ApiProperty({ example: 'acme' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100000, description: 'Live sessions at once (default SESSION_LIMIT).' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  session_limit?: number;
+
+  @ApiPropertyOptional({ type: UpstreamConfigDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UpstreamConfigDto)
+  upstream?: UpstreamConfigDto;
+}
+
+export class UpdateAccountDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100000 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  session_limit?: number;
+
+  @ApiPropertyOptional({ type: UpstreamConfigDto, nullable: true, description: 'null removes the account upstream (the service default is used).' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => UpstreamConfigDto)
+  upstream?: UpstreamConfigDto | null;
+
+  @ApiPropertyOptional({ description: 'Issue a new API key; the old one stops working at once.' })
+  @IsOptional()
+  @IsBoolean()
+  rotate_key?: boolean;
+}
+
+export class AccountUpstreamView {
+  @ApiProperty() base_url: string;
+  @ApiProperty({ nullable: true, type: String }) model: string | null;
+  @ApiProperty() api_key_set: boolean;
+}
+
+export class AccountResponse {
+  @ApiProperty() id: string;
+  @ApiProperty({ enum: ['account'] }) object: 'account';
+  @ApiProperty() name: string;
+  @ApiProperty() session_limit: number;
+  @ApiProperty({ description: 'The first characters of the key.' }) api_key_prefix: string;
+  @ApiProperty({ type: AccountUpstreamView, nullable: true }) upstream: AccountUpstreamView | null;
+  @ApiProperty({ description: 'Unix seconds.' }) created_at: number;
+}
+
+export class AccountWithKeyResponse extends AccountResponse {
+  @ApiProperty({ description: 'Shown this once; stored only as a hash.' }) api_key: string;
+}
+
+export class AccountListResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty({ type: [AccountResponse] }) data: AccountResponse[];
+  @ApiProperty() has_more: boolean;
+  @ApiProperty({ nullable: true, type: String }) last_id: string | null;
+}

@@ -1,0 +1,134 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { AccountEntity } from '@so/persistence';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { ApiError } from '../common/api-error';
+import { isUuid, uuidv7 } from '../common/ids';
+import { toPage } from '../common/pagination';
+import { hashApiKey, newApiKey, SecretBox } from '../common/secrets';
+import { AccountsRepository } from './accounts.repository';
+import type { CreateAccountDto, UpdateAccountDto, UpstreamConfigDto } from './accounts.dto';
+
+export interface AccountView {
+  id: string;
+  object: 'account';
+  name: string;
+  session_limit: number;
+  api_key_prefix: string;
+  upstream: { base_url: string; model: string | null; api_key_set: boolean } | null;
+  created_at: number;
+}
+
+export interface ResolvedAccount {
+  id: string;
+  name: string;
+  sessionLimit: number;
+  upstream: { baseUrl: string; apiKey: string; model: string | null } | null;
+}
+
+/** Accounts, their hashed keys and their (encrypted) upstream settings. */
+@Injectable()
+export class AccountsService {
+  private readonly box: SecretBox;
+  // Short-lived cache of key hash -> account: key checks run on every request.
+  private readonly keyCache = new Map<string, { account: ResolvedAccount; until: number }>();
+
+  constructor(private readonly repo: AccountsRepository, @Inject(APP_CONFIG) private readonly config: AppConfig, @Inject(SecretBox) box: SecretBox) {
+    this.box = box;
+  }
+
+  async create(dto: CreateAccountDto, fixedKey?: string): Promise<AccountView & { api_key: string }> {
+    const key = fixedKey ?? newApiKey();
+    const row = await this.repo.insert({
+      id: uuidv7(),
+      name: dto.name,
+      apiKeyHash: hashApiKey(key),
+      apiKeyPrefix: key.slice(0, 10),
+      sessionLimit: dto.session_limit ?? this.config.sessionLimit,
+      ...this.upstreamColumns(dto.upstream),
+    });
+    return { ...this.view(row), api_key: key };
+  }
+
+  async get(id: string): Promise<AccountView> {
+    return this.view(await this.mustFind(id));
+  }
+
+  async list(limit = 20, after?: string) {
+    const rows = await this.repo.list(limit, after && isUuid(after) ? after : undefined);
+    const page = toPage(rows, limit, (r) => r.id);
+    return { ...page, data: page.data.map((r) => this.view(r)) };
+  }
+
+  async update(id: string, dto: UpdateAccountDto): Promise<AccountView & { api_key?: string }> {
+    await this.mustFind(id);
+    const patch: Partial<AccountEntity> = {};
+    if (dto.name !== undefined) patch.name = dto.name;
+    if (dto.session_limit !== undefined) patch.sessionLimit = dto.session_limit;
+    if (dto.upstream !== undefined) Object.assign(patch, this.upstreamColumns(dto.upstream));
+    let key: string | undefined;
+    if (dto.rotate_key) {
+      key = newApiKey();
+      patch.apiKeyHash = hashApiKey(key);
+      patch.apiKeyPrefix = key.slice(0, 10);
+    }
+    const row = (await this.repo.update(id, patch))!;
+    this.keyCache.clear();
+    return key ? { ...this.view(row), api_key: key } : this.view(row);
+  }
+
+  /** The account a key belongs to, or null. */
+  async authenticate(key: string): Promise<ResolvedAccount | null> {
+    const hash = hashApiKey(key);
+    const now = Date.now();
+    const hit = this.keyCache.get(hash);
+    if (hit && hit.until > now) return hit.account;
+    const row = await this.repo.findByKeyHash(hash);
+    if (!row) return null;
+    const account = this.resolve(row);
+    if (this.keyCache.size > 10_000) this.keyCache.clear();
+    this.keyCache.set(hash, { account, until: now + 5_000 });
+    return account;
+  }
+
+  async resolveById(id: string): Promise<ResolvedAccount> {
+    return this.resolve(await this.mustFind(id));
+  }
+
+  findByName(name: string) {
+    return this.repo.findByName(name);
+  }
+
+  private resolve(row: AccountEntity): ResolvedAccount {
+    return {
+      id: row.id,
+      name: row.name,
+      sessionLimit: row.sessionLimit,
+      upstream: row.upstreamBaseUrl && row.upstreamApiKeyEnc
+        ? { baseUrl: row.upstreamBaseUrl, apiKey: this.box.open(row.upstreamApiKeyEnc), model: row.upstreamModel }
+        : null,
+    };
+  }
+
+  private async mustFind(id: string): Promise<AccountEntity> {
+    const row = isUuid(id) ? await this.repo.findById(id) : null;
+    if (!row) throw ApiError.notFound('account', id);
+    return row;
+  }
+
+  private upstreamColumns(u: UpstreamConfigDto | null | undefined): Partial<AccountEntity> {
+    if (!u) return { upstreamBaseUrl: null, upstreamModel: null, upstreamApiKeyEnc: null };
+    return { upstreamBaseUrl: u.base_url, upstreamModel: u.model ?? null, upstreamApiKeyEnc: this.box.seal(u.api_key) };
+  }
+
+  private view(r: AccountEntity): AccountView {
+    return {
+      id: r.id,
+      object: 'account',
+      name: r.name,
+      session_limit: r.sessionLimit,
+      api_key_prefix: r.apiKeyPrefix,
+      upstream: r.upstreamBaseUrl ? { base_url: r.upstreamBaseUrl, model: r.upstreamModel, api_key_set: !!r.upstreamApiKeyEnc } : null,
+      created_at: Math.floor(r.createdAt.getTime() / 1000),
+    };
+  }
+}

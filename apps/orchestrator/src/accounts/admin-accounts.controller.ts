@@ -1,0 +1,44 @@
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { AdminGuard } from '../auth/auth.guards';
+import { ApiErrors } from '../common/api-docs';
+import { PageQuery } from '../common/pagination';
+import { AccountListResponse, AccountResponse, AccountWithKeyResponse, CreateAccountDto, UpdateAccountDto } from './accounts.dto';
+import { AccountsService } from './accounts.service';
+
+@ApiTags('admin')
+@ApiBearerAuth('admin')
+@UseGuards(AdminGuard)
+@Controller('admin/accounts')
+export class AdminAccountsController {
+  constructor(private readonly accounts: AccountsService) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiCreatedResponse({ type: AccountWithKeyResponse, description: 'The API key is in this response only.' })
+  @ApiErrors(400, 401, 403)
+  create(@Body() dto: CreateAccountDto) {
+    return this.accounts.create(dto);
+  }
+
+  @Get()
+  @ApiOkResponse({ type: AccountListResponse })
+  @ApiErrors(400, 401, 403)
+  list(@Query() q: PageQuery) {
+    return this.accounts.list(q.limit ?? 20, q.after);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: AccountResponse })
+  @ApiErrors(401, 403, 404)
+  get(@Param('id') id: string) {
+    return this.accounts.get(id);
+  }
+
+  @Patch(':id')
+  @ApiOkResponse({ type: AccountWithKeyResponse, description: '`api_key` is present only when rotate_key was true.' })
+  @ApiErrors(400, 401, 403, 404)
+  update(@Param('id') id: string, @Body() dto: UpdateAccountDto) {
+    return this.accounts.update(id, dto);
+  }
+}

@@ -1,0 +1,95 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { ModelRegistry, OpenAIUpstream, TokenEstimator, UPSTREAM } from '@so/llm';
+import { QueueModule } from '@so/queue';
+import { AccountsRepository } from './accounts/accounts.repository';
+import { AccountsService } from './accounts/accounts.service';
+import { AdminAccountsController } from './accounts/admin-accounts.controller';
+import { AccountGuard, AdminGuard } from './auth/auth.guards';
+import { SecretBox } from './common/secrets';
+import { APP_CONFIG, AppConfig } from './config/app-config';
+import { HealthController } from './health/health.controller';
+import { MetricsController } from './health/metrics.controller';
+import { ModelsController } from './models/models.controller';
+import { Compactor } from './session-state/compactor';
+import { SessionStateController, SnapshotsController } from './session-state/session-state.controller';
+import { SessionStateRepository } from './session-state/session-state.repository';
+import { SessionStateService } from './session-state/session-state.service';
+import { SessionTitleJob } from './sessions/session-title.job';
+import { SessionsController } from './sessions/sessions.controller';
+import { SessionsRepository } from './sessions/sessions.repository';
+import { SessionsService } from './sessions/sessions.service';
+import { TurnService } from './sessions/turn.service';
+import { LlmGateway } from './upstream/llm-gateway';
+import { UpstreamMetrics } from './upstream/upstream-metrics';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  dataSource: DataSource;
+}
+
+/** One build, three roles: `api` serves HTTP, `worker` runs jobs (and answers /health), `all` does both. */
+@Module({})
+export class AppModule {
+  static forRoot({ config, dataSource }: AppModuleOptions): DynamicModule {
+    const serves = config.role !== 'worker';
+    return {
+      module: AppModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            genReqId: (req, res) => {
+              const given = req.headers['x-request-id'];
+              const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+              res.setHeader('x-request-id', id);
+              return id;
+            },
+            // Never log keys or bodies: only method, path and ids.
+            serializers: {
+              req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }),
+              res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+            },
+            redact: { paths: ['req.headers', 'res.headers', '*.authorization', '*.api_key', '*.apiKey'], remove: true },
+            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+            autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
+          },
+        }),
+        QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix }),
+      ],
+      controllers: serves
+        ? [HealthController, MetricsController, ModelsController, SessionsController, SessionStateController, SnapshotsController, AdminAccountsController]
+        : [HealthController, MetricsController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: DataSource, useValue: dataSource },
+        { provide: SecretBox, useValue: new SecretBox(config.encryptionKey!) },
+        { provide: TokenEstimator, useValue: new TokenEstimator() },
+        { provide: ModelRegistry, useValue: new ModelRegistry(config.llmModel, config.contextWindow) },
+        {
+          provide: UPSTREAM,
+          useValue: new OpenAIUpstream({
+            timeoutMs: config.upstreamTimeoutMs,
+            streamIdleTimeoutMs: config.upstreamStreamIdleMs,
+            retry: { maxAttempts: config.upstreamMaxAttempts, baseDelayMs: config.upstreamRetryBaseMs, maxDelayMs: 8000, maxRetryAfterMs: config.upstreamMaxRetryAfterMs },
+          }),
+        },
+        UpstreamMetrics,
+        LlmGateway,
+        AccountsRepository,
+        AccountsService,
+        AccountGuard,
+        AdminGuard,
+        SessionsRepository,
+        SessionsService,
+        TurnService,
+        SessionTitleJob,
+        SessionStateRepository,
+        Compactor,
+        SessionStateService,
+      ],
+    };
+  }
+}

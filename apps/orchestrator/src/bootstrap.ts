@@ -1,0 +1,177 @@
+import 'reflect-metadata';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger as PinoLogger } from 'nestjs-pino';
+import { DataSource } from 'typeorm';
+import { openDataSource } from '@so/persistence';
+import type { EmbeddedPostgres } from '@so/persistence/embedded/embedded-postgres';
+import type { KimiSim } from '@so/kimi-sim';
+import { AccountsService } from './accounts/accounts.service';
+import { AppModule } from './app.module';
+import { ErrorFilter } from './common/error.filter';
+import { hashApiKey, newApiKey } from './common/secrets';
+import { apiValidationPipe } from './common/validation';
+import { AppConfig, loadConfig } from './config/app-config';
+
+export interface OrchestratorHandle {
+  app: INestApplication;
+  config: AppConfig;
+  /** http://host:port (no trailing slash). */
+  url: string;
+  dataSource: DataSource;
+  /** Development account key, in the embedded default only. */
+  devApiKey: string | null;
+  sim: KimiSim | null;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Print the human-readable banner (the CLI does; tests don't). */
+  banner?: boolean;
+}
+
+const MIGRATION_LOCK_ID = 7_240_001;
+
+/** Starts the service: embedded Postgres and kimi-sim when nothing is configured, the given ones otherwise. */
+export async function startOrchestrator(env: Record<string, string | undefined> = process.env, opts: StartOptions = {}): Promise<OrchestratorHandle> {
+  const config = loadConfig(env);
+  const cleanups: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    cleanups.length = 0;
+  };
+  try {
+    const embedded = config.databaseUrl === null;
+    let pg: EmbeddedPostgres | null = null;
+    let secrets: EmbeddedSecrets | null = null;
+    if (embedded) {
+      const dataDir = resolve(config.dataDir);
+      mkdirSync(dataDir, { recursive: true });
+      secrets = loadOrCreateSecrets(dataDir);
+      config.encryptionKey ??= secrets.encryption_key;
+      config.adminApiKey ??= secrets.admin_api_key;
+      // Loaded only when used: a configured deployment never loads PGlite.
+      const { startEmbeddedPostgres } = await import('@so/persistence/embedded/embedded-postgres');
+      pg = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pg') });
+      cleanups.push(() => pg!.close());
+      config.databaseUrl = pg.url;
+    }
+    let sim: KimiSim | null = null;
+    if (config.llmBaseUrl === null) {
+      const { startKimiSim } = await import('@so/kimi-sim');
+      sim = await startKimiSim({ port: config.simPort, host: '127.0.0.1' });
+      cleanups.push(() => sim!.close());
+      config.llmBaseUrl = sim.baseUrl;
+      config.llmApiKey = 'kimi-sim';
+    }
+
+    const dataSource = await openDataSource(config.databaseUrl!, { poolSize: embedded ? Math.min(config.dbPoolSize, 5) : config.dbPoolSize });
+    cleanups.push(() => dataSource.destroy());
+    await migrate(dataSource, !embedded);
+
+    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, dataSource }), { bufferLogs: true });
+    cleanups.push(() => app.close());
+    configureApp(app);
+
+    let devApiKey: string | null = null;
+    if (secrets) devApiKey = await ensureDevAccount(app.get(AccountsService), secrets.dev_api_key);
+
+    await app.listen(config.port, config.host);
+    const addr = app.getHttpServer().address() as { port: number };
+    const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${addr.port}`;
+    if (opts.banner) printBanner(config, url, devApiKey, embedded, sim);
+    return { app, config, url, dataSource, devApiKey, sim, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Global pieces shared by the service and the tests: errors, validation, body limits, docs. */
+export function configureApp(app: NestExpressApplication): void {
+  app.useLogger(app.get(PinoLogger));
+  app.useBodyParser('json', { limit: '16mb' });
+  app.useGlobalFilters(new ErrorFilter());
+  app.useGlobalPipes(apiValidationPipe());
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const doc = new DocumentBuilder()
+    .setTitle('session-orchestrator')
+    .setDescription('Durable server-side sessions for long-context LLM work: append with streaming, truncate, snapshots, compression, fan-out. Errors use the OpenAI error shape.')
+    .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Account API key' }, 'account')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' }, 'admin')
+    .build();
+  const document = SwaggerModule.createDocument(app, doc);
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}
+
+/** Applies pending migrations; with a shared database, under an advisory lock so instances don't race. */
+async function migrate(ds: DataSource, shared: boolean): Promise<void> {
+  if (!shared) {
+    await ds.runMigrations({ transaction: 'each' });
+    return;
+  }
+  const qr = ds.createQueryRunner();
+  await qr.connect();
+  try {
+    await qr.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    await ds.runMigrations({ transaction: 'each' });
+  } finally {
+    await qr.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+    await qr.release();
+  }
+}
+
+interface EmbeddedSecrets {
+  encryption_key: string;
+  admin_api_key: string;
+  dev_api_key: string;
+}
+
+/** The embedded default keeps its generated secrets beside its data, readable by the owner only. */
+function loadOrCreateSecrets(dataDir: string): EmbeddedSecrets {
+  const file = join(dataDir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as EmbeddedSecrets;
+  const s: EmbeddedSecrets = {
+    encryption_key: randomBytes(32).toString('base64url'),
+    admin_api_key: `sk-admin-${randomBytes(24).toString('base64url')}`,
+    dev_api_key: newApiKey(),
+  };
+  writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
+  return s;
+}
+
+async function ensureDevAccount(accounts: AccountsService, key: string): Promise<string> {
+  const existing = await accounts.findByName('development');
+  if (!existing) {
+    await accounts.create({ name: 'development' }, key);
+  } else if (existing.apiKeyHash !== hashApiKey(key)) {
+    throw new Error('the development account exists with another key; remove DATA_DIR/secrets.json and the data directory to start over');
+  }
+  return key;
+}
+
+function printBanner(config: AppConfig, url: string, devKey: string | null, embedded: boolean, sim: KimiSim | null): void {
+  const lines = [
+    '',
+    `session-orchestrator is running (role=${config.role})`,
+    `  API        ${url}/v1`,
+    `  Swagger UI ${url}/docs`,
+    `  Health     ${url}/health`,
+    `  Database   ${embedded ? `embedded Postgres (PGlite) in ${resolve(config.dataDir)}` : 'DATABASE_URL'}`,
+    `  Queue      ${config.redisUrl ? 'Redis (REDIS_URL)' : 'in-process'}`,
+    `  Upstream   ${sim ? `built-in kimi-sim at ${sim.baseUrl}` : config.llmBaseUrl}`,
+  ];
+  if (devKey) {
+    lines.push(`  API key    ${devKey}   (development account)`);
+    lines.push(`  Admin key  ${config.adminApiKey}`);
+    lines.push('', `Try: curl -s ${url}/v1/sessions -H "Authorization: Bearer ${devKey}" -H 'Content-Type: application/json' -d '{"system":"You are terse."}'`);
+  }
+  process.stdout.write(lines.join('\n') + '\n\n');
+}

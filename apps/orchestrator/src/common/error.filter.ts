@@ -1,0 +1,64 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError } from '@so/domain';
+import { UpstreamError } from '@so/llm';
+import { ApiError, ApiErrorCode } from './api-error';
+
+const CODE_FOR_STATUS: Record<number, ApiErrorCode> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'invalid_request',
+  409: 'conflict',
+  413: 'request_too_large',
+  415: 'invalid_request',
+  429: 'rate_limited',
+  503: 'service_unavailable',
+};
+
+/** Renders every failure as OpenAI's error shape; a stack trace goes to the log, never to the client. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof DomainError) return new ApiError(err.code as ApiErrorCode, err.message, err.param ?? null);
+  if (err instanceof UpstreamError) {
+    const headers: Record<string, string> = err.retryAfterSeconds !== null ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
+    return new ApiError(err.code, err.message, null, headers);
+  }
+  // body-parser errors (malformed JSON, body over the limit) carry `type` and `status`.
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e && e.type === 'entity.parse.failed') return new ApiError('invalid_request', 'The request body is not valid JSON.');
+  if (e && e.type === 'entity.too.large') return new ApiError('request_too_large', 'The request body is too large.');
+  if (e && typeof e.type === 'string' && e.type.startsWith('encoding.')) return new ApiError('invalid_request', 'The request body encoding is not supported.');
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    const code = CODE_FOR_STATUS[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request');
+    const resp = err.getResponse() as string | { message?: string | string[] };
+    const msg = typeof resp === 'string' ? resp : Array.isArray(resp.message) ? resp.message.join('; ') : resp.message ?? err.message;
+    return new ApiError(code, status === 404 && /^Cannot /.test(msg) ? `Unknown route: ${msg.replace(/^Cannot /, '')}` : msg);
+  }
+  return new ApiError('internal_error', 'The server failed to process the request.');
+}
+
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ErrorFilter');
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const api = toApiError(err);
+    if (api.status >= 500 && !(err instanceof UpstreamError)) {
+      this.logger.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, 'unhandled error');
+    }
+    if (res.headersSent) {
+      // A stream already started: end it with an error event the SDK understands.
+      if (!res.writableEnded) {
+        res.write(`data: ${JSON.stringify(api.body())}\n\n`);
+        res.end();
+      }
+      return;
+    }
+    for (const [k, v] of Object.entries(api.headers)) res.setHeader(k, v);
+    res.status(api.status).json(api.body());
+  }
+}

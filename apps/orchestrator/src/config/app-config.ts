@@ -1,0 +1,120 @@
+export type Role = 'all' | 'api' | 'worker';
+
+/** Everything the service reads from the environment, parsed and validated once at start. */
+export interface AppConfig {
+  port: number;
+  host: string;
+  role: Role;
+  databaseUrl: string | null;
+  dataDir: string;
+  dbPoolSize: number;
+  redisUrl: string | null;
+  queuePrefix: string;
+  llmBaseUrl: string | null;
+  llmApiKey: string | null;
+  llmModel: string;
+  summarizerModel: string | null;
+  contextWindow: number;
+  sessionLimit: number;
+  adminApiKey: string | null;
+  encryptionKey: string | null;
+  upstreamTimeoutMs: number;
+  upstreamStreamIdleMs: number;
+  upstreamMaxAttempts: number;
+  upstreamRetryBaseMs: number;
+  upstreamMaxRetryAfterMs: number;
+  defaultMaxTokens: number;
+  turnLockMs: number;
+  logLevel: string;
+  /** Embedded mode only: kimi-sim options when no upstream is configured. */
+  simPort: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`Invalid configuration: ${variable} ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | null {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? null : v.trim();
+}
+
+function int(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = str(env, name);
+  if (v === null) return def;
+  if (!/^-?\d+$/.test(v)) throw new ConfigError(name, `must be an integer, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | null {
+  const v = str(env, name);
+  if (v === null) return null;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(name, 'must be a URL');
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${u.protocol}`);
+  return v;
+}
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  const role = (str(env, 'ROLE') ?? 'all') as Role;
+  if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('ROLE', `must be all, api or worker, got "${role}"`);
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const llmBaseUrl = url(env, 'LLM_BASE_URL', ['http:', 'https:']);
+  const llmApiKey = str(env, 'LLM_API_KEY');
+  if ((llmBaseUrl === null) !== (llmApiKey === null)) {
+    throw new ConfigError(llmBaseUrl === null ? 'LLM_BASE_URL' : 'LLM_API_KEY', 'must be set together with ' + (llmBaseUrl === null ? 'LLM_API_KEY' : 'LLM_BASE_URL'));
+  }
+  if (role !== 'all' && (databaseUrl === null || redisUrl === null)) {
+    throw new ConfigError(databaseUrl === null ? 'DATABASE_URL' : 'REDIS_URL', `is required with ROLE=${role}: api and worker instances share one Postgres and one Redis`);
+  }
+  const encryptionKey = str(env, 'ENCRYPTION_KEY');
+  if (encryptionKey !== null && encryptionKey.length < 16) throw new ConfigError('ENCRYPTION_KEY', 'must be at least 16 characters');
+  if (databaseUrl !== null && encryptionKey === null) {
+    throw new ConfigError('ENCRYPTION_KEY', 'is required when DATABASE_URL is set (it encrypts upstream keys at rest)');
+  }
+  const adminApiKey = str(env, 'ADMIN_API_KEY');
+  if (adminApiKey !== null && adminApiKey.length < 16) throw new ConfigError('ADMIN_API_KEY', 'must be at least 16 characters');
+  const contextWindow = int(env, 'CONTEXT_WINDOW', 262144, 8192, 4_000_000);
+  const logLevel = str(env, 'LOG_LEVEL') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
+  return {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    role,
+    databaseUrl,
+    dataDir: str(env, 'DATA_DIR') ?? './.data',
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 200),
+    redisUrl,
+    queuePrefix: str(env, 'QUEUE_PREFIX') ?? 'so',
+    llmBaseUrl,
+    llmApiKey,
+    llmModel: str(env, 'LLM_MODEL') ?? 'kimi-k2-0905-preview',
+    summarizerModel: str(env, 'SUMMARIZER_MODEL'),
+    contextWindow,
+    sessionLimit: int(env, 'SESSION_LIMIT', 100, 1, 100_000),
+    adminApiKey,
+    encryptionKey,
+    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 120_000, 100),
+    upstreamStreamIdleMs: int(env, 'UPSTREAM_STREAM_IDLE_MS', 60_000, 100),
+    upstreamMaxAttempts: int(env, 'UPSTREAM_MAX_ATTEMPTS', 4, 1, 20),
+    upstreamRetryBaseMs: int(env, 'UPSTREAM_RETRY_BASE_MS', 500, 0),
+    upstreamMaxRetryAfterMs: int(env, 'UPSTREAM_MAX_RETRY_AFTER_MS', 30_000, 0),
+    defaultMaxTokens: int(env, 'DEFAULT_MAX_TOKENS', 4096, 1, contextWindow),
+    turnLockMs: int(env, 'TURN_LOCK_MS', 300_000, 1000),
+    logLevel,
+    simPort: int(env, 'SIM_PORT', 0, 0, 65535),
+  };
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');

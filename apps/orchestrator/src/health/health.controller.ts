@@ -1,0 +1,72 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { DataSource } from 'typeorm';
+import { JOB_QUEUE, type JobQueue } from '@so/queue';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+
+class CheckView {
+  @ApiProperty({ enum: ['up', 'down'] }) status: 'up' | 'down';
+  @ApiProperty({ required: false }) detail?: string;
+}
+
+class HealthResponse {
+  @ApiProperty({ enum: ['ok', 'degraded', 'down'] }) status: string;
+  @ApiProperty() role: string;
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/CheckView' } }) checks: Record<string, CheckView>;
+}
+
+/** Liveness of the three things a turn needs. Only the database being down makes it 503. */
+@ApiTags('operations')
+@Controller('health')
+export class HealthController {
+  private upstreamCache: { at: number; check: CheckView } | null = null;
+
+  constructor(private readonly ds: DataSource, @Inject(JOB_QUEUE) private readonly queue: JobQueue, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Database, queue and upstream status' })
+  @ApiOkResponse({ type: HealthResponse })
+  @ApiServiceUnavailableResponse({ type: HealthResponse })
+  async health(@Res({ passthrough: true }) res: Response): Promise<HealthResponse> {
+    const [database, queue, upstream] = await Promise.all([this.database(), this.queueCheck(), this.upstream()]);
+    const status = database.status === 'down' ? 'down' : queue.status === 'down' || upstream.status === 'down' ? 'degraded' : 'ok';
+    if (status === 'down') res.status(503);
+    return { status, role: this.config.role, checks: { database, queue, upstream } };
+  }
+
+  private async database(): Promise<CheckView> {
+    try {
+      await this.ds.query('SELECT 1');
+      return { status: 'up' };
+    } catch (err) {
+      return { status: 'down', detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  private async queueCheck(): Promise<CheckView> {
+    try {
+      const h = await this.queue.health();
+      return { status: h.ok ? 'up' : 'down', detail: `${this.queue.driver}${h.detail ? `: ${h.detail}` : ''}` };
+    } catch (err) {
+      return { status: 'down', detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /** GET {base}/models with a short timeout, cached for 10 s so health checks never load the upstream. */
+  private async upstream(): Promise<CheckView> {
+    if (this.upstreamCache && Date.now() - this.upstreamCache.at < 10_000) return this.upstreamCache.check;
+    let check: CheckView;
+    try {
+      const r = await fetch(`${this.config.llmBaseUrl!.replace(/\/$/, '')}/models`, {
+        headers: { authorization: `Bearer ${this.config.llmApiKey}` },
+        signal: AbortSignal.timeout(2000),
+      });
+      check = r.ok ? { status: 'up', detail: new URL(this.config.llmBaseUrl!).host } : { status: 'down', detail: `HTTP ${r.status}` };
+    } catch (err) {
+      check = { status: 'down', detail: err instanceof Error ? err.message : String(err) };
+    }
+    this.upstreamCache = { at: Date.now(), check };
+    return check;
+  }
+}

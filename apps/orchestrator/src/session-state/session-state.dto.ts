@@ -1,0 +1,105 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+
+export class TruncateDto {
+  @ApiProperty({ minimum: 4096, description: 'Tokens of recent history to keep verbatim (pinned prefix and outlines are always kept).' })
+  @IsInt() @Min(4096) preserve_len: number;
+}
+
+export class CreateSnapshotDto {
+  @ApiPropertyOptional({ maxLength: 200 }) @IsOptional() @IsString() @MaxLength(200) label?: string;
+}
+
+export class RestoreDto {
+  @ApiProperty() @IsString() snapshot_id: string;
+}
+
+export class CompressDto {
+  @ApiPropertyOptional({ minimum: 2, maximum: 10, default: 4 }) @IsOptional() @IsNumber() @Min(2) @Max(10) ratio?: number;
+  @ApiPropertyOptional({ enum: ['outline'], default: 'outline' }) @IsOptional() @IsIn(['outline']) format?: 'outline';
+  @ApiPropertyOptional({ minimum: 0, maximum: 100, description: 'Rounds left verbatim (default: the session policy keep_rounds; 0 compresses everything).' })
+  @IsOptional() @IsInt() @Min(0) @Max(100) keep_rounds?: number;
+}
+
+export class ForkDto {
+  @ApiPropertyOptional({ description: "Another account's share token, to fork a snapshot shared with you." }) @IsOptional() @IsString() @MaxLength(200) share_token?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(500) title?: string;
+}
+
+export class EventsQuery {
+  @ApiPropertyOptional({ minimum: 0 }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) after?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 100 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+}
+
+export class SnapshotResponse {
+  @ApiProperty() id: string;
+  @ApiProperty({ enum: ['session.snapshot'] }) object: string;
+  @ApiProperty() session_id: string;
+  @ApiProperty() at_seq: number;
+  @ApiProperty() window_tokens: number;
+  @ApiProperty({ enum: ['manual', 'rolling', 'pre-compress', 'pre-restore', 'pre-truncate', 'fork'] }) reason: string;
+  @ApiProperty({ nullable: true, type: String }) label: string | null;
+  @ApiProperty() shared: boolean;
+  @ApiProperty() created_at: number;
+}
+
+export class SnapshotListResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty({ type: [SnapshotResponse] }) data: SnapshotResponse[];
+  @ApiProperty() has_more: boolean;
+  @ApiProperty({ nullable: true, type: String }) last_id: string | null;
+}
+
+export class CompressResponse {
+  @ApiProperty() outline: string;
+  @ApiProperty() input_tokens: number;
+  @ApiProperty() output_tokens: number;
+  @ApiProperty() achieved_ratio: number;
+  @ApiProperty({ description: 'The snapshot taken before compressing.' }) snapshot_id: string;
+  @ApiProperty() outline_seq: number;
+  @ApiProperty({ type: [Number] }) compressed_seqs: number[];
+  @ApiProperty({ enum: ['upstream', 'extractive'] }) method: string;
+  @ApiProperty() window_tokens: number;
+}
+
+export class ShareResponse {
+  @ApiProperty({ description: 'Shown once; another account forks with it.' }) share_token: string;
+  @ApiProperty() snapshot_id: string;
+}
+
+export class ContextBreakdown {
+  @ApiProperty() pinned: number;
+  @ApiProperty() outlines: number;
+  @ApiProperty() recent: number;
+  @ApiProperty() total: number;
+  @ApiProperty({ description: 'context_window - total - reply reserve' }) headroom: number;
+  @ApiProperty() reply_reserve: number;
+  @ApiProperty() context_window: number;
+  @ApiProperty() trigger_tokens: number;
+}
+
+export class ContextResponse {
+  @ApiProperty({ enum: ['session.context'] }) object: string;
+  @ApiProperty() session_id: string;
+  @ApiProperty() model: string;
+  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Exactly the messages the next turn sends before the new ones.' }) messages: unknown[];
+  @ApiProperty({ type: 'array', items: { type: 'object' }, nullable: true }) tools: unknown[] | null;
+  @ApiProperty({ type: ContextBreakdown }) tokens: ContextBreakdown;
+  @ApiProperty({ type: 'object', additionalProperties: true }) window: Record<string, unknown>;
+  @ApiProperty({ description: 'sha256 of the pinned prefix and outlines; equal between compactions.' }) prefix_hash: string;
+}
+
+export class SessionEventView {
+  @ApiProperty() id: number;
+  @ApiProperty({ enum: ['compaction', 'compaction_fallback', 'compression', 'truncation', 'snapshot', 'restore', 'fork'] }) type: string;
+  @ApiProperty({ type: 'object', additionalProperties: true }) data: Record<string, unknown>;
+  @ApiProperty() created_at: number;
+}
+
+export class SessionEventListResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty({ type: [SessionEventView] }) data: SessionEventView[];
+  @ApiProperty() has_more: boolean;
+  @ApiProperty({ nullable: true, type: String }) last_id: string | null;
+}

@@ -1,0 +1,270 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  assembleWindow,
+  DEFAULT_REPLY_RESERVE,
+  planTruncation,
+  restoreWindow,
+  safeCutFlags,
+  splitRounds,
+  sumTokens,
+  windowPrefixHash,
+  type PinnedPrefix,
+} from '@so/domain';
+import { ModelRegistry } from '@so/llm';
+import type { SessionEntity, SnapshotEntity } from '@so/persistence';
+import type { ResolvedAccount } from '../accounts/accounts.service';
+import { ApiError } from '../common/api-error';
+import { isUuid, uuidv7 } from '../common/ids';
+import { toPage } from '../common/pagination';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { sessionView } from '../sessions/sessions.presenter';
+import { SessionsRepository } from '../sessions/sessions.repository';
+import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
+import { Compactor, pinnedTokensOf } from './compactor';
+import type { CompressDto, EventsQuery, ForkDto } from './session-state.dto';
+import { SessionStateRepository } from './session-state.repository';
+
+const unix = (d: Date) => Math.floor(d.getTime() / 1000);
+
+export function snapshotView(s: SnapshotEntity) {
+  return {
+    id: s.id,
+    object: 'session.snapshot' as const,
+    session_id: s.sessionId,
+    at_seq: s.atSeq,
+    window_tokens: s.windowTokens,
+    reason: s.reason,
+    label: s.label,
+    shared: s.shareTokenHash !== null,
+    created_at: unix(s.createdAt),
+  };
+}
+
+export function pinnedOf(s: SessionEntity): PinnedPrefix {
+  return { system: s.system, systemTokens: s.systemTokens, fragments: [], tools: s.tools, toolsTokens: s.toolsTokens };
+}
+
+/** Truncate, snapshots (create/list/restore/fork/share), compress, context, events, lineage. */
+@Injectable()
+export class SessionStateService {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly repo: SessionsRepository,
+    private readonly state: SessionStateRepository,
+    private readonly compactor: Compactor,
+    private readonly models: ModelRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Runs a window operation under the session's turn lock, so it never interleaves with a turn. */
+  private async locked<T>(account: ResolvedAccount, id: string, op: (s: SessionEntity, lockId: string) => Promise<T>): Promise<T> {
+    const s0 = await this.sessions.mustFind(account, id);
+    if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id');
+    const lockId = uuidv7();
+    if (!(await this.repo.acquireTurnLock(s0.id, lockId, this.config.turnLockMs))) {
+      throw new ApiError('conflict', `Session '${s0.id}' is busy with another operation; retry when it has finished.`, 'session_id');
+    }
+    try {
+      return await op(await this.sessions.mustFind(account, id), lockId);
+    } finally {
+      await this.repo.releaseTurnLock(s0.id, lockId).catch(() => undefined);
+    }
+  }
+
+  async truncate(account: ResolvedAccount, id: string, preserveLen: number) {
+    return this.locked(account, id, async (s, lockId) => {
+      const w = await this.repo.windowMessages(s, s.window);
+      const plan = planTruncation({ recent: w.recent, preserveLen });
+      if (plan.droppedSeqs > 0) await this.compactor.truncate(s, lockId, w, plan.keepFromSeq, 'manual', { preserve_len: preserveLen });
+      return this.contextOf(await this.sessions.mustFind(account, id));
+    });
+  }
+
+  async createSnapshot(account: ResolvedAccount, id: string, label: string | null) {
+    return this.locked(account, id, async (s) => {
+      const snapId = await this.compactor.snapshot(account.id, s, 'manual', label);
+      return snapshotView((await this.state.findSnapshot(account.id, snapId))!);
+    });
+  }
+
+  async listSnapshots(account: ResolvedAccount, id: string, limit = 20, after?: string) {
+    const s = await this.sessions.mustFind(account, id);
+    const rows = await this.state.listSnapshots(s.id, limit, after && isUuid(after) ? after : undefined);
+    const page = toPage(rows, limit, (r) => r.id);
+    return { ...page, data: page.data.map(snapshotView) };
+  }
+
+  /** Rolls the window back to a snapshot; later messages stay in history, out of the window. O(1). */
+  async restore(account: ResolvedAccount, id: string, snapshotId: string) {
+    return this.locked(account, id, async (s, lockId) => {
+      const snap = isUuid(snapshotId) ? await this.state.findSnapshot(account.id, snapshotId) : null;
+      if (!snap || snap.sessionId !== s.id) throw new ApiError('not_found', `No snapshot '${snapshotId}' for this session.`, 'snapshot_id');
+      const preRestoreId = await this.compactor.snapshot(account.id, s, 'pre-restore', null);
+      const ok = await this.repo.inTurnTransaction(s.id, lockId, async (m, cur) => {
+        await this.repo.updateSession(m, s.id, { window: restoreWindow(snap.window, snap.atSeq), windowTokens: snap.windowTokens, version: cur.version + 1 });
+        await this.state.event(m, s.id, 'restore', { snapshot_id: snap.id, at_seq: snap.atSeq, pre_restore_snapshot_id: preRestoreId, window_tokens: snap.windowTokens });
+        return true;
+      });
+      if (!ok) throw new ApiError('conflict', 'The session changed during the restore; nothing was written.', 'session_id');
+      return { ...sessionView(await this.sessions.mustFind(account, id)), restored_snapshot_id: snap.id, pre_restore_snapshot_id: preRestoreId };
+    });
+  }
+
+  /** A new session whose window equals the snapshot; it shares the source's history instead of copying it. */
+  async fork(account: ResolvedAccount, snapshotId: string, dto: ForkDto) {
+    let snap: SnapshotEntity | null = null;
+    if (isUuid(snapshotId)) {
+      snap = dto.share_token
+        ? await this.state.findSnapshotByShareHash(snapshotId, hashToken(dto.share_token))
+        : await this.state.findSnapshot(account.id, snapshotId);
+    }
+    if (!snap) throw ApiError.notFound('snapshot', snapshotId);
+    const source = (await this.repo.findForAccount(snap.accountId, snap.sessionId))!;
+    const id = uuidv7();
+    const sameAccount = source.accountId === account.id;
+    const bases = [...(source.historyBases ?? []).filter((b) => b.fromSeq <= snap!.atSeq).map((b) => ({ ...b, toSeq: Math.min(b.toSeq, snap!.atSeq) }))];
+    const ownFrom = bases.length ? bases[bases.length - 1].toSeq + 1 : 1;
+    if (ownFrom <= snap.atSeq) bases.push({ sessionId: source.id, fromSeq: ownFrom, toSeq: snap.atSeq });
+    await this.repo.insert({
+      id,
+      accountId: account.id,
+      parentId: sameAccount ? source.id : null,
+      rootId: sameAccount ? source.rootId : id,
+      taskId: null,
+      role: 'standalone',
+      status: 'active',
+      title: dto.title ?? (source.title ? `${source.title} (fork)` : null),
+      metadata: sameAccount ? source.metadata : {},
+      model: source.model,
+      system: source.system,
+      systemTokens: source.systemTokens,
+      tools: source.tools,
+      toolsTokens: source.toolsTokens,
+      fragmentRefs: source.fragmentRefs,
+      historyBases: bases,
+      policy: source.policy,
+      window: restoreWindow(snap.window, snap.atSeq),
+      windowTokens: snap.windowTokens,
+      lastSeq: snap.atSeq,
+      version: 0,
+      tokenCalibration: source.tokenCalibration,
+    });
+    await this.state.event(null, id, 'fork', { from_session_id: sameAccount ? source.id : null, snapshot_id: snap.id, at_seq: snap.atSeq, shared: !sameAccount });
+    if (sameAccount) await this.state.event(null, source.id, 'fork', { child_session_id: id, snapshot_id: snap.id, at_seq: snap.atSeq });
+    return sessionView((await this.repo.findForAccount(account.id, id))!);
+  }
+
+  async share(account: ResolvedAccount, snapshotId: string) {
+    const snap = isUuid(snapshotId) ? await this.state.findSnapshot(account.id, snapshotId) : null;
+    if (!snap) throw ApiError.notFound('snapshot', snapshotId);
+    const token = `shr-${randomBytes(24).toString('base64url')}`;
+    await this.state.setShareHash(snap.id, hashToken(token));
+    return { share_token: token, snapshot_id: snap.id };
+  }
+
+  async compress(account: ResolvedAccount, id: string, dto: CompressDto) {
+    return this.locked(account, id, async (s, lockId) => {
+      const policy = policyFromColumn(s.policy);
+      const ratio = dto.ratio ?? policy.compressRatio;
+      const keepRounds = dto.keep_rounds ?? policy.keepRounds;
+      const w = await this.repo.windowMessages(s, s.window);
+      const end = compressibleEnd(w.recent, keepRounds);
+      if (end === 0) {
+        throw new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
+      }
+      const r = await this.compactor.compress(account, s, lockId, w, {
+        fromSeq: w.recent[0].seq,
+        toSeq: w.recent[end - 1].seq,
+        keepFromSeq: end < w.recent.length ? w.recent[end].seq : null,
+        foldOutlines: false,
+        ratio,
+        trigger: 'manual',
+        snapshotReason: 'pre-compress',
+      });
+      return {
+        outline: r.outline,
+        input_tokens: r.inputTokens,
+        output_tokens: r.outputTokens,
+        achieved_ratio: r.achievedRatio,
+        snapshot_id: r.snapshotId,
+        outline_seq: r.outlineSeq,
+        compressed_seqs: [r.fromSeq, r.toSeq],
+        method: r.method,
+        window_tokens: r.windowTokensAfter,
+      };
+    });
+  }
+
+  async context(account: ResolvedAccount, id: string) {
+    return this.contextOf(await this.sessions.mustFind(account, id));
+  }
+
+  private async contextOf(s: SessionEntity) {
+    const w = await this.repo.windowMessages(s, s.window);
+    const pinned = pinnedOf(s);
+    const model = this.models.get(s.model);
+    const p = pinnedTokensOf(s);
+    const o = sumTokens(w.outlines);
+    const r = sumTokens(w.recent);
+    const reserve = Math.min(this.config.defaultMaxTokens, DEFAULT_REPLY_RESERVE);
+    return {
+      object: 'session.context' as const,
+      session_id: s.id,
+      model: s.model,
+      messages: assembleWindow(pinned, w.outlines, w.recent),
+      tools: s.tools,
+      tokens: { pinned: p, outlines: o, recent: r, total: p + o + r, headroom: model.contextWindow - (p + o + r) - reserve, reply_reserve: reserve, context_window: model.contextWindow, trigger_tokens: s.policy.trigger_tokens },
+      window: { outline_seqs: s.window.outlineSeqs, ranges: s.window.ranges, recent_seqs: w.recent.length ? [w.recent[0].seq, w.recent[w.recent.length - 1].seq] : null },
+      prefix_hash: windowPrefixHash(pinned, w.outlines),
+    };
+  }
+
+  async events(account: ResolvedAccount, id: string, q: EventsQuery) {
+    const s = await this.sessions.mustFind(account, id);
+    const limit = q.limit ?? 100;
+    const rows = await this.state.listEvents(s.id, q.after ?? 0, limit);
+    const page = toPage(rows, limit, (e) => String(e.id));
+    return { ...page, data: page.data.map((e) => ({ id: Number(e.id), type: e.type, data: e.data, created_at: unix(e.createdAt) })) };
+  }
+
+  /** The session's tree: descendants (recursively), each with its snapshots and outlines (with provenance). */
+  async lineage(account: ResolvedAccount, id: string) {
+    const s = await this.sessions.mustFind(account, id);
+    const nodes = await this.state.lineage(account.id, s.id);
+    const ids = nodes.map((n) => n.id);
+    const [snaps, comps] = await Promise.all([this.state.snapshotsOf(ids), this.state.compressionsOf(ids)]);
+    const byParent = new Map<string | null, typeof nodes>();
+    for (const n of nodes) byParent.set(n.parent_id, [...(byParent.get(n.parent_id) ?? []), n]);
+    const build = (n: (typeof nodes)[number]): Record<string, unknown> => ({
+      id: n.id,
+      role: n.role,
+      status: n.status,
+      title: n.title,
+      task_id: n.task_id,
+      parent_id: n.parent_id,
+      snapshots: snaps.filter((x) => x.sessionId === n.id).map(snapshotView),
+      outlines: comps.filter((c) => c.sessionId === n.id).map((c) => ({
+        outline_seq: c.outlineSeq, session_id: c.sessionId, snapshot_id: c.snapshotId, seq_range: [c.fromSeq, c.toSeq],
+        input_tokens: c.inputTokens, output_tokens: c.outputTokens, achieved_ratio: c.achievedRatio, method: c.method, trigger: c.trigger,
+      })),
+      children: (byParent.get(n.id) ?? []).map(build),
+    });
+    return { object: 'session.lineage', root: build(nodes[0]), total_sessions: nodes.length };
+  }
+}
+
+/** Index in `recent` where the last keepRounds rounds start, at a cut that keeps tool pairs whole. */
+export function compressibleEnd(recent: Parameters<typeof splitRounds>[0], keepRounds: number): number {
+  if (keepRounds === 0) return recent.length;
+  const rounds = splitRounds(recent);
+  if (rounds.length <= keepRounds) return 0;
+  const flags = safeCutFlags(recent);
+  let index = recent.findIndex((m) => m.seq === rounds[rounds.length - keepRounds].fromSeq);
+  while (index > 0 && !flags[index]) index--;
+  return index;
+}
+
+function hashToken(t: string): string {
+  return createHash('sha256').update(t).digest('hex');
+}

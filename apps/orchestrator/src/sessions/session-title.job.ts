@@ -1,0 +1,41 @@
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { DataSource, IsNull } from 'typeorm';
+import { JOB_QUEUE, type JobQueue } from '@so/queue';
+import { MessageEntity, SessionEntity } from '@so/persistence';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+
+export const SESSIONS_QUEUE = 'sessions';
+export const TITLE_JOB = 'title';
+
+/** Derives a title from the first user message, off the request path (sessions listed by title). */
+export function titleFrom(text: string): string {
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
+  return line.length > 60 ? `${line.slice(0, 57).trimEnd()}...` : line;
+}
+
+@Injectable()
+export class SessionTitleJob implements OnModuleInit {
+  private readonly logger = new Logger(SessionTitleJob.name);
+
+  constructor(@Inject(JOB_QUEUE) private readonly queue: JobQueue, private readonly ds: DataSource, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  onModuleInit(): void {
+    if (this.config.role === 'api') return;
+    this.queue.process<{ sessionId: string }>(SESSIONS_QUEUE, TITLE_JOB, (job) => this.run(job.data.sessionId), { concurrency: 2 });
+  }
+
+  /** One job per session (deterministic id): a repeat is a no-op. */
+  async enqueue(sessionId: string): Promise<void> {
+    await this.queue.add(SESSIONS_QUEUE, TITLE_JOB, { sessionId }, { jobId: `title:${sessionId}`, attempts: 3, backoffMs: 1000 }).catch((err) => {
+      this.logger.warn({ sessionId, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue title job');
+    });
+  }
+
+  private async run(sessionId: string): Promise<{ title: string | null }> {
+    const first = await this.ds.getRepository(MessageEntity).findOne({ where: { sessionId, role: 'user', kind: 'message' }, order: { seq: 'ASC' } });
+    if (!first?.content) return { title: null };
+    const title = titleFrom(first.content);
+    await this.ds.getRepository(SessionEntity).update({ id: sessionId, title: IsNull() }, { title });
+    return { title };
+  }
+}

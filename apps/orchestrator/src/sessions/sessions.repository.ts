@@ -1,0 +1,148 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager, IsNull } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import type { SeqRange, StoredMessage, WindowSpec } from '@so/domain';
+import { MessageEntity, SessionEntity, TurnEntity, UsageEventEntity } from '@so/persistence';
+
+export interface SessionListFilter {
+  status?: string;
+  parentId?: string;
+  after?: string;
+  limit: number;
+}
+
+/** Sessions, their history, turns and usage: every SQL statement about a session is here. */
+@Injectable()
+export class SessionsRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  async insert(s: Partial<SessionEntity>): Promise<void> {
+    await this.ds.getRepository(SessionEntity).insert(s as QueryDeepPartialEntity<SessionEntity>);
+  }
+
+  findForAccount(accountId: string, id: string): Promise<SessionEntity | null> {
+    return this.ds.getRepository(SessionEntity).findOne({ where: { id, accountId } });
+  }
+
+  list(accountId: string, f: SessionListFilter): Promise<SessionEntity[]> {
+    const qb = this.ds.getRepository(SessionEntity).createQueryBuilder('s').where('s.account_id = :accountId', { accountId });
+    if (f.status) qb.andWhere('s.status = :status', { status: f.status });
+    if (f.parentId) qb.andWhere('s.parent_id = :parentId', { parentId: f.parentId });
+    if (f.after) qb.andWhere('s.id < :after', { after: f.after });
+    return qb.orderBy('s.id', 'DESC').limit(f.limit + 1).getMany();
+  }
+
+  /** The window's outlines (in the listed order) and verbatim messages (by seq); a fork reads shared history from its bases. */
+  async windowMessages(session: Pick<SessionEntity, 'id' | 'historyBases'>, spec: WindowSpec, m: EntityManager = this.ds.manager): Promise<{ outlines: StoredMessage[]; recent: StoredMessage[] }> {
+    const params: unknown[] = [];
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const owners = [`session_id = ${p(session.id)}`, ...(session.historyBases ?? []).map((b) => `(session_id = ${p(b.sessionId)} AND seq BETWEEN ${p(b.fromSeq)} AND ${p(b.toSeq)})`)];
+    const rangeSql = spec.ranges.map((r: SeqRange) => (r.to === null ? `seq >= ${p(r.from)}` : `seq BETWEEN ${p(r.from)} AND ${p(r.to)}`));
+    const where = [
+      rangeSql.length ? `(kind = 'message' AND (${rangeSql.join(' OR ')}))` : null,
+      `(kind = 'outline' AND seq = ANY(${p(spec.outlineSeqs)}::int[]))`,
+    ].filter(Boolean).join(' OR ');
+    const rows: MessageRow[] = await m.query(
+      `SELECT seq, role, content, name, tool_call_id, tool_calls, tokens, kind FROM messages WHERE (${owners.join(' OR ')}) AND (${where}) ORDER BY seq`,
+      params,
+    );
+    const outlinesBySeq = new Map<number, StoredMessage>();
+    const recent: StoredMessage[] = [];
+    for (const r of rows) {
+      const msg = toStored(r);
+      if (msg.kind === 'outline') outlinesBySeq.set(msg.seq, msg);
+      else recent.push(msg);
+    }
+    const outlines = spec.outlineSeqs.map((s) => outlinesBySeq.get(s)).filter((x): x is StoredMessage => !!x);
+    return { outlines, recent };
+  }
+
+  /** History in seq order, inherited (fork bases) and own. */
+  async listMessages(session: Pick<SessionEntity, 'id' | 'historyBases'>, afterSeq: number, limit: number): Promise<MessageEntity[]> {
+    const qb = this.ds.getRepository(MessageEntity).createQueryBuilder('m').where('m.seq > :afterSeq', { afterSeq });
+    const owners = ['m.session_id = :sid'];
+    const params: Record<string, unknown> = { sid: session.id };
+    (session.historyBases ?? []).forEach((b, i) => {
+      owners.push(`(m.session_id = :b${i} AND m.seq BETWEEN :f${i} AND :t${i})`);
+      Object.assign(params, { [`b${i}`]: b.sessionId, [`f${i}`]: b.fromSeq, [`t${i}`]: b.toSeq });
+    });
+    return qb.andWhere(`(${owners.join(' OR ')})`, params).orderBy('m.seq', 'ASC').limit(limit + 1).getMany();
+  }
+
+  findTurnByKey(sessionId: string, key: string): Promise<TurnEntity | null> {
+    return this.ds.getRepository(TurnEntity).findOne({ where: { sessionId, idempotencyKey: key } });
+  }
+
+  /** Takes the session's turn lock if it is free or expired; false when another turn holds it. */
+  async acquireTurnLock(sessionId: string, lockId: string, ttlMs: number): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(
+      `UPDATE sessions SET turn_lock_id = $2, turn_lock_until = now() + ($3 || ' milliseconds')::interval
+       WHERE id = $1 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now()) RETURNING id`,
+      [sessionId, lockId, String(ttlMs)],
+    );
+    return firstResultRows(rows).length > 0;
+  }
+
+  async releaseTurnLock(sessionId: string, lockId: string): Promise<void> {
+    await this.ds.query(`UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id = $2`, [sessionId, lockId]);
+  }
+
+  /** Runs `work` in one transaction with the session row locked; returns null if the lock is no longer ours. */
+  async inTurnTransaction<T>(sessionId: string, lockId: string | null, work: (m: EntityManager, s: SessionEntity) => Promise<T>): Promise<T | null> {
+    return this.ds.transaction(async (m) => {
+      const s = await m.getRepository(SessionEntity).createQueryBuilder('s').setLock('pessimistic_write').where('s.id = :id', { id: sessionId }).getOne();
+      if (!s) return null;
+      if (lockId !== null && s.turnLockId !== lockId) return null;
+      return work(m, s);
+    });
+  }
+
+  async insertMessages(m: EntityManager, rows: Partial<MessageEntity>[]): Promise<void> {
+    if (rows.length) await m.getRepository(MessageEntity).insert(rows as QueryDeepPartialEntity<MessageEntity>[]);
+  }
+
+  async insertTurn(m: EntityManager, t: Partial<TurnEntity>): Promise<void> {
+    await m.getRepository(TurnEntity).insert(t as QueryDeepPartialEntity<TurnEntity>);
+  }
+
+  async insertUsage(m: EntityManager | null, u: Partial<UsageEventEntity>): Promise<void> {
+    await (m ?? this.ds.manager).getRepository(UsageEventEntity).insert(u);
+  }
+
+  async updateSession(m: EntityManager, id: string, patch: Partial<SessionEntity>): Promise<void> {
+    await m.getRepository(SessionEntity).update({ id }, patch as QueryDeepPartialEntity<SessionEntity>);
+  }
+
+  async close(accountId: string, id: string): Promise<SessionEntity | null> {
+    await this.ds.getRepository(SessionEntity).update({ id, accountId, closedAt: IsNull() }, { status: 'closed', closedAt: new Date(), turnLockId: null, turnLockUntil: null });
+    return this.findForAccount(accountId, id);
+  }
+}
+
+interface MessageRow {
+  seq: number;
+  role: StoredMessage['role'];
+  content: string | null;
+  name: string | null;
+  tool_call_id: string | null;
+  tool_calls: StoredMessage['toolCalls'];
+  tokens: number;
+  kind: StoredMessage['kind'];
+}
+
+function toStored(r: MessageRow): StoredMessage {
+  return { seq: r.seq, role: r.role, content: r.content, name: r.name, toolCallId: r.tool_call_id, toolCalls: r.tool_calls, tokens: r.tokens, kind: r.kind };
+}
+
+export function entityToStored(e: MessageEntity): StoredMessage {
+  return { seq: e.seq, role: e.role, content: e.content, name: e.name, toolCallId: e.toolCallId, toolCalls: e.toolCalls, tokens: e.tokens, kind: e.kind };
+}
+
+/** TypeORM returns `[rows, count]` for UPDATE ... RETURNING on postgres. */
+function firstResultRows(result: unknown): unknown[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
+  return Array.isArray(result) ? result : [];
+}

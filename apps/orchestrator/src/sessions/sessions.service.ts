@@ -1,0 +1,112 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DEFAULT_ROLLING_POLICY, initialWindow, resolvePolicy, type RollingPolicy } from '@so/domain';
+import { ModelRegistry, TokenEstimator } from '@so/llm';
+import type { SessionEntity, SessionPolicyColumn } from '@so/persistence';
+import type { ResolvedAccount } from '../accounts/accounts.service';
+import { ApiError } from '../common/api-error';
+import { isUuid, uuidv7 } from '../common/ids';
+import { toPage } from '../common/pagination';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import type { CreateSessionDto, ListMessagesQuery, ListSessionsQuery, PolicyDto } from './sessions.dto';
+import { messageView, sessionView } from './sessions.presenter';
+import { SessionsRepository } from './sessions.repository';
+
+export function policyColumn(p: RollingPolicy): SessionPolicyColumn {
+  return { auto_compact: p.autoCompact, trigger_tokens: p.triggerTokens, preserve_len: p.preserveLen, keep_rounds: p.keepRounds, compress_ratio: p.compressRatio };
+}
+
+export function policyFromColumn(c: SessionPolicyColumn): RollingPolicy {
+  return { autoCompact: c.auto_compact, triggerTokens: c.trigger_tokens, preserveLen: c.preserve_len, keepRounds: c.keep_rounds, compressRatio: c.compress_ratio };
+}
+
+/** Session lifecycle and reads. Turns (appends) live in TurnService. */
+@Injectable()
+export class SessionsService {
+  constructor(
+    private readonly repo: SessionsRepository,
+    private readonly estimator: TokenEstimator,
+    private readonly models: ModelRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async create(account: ResolvedAccount, dto: CreateSessionDto) {
+    const model = dto.model ?? account.upstream?.model ?? this.config.llmModel;
+    const contextWindow = this.models.get(model).contextWindow;
+    const policy = resolvePolicy(this.policyInput(dto.policy), DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
+    const systemTokens = dto.system ? this.estimator.countMessage({ content: dto.system }) : 0;
+    const toolsTokens = this.estimator.countTools(dto.tools as never);
+    if (systemTokens + toolsTokens > policy.triggerTokens / 2) {
+      throw new ApiError('invalid_request', `The system prompt and tools take ${systemTokens + toolsTokens} tokens; pinned content must stay under half of trigger_tokens (${policy.triggerTokens}).`, 'system');
+    }
+    const id = uuidv7();
+    const row: Partial<SessionEntity> = {
+      id,
+      accountId: account.id,
+      parentId: null,
+      rootId: id,
+      taskId: null,
+      role: 'standalone',
+      status: 'active',
+      title: dto.title ?? null,
+      metadata: dto.metadata ?? {},
+      model,
+      system: dto.system ?? null,
+      systemTokens,
+      tools: (dto.tools as never) ?? null,
+      toolsTokens,
+      fragmentRefs: [],
+      historyBases: [],
+      policy: policyColumn(policy),
+      window: initialWindow(),
+      windowTokens: systemTokens + toolsTokens,
+      lastSeq: 0,
+      version: 0,
+      tokenCalibration: 1,
+    };
+    await this.repo.insert(row);
+    return sessionView((await this.repo.findForAccount(account.id, id))!);
+  }
+
+  async get(account: ResolvedAccount, id: string) {
+    return sessionView(await this.mustFind(account, id));
+  }
+
+  async list(account: ResolvedAccount, q: ListSessionsQuery) {
+    const limit = q.limit ?? 20;
+    if (q.parent_id !== undefined && !isUuid(q.parent_id)) return toPage([], limit, () => '');
+    const rows = await this.repo.list(account.id, { status: q.status, parentId: q.parent_id, after: q.after && isUuid(q.after) ? q.after : undefined, limit });
+    const page = toPage(rows, limit, (r) => r.id);
+    return { ...page, data: page.data.map(sessionView) };
+  }
+
+  async close(account: ResolvedAccount, id: string) {
+    await this.mustFind(account, id);
+    return sessionView((await this.repo.close(account.id, id))!);
+  }
+
+  async messages(account: ResolvedAccount, id: string, q: ListMessagesQuery) {
+    const s = await this.mustFind(account, id);
+    const limit = q.limit ?? 20;
+    const rows = await this.repo.listMessages(s, q.after_seq ?? 0, limit);
+    const has_more = rows.length > limit;
+    const data = (has_more ? rows.slice(0, limit) : rows).map((m) => messageView(s.id, m, s.window));
+    return { object: 'list' as const, data, has_more, last_id: data.length ? data[data.length - 1].id : null, last_seq: data.length ? data[data.length - 1].seq : null };
+  }
+
+  async mustFind(account: ResolvedAccount, id: string): Promise<SessionEntity> {
+    const s = isUuid(id) ? await this.repo.findForAccount(account.id, id) : null;
+    if (!s) throw ApiError.notFound('session', id);
+    return s;
+  }
+
+  private policyInput(p: PolicyDto | undefined): Partial<RollingPolicy> {
+    if (!p) return {};
+    const out: Partial<RollingPolicy> = {};
+    if (p.auto_compact !== undefined) out.autoCompact = p.auto_compact;
+    if (p.trigger_tokens !== undefined) out.triggerTokens = p.trigger_tokens;
+    if (p.preserve_len !== undefined) out.preserveLen = p.preserve_len;
+    if (p.keep_rounds !== undefined) out.keepRounds = p.keep_rounds;
+    if (p.compress_ratio !== undefined) out.compressRatio = p.compress_ratio;
+    return out;
+  }
+}

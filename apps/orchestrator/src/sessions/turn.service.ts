@@ -1,0 +1,343 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  appendToWindow,
+  applyCalibration,
+  assembleWindow,
+  assertAppendSize,
+  calibrate,
+  decideCompaction,
+  decideFallbackTruncation,
+  sumTokens,
+  type ChatMessage,
+  type PinnedPrefix,
+  type StoredMessage,
+  type ToolCall,
+} from '@so/domain';
+import { ModelRegistry, TokenEstimator, UpstreamChunk } from '@so/llm';
+import type { MessageEntity, SessionEntity } from '@so/persistence';
+import type { ResolvedAccount } from '../accounts/accounts.service';
+import { ApiError } from '../common/api-error';
+import { uuidv7 } from '../common/ids';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { LlmGateway, PricedReply } from '../upstream/llm-gateway';
+import type { AppendMessagesDto, InputMessageDto } from './sessions.dto';
+import { messageView, sessionUsageView } from './sessions.presenter';
+import { SessionsRepository } from './sessions.repository';
+import { SessionsService } from './sessions.service';
+import { SessionTitleJob } from './session-title.job';
+import { Compactor, eventData, pinnedTokensOf } from '../session-state/compactor';
+import { policyFromColumn } from './sessions.service';
+
+export interface TurnResponse {
+  id: string;
+  object: 'session.turn';
+  session_id: string;
+  seqs: number[];
+  message: ReturnType<typeof messageView> | null;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details: { cached_tokens: number }; cost_usd: number } | null;
+  session_usage: ReturnType<typeof sessionUsageView>;
+  compaction: Record<string, unknown> | null;
+  idempotent_replay: boolean;
+  /** OpenAI-compatible fields of the reply, for /v1/chat/completions. */
+  completion?: { id: string; created: number; model: string; finish_reason: string | null };
+}
+
+/** Where a streamed turn writes its chunks; the first call is the moment headers go out. */
+export interface TurnStreamSink {
+  chunk(c: UpstreamChunk): void;
+}
+
+interface NewMessage {
+  role: InputMessageDto['role'];
+  content: string | null;
+  name: string | null;
+  toolCallId: string | null;
+  toolCalls: ToolCall[] | null;
+  tokens: number;
+}
+
+/**
+ * One append: validate, lock the session's turn, call the upstream (streamed or not), then write the
+ * appended messages, the reply, the turn and the session totals in ONE transaction. Anything that
+ * fails before that commit leaves the session exactly as it was.
+ */
+@Injectable()
+export class TurnService {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly repo: SessionsRepository,
+    private readonly estimator: TokenEstimator,
+    private readonly models: ModelRegistry,
+    private readonly llm: LlmGateway,
+    private readonly titles: SessionTitleJob,
+    private readonly compactor: Compactor,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null): Promise<TurnResponse> {
+    const session = await this.sessions.mustFind(account, sessionId);
+    const requestHash = hashRequest(dto);
+    if (idempotencyKey !== null) {
+      const replay = await this.replay(session.id, idempotencyKey, requestHash);
+      if (replay) return replay;
+    }
+    if (session.status === 'closed') throw new ApiError('conflict', `Session '${session.id}' is closed.`, 'session_id');
+
+    const incoming = this.normalize(dto.messages);
+    assertAppendSize(incoming.reduce((n, m) => n + m.tokens, 0));
+
+    const lockId = uuidv7();
+    if (!(await this.repo.acquireTurnLock(session.id, lockId, this.config.turnLockMs))) {
+      const fresh = await this.sessions.mustFind(account, sessionId);
+      if (fresh.status === 'closed') throw new ApiError('conflict', `Session '${session.id}' is closed.`, 'session_id');
+      throw new ApiError('conflict', `Session '${session.id}' is busy with another turn; retry when it has finished.`, 'session_id');
+    }
+    let committed = false;
+    try {
+      // Re-read under the lock: the window may have moved since the first read.
+      let s = await this.sessions.mustFind(account, sessionId);
+      if (idempotencyKey !== null) {
+        const replay = await this.replay(s.id, idempotencyKey, requestHash);
+        if (replay) return replay;
+      }
+      let { outlines, recent } = await this.repo.windowMessages(s, s.window);
+      this.checkToolResults(recent, incoming);
+      const turnId = uuidv7();
+      const generate = dto.generate ?? true;
+      const model = this.models.get(s.model);
+      const incomingTokens = incoming.reduce((n, m) => n + m.tokens, 0);
+
+      let compaction: Record<string, unknown> | null = null;
+      if (generate) {
+        compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, model.contextWindow);
+        if (compaction) {
+          s = await this.sessions.mustFind(account, sessionId);
+          ({ outlines, recent } = await this.repo.windowMessages(s, s.window));
+        }
+      }
+      const windowEstimate = s.windowTokens + incomingTokens;
+
+      let reply: PricedReply | null = null;
+      if (generate) {
+        const headroom = model.contextWindow - applyCalibration(windowEstimate, s.tokenCalibration);
+        const maxTokens = dto.max_tokens ?? Math.min(this.config.defaultMaxTokens, headroom);
+        if (maxTokens < 1 || applyCalibration(windowEstimate, s.tokenCalibration) + maxTokens > model.contextWindow) {
+          throw new ApiError(
+            'invalid_request',
+            `The window (${windowEstimate} tokens) plus max_tokens (${maxTokens}) would exceed the model's ${model.contextWindow}-token context. Truncate or compress the session first.`,
+            'max_tokens',
+          );
+        }
+        const messages: ChatMessage[] = [...assembleWindow(this.pinned(s), outlines, recent), ...incoming.map(toWire)];
+        const req = {
+          model: s.model,
+          messages,
+          tools: s.tools,
+          tool_choice: dto.tool_choice,
+          max_tokens: maxTokens,
+          temperature: dto.temperature,
+          top_p: dto.top_p,
+          response_format: dto.response_format,
+        };
+        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const };
+        reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c)) : await this.llm.complete(ctx, req);
+      }
+
+      const result = await this.repo.inTurnTransaction(s.id, lockId, async (m, locked) => {
+        const firstSeq = locked.lastSeq + 1;
+        const rows: Partial<MessageEntity>[] = incoming.map((msg, i) => ({
+          sessionId: s.id,
+          seq: firstSeq + i,
+          role: msg.role,
+          content: msg.content,
+          name: msg.name,
+          toolCallId: msg.toolCallId,
+          toolCalls: msg.toolCalls,
+          tokens: msg.tokens,
+          kind: 'message' as const,
+          turnId,
+        }));
+        let replyRow: Partial<MessageEntity> | null = null;
+        if (reply) {
+          replyRow = {
+            sessionId: s.id,
+            seq: firstSeq + rows.length,
+            role: 'assistant',
+            content: reply.content,
+            name: null,
+            toolCallId: null,
+            toolCalls: reply.toolCalls,
+            tokens: this.estimator.countMessage({ content: reply.content, tool_calls: reply.toolCalls ?? undefined }),
+            kind: 'message',
+            turnId,
+          };
+          rows.push(replyRow);
+        }
+        const lastSeq = firstSeq + rows.length - 1;
+        const addedTokens = rows.reduce((n, r) => n + (r.tokens ?? 0), 0);
+        const patch: Partial<SessionEntity> = {
+          lastSeq,
+          window: appendToWindow(locked.window, firstSeq),
+          windowTokens: locked.windowTokens + addedTokens,
+          version: locked.version + 1,
+          turnLockId: null,
+          turnLockUntil: null,
+          status: locked.status === 'parked' ? 'active' : locked.status,
+        };
+        if (reply) {
+          patch.promptTokens = String(Number(locked.promptTokens) + reply.usage.promptTokens);
+          patch.cachedTokens = String(Number(locked.cachedTokens) + reply.usage.cachedTokens);
+          patch.completionTokens = String(Number(locked.completionTokens) + reply.usage.completionTokens);
+          patch.costUsd = (Number(locked.costUsd) + reply.costUsd).toFixed(8);
+          if (!reply.usage.estimated) patch.tokenCalibration = calibrate(windowEstimate, reply.usage.promptTokens, locked.tokenCalibration);
+        }
+        await this.repo.insertMessages(m, rows);
+        await this.repo.updateSession(m, s.id, patch);
+        const after = { ...locked, ...patch } as SessionEntity;
+        const response: TurnResponse = {
+          id: turnId,
+          object: 'session.turn',
+          session_id: s.id,
+          seqs: rows.map((r) => r.seq!),
+          message: replyRow ? messageView(s.id, replyRow as MessageEntity, after.window) : null,
+          usage: reply ? turnUsage(reply) : null,
+          session_usage: sessionUsageView(after),
+          compaction,
+          idempotent_replay: false,
+          completion: reply ? { id: reply.id, created: reply.created, model: reply.model, finish_reason: reply.finishReason } : undefined,
+        };
+        await this.repo.insertTurn(m, { id: turnId, sessionId: s.id, idempotencyKey, requestHash, firstSeq, lastSeq, response: response as unknown as Record<string, unknown> });
+        return response;
+      });
+      if (!result) throw new ApiError('conflict', `Session '${s.id}' changed during the turn (closed or its turn lock expired); nothing was written.`, 'session_id');
+      committed = true;
+      if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);
+      return result;
+    } finally {
+      if (!committed) await this.repo.releaseTurnLock(session.id, lockId).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The rolling policy, before the turn's upstream call: snapshot, compress everything older than the
+   * last keep_rounds rounds into one outline, move the window. If compression fails, plain truncation
+   * to preserve_len: the user's turn never fails because of housekeeping. Returns what it did, or null.
+   */
+  private async roll(
+    account: ResolvedAccount,
+    s: SessionEntity,
+    lockId: string,
+    w: { outlines: StoredMessage[]; recent: StoredMessage[] },
+    incomingTokens: number,
+    reserveTokens: number,
+    contextWindow: number,
+  ): Promise<Record<string, unknown> | null> {
+    const policy = policyFromColumn(s.policy);
+    // Local estimates are scaled by the session's calibration against the upstream's real counts.
+    const factor = s.tokenCalibration > 0 ? s.tokenCalibration : 1;
+    const scaled = { ...policy, triggerTokens: Math.floor(policy.triggerTokens / factor) };
+    const input = {
+      policy: scaled,
+      pinnedTokens: pinnedTokensOf(s),
+      outlineTokens: sumTokens(w.outlines),
+      recent: w.recent,
+      incomingTokens,
+      reserveTokens,
+      contextWindow: Math.floor(contextWindow / factor),
+      summarizerPromptTokens: SUMMARIZER_PROMPT_TOKENS,
+    };
+    const decision = decideCompaction(input);
+    if (!decision) return null;
+    const before = s.windowTokens;
+    if (decision.compressFromSeq !== null && decision.compressToSeq !== null) {
+      try {
+        const r = await this.compactor.compress(account, s, lockId, w, {
+          fromSeq: decision.compressFromSeq,
+          toSeq: decision.compressToSeq,
+          keepFromSeq: decision.keepFromSeq,
+          foldOutlines: decision.foldOutlines,
+          ratio: policy.compressRatio,
+          trigger: 'rolling',
+          snapshotReason: 'rolling',
+        });
+        return { action: 'compressed', reason: 'rolling', capped: decision.capped, folded_outlines: decision.foldOutlines, ...eventData(r) };
+      } catch (err) {
+        const fresh = await this.sessions.mustFind(account, s.id);
+        const fw = await this.repo.windowMessages(fresh, fresh.window);
+        const plan = decideFallbackTruncation({ ...input, outlineTokens: sumTokens(fw.outlines), recent: fw.recent });
+        const message = err instanceof Error ? err.message : String(err);
+        const data = await this.compactor.truncate(fresh, lockId, fw, plan.keepFromSeq, 'fallback', { error: message, preserve_len: policy.preserveLen });
+        return { ...data, action: 'truncated', reason: 'compression_failed', window_tokens_before: before };
+      }
+    }
+    await this.compactor.snapshot(account.id, s, 'rolling', null);
+    const plan = decideFallbackTruncation(input);
+    const data = await this.compactor.truncate(s, lockId, w, plan.keepFromSeq, 'fallback', { preserve_len: policy.preserveLen, reason_detail: 'nothing compressible' });
+    return { ...data, action: 'truncated', reason: 'rolling' };
+  }
+
+  private async replay(sessionId: string, key: string, requestHash: string): Promise<TurnResponse | null> {
+    const turn = await this.repo.findTurnByKey(sessionId, key);
+    if (!turn) return null;
+    if (turn.requestHash !== requestHash) {
+      throw new ApiError('conflict', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key');
+    }
+    return { ...(turn.response as unknown as TurnResponse), idempotent_replay: true };
+  }
+
+  private pinned(s: SessionEntity): PinnedPrefix {
+    return { system: s.system, systemTokens: s.systemTokens, fragments: [], tools: s.tools, toolsTokens: s.toolsTokens };
+  }
+
+  private normalize(input: InputMessageDto[]): NewMessage[] {
+    return input.map((m, i) => {
+      const content = Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : m.content ?? null;
+      const param = `messages[${i}]`;
+      if (m.role === 'tool' && !m.tool_call_id) throw new ApiError('invalid_request', 'A tool message needs tool_call_id.', `${param}.tool_call_id`);
+      if (m.role !== 'tool' && m.tool_call_id) throw new ApiError('invalid_request', 'Only tool messages carry tool_call_id.', `${param}.tool_call_id`);
+      if (m.tool_calls && m.role !== 'assistant') throw new ApiError('invalid_request', 'Only assistant messages carry tool_calls.', `${param}.tool_calls`);
+      if (content === null && !(m.role === 'assistant' && m.tool_calls?.length)) throw new ApiError('invalid_request', 'content is required (it may be null only on an assistant message with tool_calls).', `${param}.content`);
+      const toolCalls = m.tool_calls?.length ? m.tool_calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: c.function.arguments } })) : null;
+      const wire = { content, name: m.name, tool_call_id: m.tool_call_id, tool_calls: toolCalls ?? undefined };
+      return { role: m.role, content, name: m.name ?? null, toolCallId: m.tool_call_id ?? null, toolCalls, tokens: this.estimator.countMessage(wire) };
+    });
+  }
+
+  /** A tool result must answer a tool call the session (or this append) made. */
+  private checkToolResults(recent: StoredMessage[], incoming: NewMessage[]): void {
+    const known = new Set<string>();
+    for (const m of recent) for (const c of m.toolCalls ?? []) known.add(c.id);
+    incoming.forEach((m, i) => {
+      for (const c of m.toolCalls ?? []) known.add(c.id);
+      if (m.role === 'tool' && !known.has(m.toolCallId!)) {
+        throw new ApiError('invalid_request', `tool_call_id '${m.toolCallId}' does not answer any tool call in the session's window.`, `messages[${i}].tool_call_id`);
+      }
+    });
+  }
+}
+
+/** Rough size of the summarizer's fixed system prompt, so the compression call itself always fits. */
+const SUMMARIZER_PROMPT_TOKENS = 600;
+
+function toWire(m: NewMessage): ChatMessage {
+  const out: ChatMessage = { role: m.role, content: m.content };
+  if (m.name) out.name = m.name;
+  if (m.toolCallId) out.tool_call_id = m.toolCallId;
+  if (m.toolCalls) out.tool_calls = m.toolCalls;
+  return out;
+}
+
+function turnUsage(r: PricedReply) {
+  return {
+    prompt_tokens: r.usage.promptTokens,
+    completion_tokens: r.usage.completionTokens,
+    total_tokens: r.usage.promptTokens + r.usage.completionTokens,
+    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
+    cost_usd: Math.round(r.costUsd * 1e8) / 1e8,
+  };
+}
+
+function hashRequest(dto: AppendMessagesDto): string {
+  return createHash('sha256').update(JSON.stringify(dto)).digest('hex');
+}

@@ -1,0 +1,89 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import {
+  ModelRegistry,
+  UPSTREAM,
+  UpstreamChatRequest,
+  UpstreamChunk,
+  UpstreamError,
+  UpstreamPort,
+  UpstreamReply,
+  UpstreamTarget,
+} from '@so/llm';
+import { UsageEventEntity, UsagePurpose } from '@so/persistence';
+import type { ResolvedAccount } from '../accounts/accounts.service';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { UpstreamMetrics } from './upstream-metrics';
+
+export interface CallContext {
+  account: ResolvedAccount;
+  sessionId: string | null;
+  turnId: string | null;
+  purpose: UsagePurpose;
+  signal?: AbortSignal;
+}
+
+export interface PricedReply extends UpstreamReply {
+  costUsd: number;
+}
+
+/** The one way the service calls a model: picks the account's upstream, records a usage event per call. */
+@Injectable()
+export class LlmGateway {
+  constructor(
+    @Inject(UPSTREAM) private readonly upstream: UpstreamPort,
+    private readonly models: ModelRegistry,
+    private readonly ds: DataSource,
+    private readonly metrics: UpstreamMetrics,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  target(account: ResolvedAccount): UpstreamTarget {
+    if (account.upstream) return { baseUrl: account.upstream.baseUrl, apiKey: account.upstream.apiKey };
+    return { baseUrl: this.config.llmBaseUrl!, apiKey: this.config.llmApiKey! };
+  }
+
+  complete(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>): Promise<PricedReply> {
+    return this.call(ctx, req, (t, r) => this.upstream.complete(t, r, { signal: ctx.signal }));
+  }
+
+  stream(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, onChunk: (c: UpstreamChunk) => void): Promise<PricedReply> {
+    return this.call(ctx, req, (t, r) => this.upstream.stream(t, r, onChunk, { signal: ctx.signal }));
+  }
+
+  private async call(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, run: (t: UpstreamTarget, r: UpstreamChatRequest) => Promise<UpstreamReply>): Promise<PricedReply> {
+    const started = Date.now();
+    try {
+      const reply = await run(this.target(ctx.account), { ...req, purpose: ctx.purpose });
+      const costUsd = this.models.costUsd(req.model, reply.usage);
+      this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd);
+      await this.record(ctx, req.model, {
+        promptTokens: reply.usage.promptTokens,
+        cachedTokens: reply.usage.cachedTokens,
+        completionTokens: reply.usage.completionTokens,
+        costUsd: costUsd.toFixed(8),
+        latencyMs: reply.latencyMs,
+        upstreamRequestId: reply.upstreamRequestId,
+        outcome: 'ok',
+        attempts: reply.attempts,
+      });
+      return { ...reply, costUsd };
+    } catch (err) {
+      const code = err instanceof UpstreamError ? err.code : 'upstream_error';
+      this.metrics.observe(ctx.purpose, code, Date.now() - started, null, 0);
+      await this.record(ctx, req.model, { latencyMs: Date.now() - started, outcome: code, attempts: err instanceof UpstreamError ? err.attempts : 1 }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async record(ctx: CallContext, model: string, e: Partial<UsageEventEntity>): Promise<void> {
+    await this.ds.getRepository(UsageEventEntity).insert({
+      accountId: ctx.account.id,
+      sessionId: ctx.sessionId,
+      turnId: ctx.turnId,
+      purpose: ctx.purpose,
+      model,
+      ...e,
+    });
+  }
+}

@@ -1,0 +1,10 @@
+// Public surface of @so/domain: pure session-window logic, no I/O.
+export * from './types';
+export * from './errors';
+export * from './budget';
+export * from './window';
+export * from './rounds';
+export * from './truncation';
+export * from './rolling-policy';
+export * from './outline';
+export * from './split';

@@ -1,0 +1,159 @@
+import { DomainError } from './errors';
+import { conversation, outlineMessage, samplePinned } from './testing/conversation-builder';
+import type { StoredMessage, WindowSpec } from './types';
+import {
+  addOutline,
+  appendToWindow,
+  applyCompaction,
+  assembleWindow,
+  cutWindowBefore,
+  initialWindow,
+  isInWindow,
+  restoreWindow,
+  windowPrefixHash,
+  windowRecentFilter,
+  windowTokens,
+} from './window';
+
+const open = (from: number) => ({ from, to: null });
+const closed = (from: number, to: number) => ({ from, to });
+const spec = (ranges: WindowSpec['ranges'], outlineSeqs: number[] = []): WindowSpec => ({ outlineSeqs, ranges });
+
+describe('window range arithmetic', () => {
+  it('a new session has every message from seq 1 in its window and no outlines', () => {
+    expect(initialWindow()).toEqual({ outlineSeqs: [], ranges: [{ from: 1, to: null }] });
+  });
+
+  it.each([
+    { case: 'inside an open range', ranges: [open(5)], seq: 900, kind: 'message' as const, inWindow: true },
+    { case: 'before an open range', ranges: [open(5)], seq: 4, kind: 'message' as const, inWindow: false },
+    { case: 'in the gap between two ranges', ranges: [closed(1, 10), open(20)], seq: 15, kind: 'message' as const, inWindow: false },
+    { case: 'at the closed end of a range', ranges: [closed(1, 10)], seq: 10, kind: 'message' as const, inWindow: true },
+    { case: 'an outline listed in outlineSeqs', ranges: [open(30)], seq: 12, kind: 'outline' as const, inWindow: true },
+    { case: 'an outline not listed, even inside a range', ranges: [open(1)], seq: 31, kind: 'outline' as const, inWindow: false },
+  ])('isInWindow: $case', ({ ranges, seq, kind, inWindow }) => {
+    expect(isInWindow(spec(ranges, [12]), seq, kind)).toBe(inWindow);
+  });
+
+  it.each([
+    { case: 'an open range already covers new messages', before: [open(1)], firstNewSeq: 40, after: [open(1)] },
+    { case: 'after a restore, appends re-open the window with a new range', before: [closed(1, 10)], firstNewSeq: 25, after: [closed(1, 10), open(25)] },
+    { case: 'an adjacent append extends the closed range', before: [closed(1, 10)], firstNewSeq: 11, after: [open(1)] },
+    { case: 'an empty window gets an open range', before: [], firstNewSeq: 7, after: [open(7)] },
+  ])('appendToWindow: $case', ({ before, firstNewSeq, after }) => {
+    expect(appendToWindow(spec(before, [3]), firstNewSeq)).toEqual(spec(after, [3]));
+  });
+
+  it.each([
+    { case: 'into a closed range', before: [closed(1, 10)], firstNewSeq: 10 },
+    { case: 'before an open range', before: [open(50)], firstNewSeq: 20 },
+  ])('appendToWindow rejects an append that does not follow the window ($case) with conflict', ({ before, firstNewSeq }) => {
+    expect(() => appendToWindow(spec(before), firstNewSeq)).toThrow(DomainError);
+  });
+
+  it.each([
+    { case: 'closes the open range at the snapshot seq', snapshot: spec([open(1)], [4]), atSeq: 30, restored: spec([closed(1, 30)], [4]) },
+    { case: 'keeps earlier closed ranges', snapshot: spec([closed(1, 10), open(20)]), atSeq: 30, restored: spec([closed(1, 10), closed(20, 30)]) },
+    { case: 'drops an open range that starts after the snapshot', snapshot: spec([closed(1, 10), open(31)]), atSeq: 30, restored: spec([closed(1, 10)]) },
+  ])('restoreWindow $case', ({ snapshot, atSeq, restored }) => {
+    expect(restoreWindow(snapshot, atSeq)).toEqual(restored);
+  });
+
+  it('after restore and append, messages written after the snapshot stay out of the window and new ones are in', () => {
+    const snapshotSpec = spec([open(1)]);
+    const restored = restoreWindow(snapshotSpec, 30);
+    const afterAppend = appendToWindow(restored, 46); // seqs 31..45 were appended after the snapshot
+    expect([30, 31, 45, 46, 47].map((s) => isInWindow(afterAppend, s))).toEqual([true, false, false, true, true]);
+  });
+
+  it.each([
+    { case: 'moves the start of an open range', before: [open(1)], seq: 40, after: [open(40)] },
+    { case: 'drops whole ranges below the cut', before: [closed(1, 10), closed(20, 30), open(50)], seq: 25, after: [closed(25, 30), open(50)] },
+    { case: 'leaves a window that already starts later alone', before: [open(60)], seq: 40, after: [open(60)] },
+  ])('cutWindowBefore $case (outlines stay)', ({ before, seq, after }) => {
+    expect(cutWindowBefore(spec(before, [5]), seq)).toEqual(spec(after, [5]));
+  });
+
+  it('addOutline appends after earlier outlines and adds a retried outline once', () => {
+    const once = addOutline(spec([open(1)], [10]), 20);
+    expect(addOutline(once, 20)).toEqual(spec([open(1)], [10, 20]));
+  });
+
+  it.each([
+    { fold: false, outlines: [10, 50] },
+    { fold: true, outlines: [50] },
+  ])('applyCompaction cuts before keepFromSeq and adds the outline (fold: $fold)', ({ fold, outlines }) => {
+    const after = applyCompaction(spec([open(1)], [10]), { keepFromSeq: 40, outlineSeq: 50, foldOutlines: fold });
+    expect(after).toEqual(spec([open(40)], outlines));
+  });
+
+  it('applyCompaction with nothing left verbatim empties the ranges, and the next append re-opens them', () => {
+    const after = applyCompaction(spec([open(1)], []), { keepFromSeq: null, outlineSeq: 50, foldOutlines: false });
+    expect(after).toEqual(spec([], [50]));
+    expect(appendToWindow(after, 51)).toEqual(spec([open(51)], [50]));
+  });
+
+  it('windowRecentFilter gives sorted, merged ranges the SQL layer can use as-is', () => {
+    expect(windowRecentFilter(spec([open(30), closed(1, 10), closed(11, 12)]))).toEqual([closed(1, 12), open(30)]);
+  });
+});
+
+describe('window assembly', () => {
+  const pinned = samplePinned();
+  const outlines = [outlineMessage(40, '# Outline\n## Goal\nrefactor', 700)];
+  const recent = conversation(41).user(100, 'read a.ts').toolCalls(20).toolResults(300).assistant(50, 'done').build();
+
+  it('orders system prompt, fragments in pinned order, outlines, then recent messages verbatim', () => {
+    expect(assembleWindow(pinned, outlines, recent)).toEqual([
+      { role: 'system', content: 'You are a careful refactoring assistant.' },
+      { role: 'system', content: '[fragment coding-standards v3]\nUse strict TypeScript.' },
+      { role: 'system', content: '[fragment tool-guide v1]\nread_file reads a file.' },
+      { role: 'system', content: '[outline of earlier conversation]\n# Outline\n## Goal\nrefactor' },
+      { role: 'user', content: 'read a.ts' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{"n":1}' } }] },
+      { role: 'tool', content: 'result of call_1', tool_call_id: 'call_1' },
+      { role: 'assistant', content: 'done' },
+    ]);
+  });
+
+  it('omits the system message when there is no system prompt', () => {
+    const window = assembleWindow(samplePinned({ system: null, fragments: [] }), [], recent);
+    expect(window[0].role).toBe('user');
+  });
+
+  it('is byte-identical for identical inputs, whatever key order the stored tool calls had', () => {
+    const shuffled: StoredMessage[] = recent.map((m) =>
+      m.toolCalls ? { ...m, toolCalls: m.toolCalls.map((c) => ({ function: { arguments: c.function.arguments, name: c.function.name }, type: c.type, id: c.id })) } : m,
+    );
+    expect(JSON.stringify(assembleWindow(pinned, outlines, shuffled))).toBe(JSON.stringify(assembleWindow(pinned, outlines, recent)));
+  });
+
+  it('appending recent messages never changes the bytes of anything sent before them', () => {
+    const longer = [...recent, ...conversation(45).round(80, 90).round(70, 60).build()];
+    const before = assembleWindow(pinned, outlines, recent);
+    const after = assembleWindow(pinned, outlines, longer);
+    const serialized = (messages: unknown[]) => messages.map((m) => JSON.stringify(m)).join('\n');
+    expect(serialized(after).startsWith(serialized(before))).toBe(true);
+    expect(windowPrefixHash(pinned, outlines)).toBe(windowPrefixHash(pinned, outlines));
+  });
+
+  it('the prefix hash changes only when the prefix does (a new outline), not with recent messages', () => {
+    const withNewOutline = [...outlines, outlineMessage(60, '# Outline\n## Goal\nmore', 300)];
+    expect(windowPrefixHash(pinned, withNewOutline)).not.toBe(windowPrefixHash(pinned, outlines));
+  });
+
+  it.each([
+    { case: 'a cut of the whole recent part', move: (s: WindowSpec) => cutWindowBefore(s, 1000) },
+    { case: 'a compaction', move: (s: WindowSpec) => applyCompaction(s, { keepFromSeq: 43, outlineSeq: 60, foldOutlines: true }) },
+    { case: 'a restore', move: (s: WindowSpec) => restoreWindow(s, 1) },
+  ])('keeps the pinned prefix whole after $case (pinned content is never truncated or compressed away)', ({ move }) => {
+    const moved = move(spec([open(41)], [40]));
+    const kept = recent.filter((m) => isInWindow(moved, m.seq));
+    const assembled = assembleWindow(pinned, outlines.filter((o) => isInWindow(moved, o.seq, 'outline')), kept);
+    expect(assembled.slice(0, 3)).toEqual(assembleWindow(pinned, [], []));
+  });
+
+  it('breaks the window down into pinned, outline and recent tokens', () => {
+    expect(windowTokens(pinned, outlines, recent)).toEqual({ pinned: 3000, outlines: 700, recent: 470, total: 4170 });
+  });
+});

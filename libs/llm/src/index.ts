@@ -1,0 +1,4 @@
+export * from './token-estimator';
+export * from './model-registry';
+export * from './upstream';
+export * from './openai-upstream';

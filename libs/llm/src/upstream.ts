@@ -1,0 +1,95 @@
+import type { ChatMessage, ToolCall, ToolDefinition } from '@so/domain';
+
+/** Where a call goes: the account's own upstream, or the service default. */
+export interface UpstreamTarget {
+  baseUrl: string;
+  apiKey: string;
+}
+
+export interface UpstreamChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  tools?: ToolDefinition[] | null;
+  tool_choice?: unknown;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  stop?: string | string[];
+  response_format?: unknown;
+  /** Why the call is made; sent as `x-purpose` so upstream-side stats can tell calls apart. */
+  purpose: string;
+}
+
+export interface UpstreamUsage {
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  /** True when the upstream sent no usage and the numbers are local estimates. */
+  estimated: boolean;
+}
+
+export interface UpstreamReply {
+  id: string;
+  model: string;
+  created: number;
+  content: string | null;
+  toolCalls: ToolCall[] | null;
+  finishReason: string | null;
+  usage: UpstreamUsage;
+  upstreamRequestId: string | null;
+  latencyMs: number;
+  attempts: number;
+}
+
+/** One streamed chunk, already in OpenAI's `chat.completion.chunk` shape, to forward as-is. */
+export interface UpstreamChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: Array<{ index: number; delta: Record<string, unknown>; finish_reason: string | null; logprobs?: unknown }>;
+  usage?: unknown;
+}
+
+export type UpstreamErrorCode = 'upstream_error' | 'upstream_timeout' | 'rate_limited' | 'invalid_request';
+
+/** A failed upstream call after retries, mapped to the error the client sees. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: UpstreamErrorCode,
+    message: string,
+    readonly attempts: number,
+    readonly retryAfterSeconds: number | null = null,
+    readonly upstreamStatus: number | null = null,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+
+  get httpStatus(): number {
+    switch (this.code) {
+      case 'upstream_timeout':
+        return 504;
+      case 'rate_limited':
+        return 429;
+      case 'invalid_request':
+        return 400;
+      default:
+        return 502;
+    }
+  }
+}
+
+export interface CallOptions {
+  /** Aborts the call (for example when a task is cancelled). */
+  signal?: AbortSignal;
+}
+
+/** The one place that calls the upstream. */
+export interface UpstreamPort {
+  complete(target: UpstreamTarget, req: UpstreamChatRequest, opts?: CallOptions): Promise<UpstreamReply>;
+  /** Streams chunks to `onChunk` as they arrive; retries only while nothing has been forwarded. */
+  stream(target: UpstreamTarget, req: UpstreamChatRequest, onChunk: (c: UpstreamChunk) => void, opts?: CallOptions): Promise<UpstreamReply>;
+}
+
+export const UPSTREAM = Symbol('UPSTREAM');

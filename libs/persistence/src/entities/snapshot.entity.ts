@@ -1,0 +1,41 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import type { WindowSpec } from '@so/domain';
+
+export type SnapshotReason = 'manual' | 'rolling' | 'pre-compress' | 'pre-restore' | 'pre-truncate' | 'fork';
+
+/** A window definition at a point in a session: metadata only, so taking one is O(1) in history length. */
+@Entity('snapshots')
+@Index('snapshots_session_idx', ['sessionId', 'id'])
+export class SnapshotEntity {
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column('uuid', { name: 'session_id' })
+  sessionId: string;
+
+  @Column('uuid', { name: 'account_id' })
+  accountId: string;
+
+  @Column('integer', { name: 'at_seq' })
+  atSeq: number;
+
+  @Column('jsonb')
+  window: WindowSpec;
+
+  @Column('integer', { name: 'window_tokens' })
+  windowTokens: number;
+
+  @Column('text')
+  reason: SnapshotReason;
+
+  @Column('text', { nullable: true })
+  label: string | null;
+
+  /** SHA-256 of the share token; the token itself is shown once. */
+  @Index('snapshots_share_token_hash_uq', { unique: true })
+  @Column('text', { name: 'share_token_hash', nullable: true })
+  shareTokenHash: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}

@@ -1,0 +1,55 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+export type UsagePurpose = 'chat' | 'passthrough' | 'compress' | 'merge' | 'final';
+
+/** Every upstream call, successful or not: the bill and the latency, never the content. */
+@Entity('usage_events')
+@Index('usage_events_account_created_idx', ['accountId', 'createdAt'])
+@Index('usage_events_session_idx', ['sessionId'])
+export class UsageEventEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
+  id: string;
+
+  @Column('uuid', { name: 'account_id' })
+  accountId: string;
+
+  @Column('uuid', { name: 'session_id', nullable: true })
+  sessionId: string | null;
+
+  @Column('uuid', { name: 'turn_id', nullable: true })
+  turnId: string | null;
+
+  @Column('text')
+  purpose: UsagePurpose;
+
+  @Column('text')
+  model: string;
+
+  @Column('integer', { name: 'prompt_tokens', default: 0 })
+  promptTokens: number;
+
+  @Column('integer', { name: 'cached_tokens', default: 0 })
+  cachedTokens: number;
+
+  @Column('integer', { name: 'completion_tokens', default: 0 })
+  completionTokens: number;
+
+  @Column('numeric', { name: 'cost_usd', precision: 18, scale: 8, default: 0 })
+  costUsd: string;
+
+  @Column('integer', { name: 'latency_ms' })
+  latencyMs: number;
+
+  @Column('text', { name: 'upstream_request_id', nullable: true })
+  upstreamRequestId: string | null;
+
+  /** `ok` or the error code the call ended with. */
+  @Column('text', { default: 'ok' })
+  outcome: string;
+
+  @Column('integer', { default: 1 })
+  attempts: number;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}
