@@ -10,6 +10,9 @@ import { AdminAccountsController } from './accounts/admin-accounts.controller';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
 import { APP_CONFIG, AppConfig } from './config/app-config';
+import { FragmentsController } from './fragments/fragments.controller';
+import { FragmentsRepository } from './fragments/fragments.repository';
+import { FragmentsService } from './fragments/fragments.service';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './health/metrics.controller';
 import { ModelsController } from './models/models.controller';
@@ -60,7 +63,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, SessionsController, SessionStateController, SnapshotsController, AdminAccountsController]
+        ? [HealthController, MetricsController, ModelsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, AdminAccountsController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -87,6 +90,8 @@ export class AppModule {
         TurnService,
         SessionTitleJob,
         SessionStateRepository,
+        FragmentsRepository,
+        FragmentsService,
         Compactor,
         SessionStateService,
       ],

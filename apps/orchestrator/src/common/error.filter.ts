@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
+import { QueryFailedError } from 'typeorm';
 import { DomainError } from '@so/domain';
 import { UpstreamError } from '@so/llm';
 import { ApiError, ApiErrorCode } from './api-error';
@@ -17,6 +18,15 @@ const CODE_FOR_STATUS: Record<number, ApiErrorCode> = {
   503: 'service_unavailable',
 };
 
+/** Postgres "data exception" codes that only bad input can cause. */
+const PG_BAD_INPUT: Record<string, string> = {
+  '22001': 'A value is too long.',
+  '22003': 'A number is out of range.',
+  '22021': 'A string contains a character that cannot be stored (such as \\u0000).',
+  '22P02': 'A value has an invalid format.',
+  '22P05': 'A string contains an unsupported Unicode escape (such as \\u0000).',
+};
+
 /** Renders every failure as OpenAI's error shape; a stack trace goes to the log, never to the client. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -29,7 +39,16 @@ export function toApiError(err: unknown): ApiError {
   const e = err as { type?: string; status?: number; message?: string };
   if (e && e.type === 'entity.parse.failed') return new ApiError('invalid_request', 'The request body is not valid JSON.');
   if (e && e.type === 'entity.too.large') return new ApiError('request_too_large', 'The request body is too large.');
-  if (e && typeof e.type === 'string' && e.type.startsWith('encoding.')) return new ApiError('invalid_request', 'The request body encoding is not supported.');
+  if (e && typeof e.type === 'string' && (e.type.startsWith('encoding.') || e.type.startsWith('charset.'))) return new ApiError('invalid_request', 'The request body encoding is not supported.');
+  // Any other client error from body-parser (e.g. a Content-Encoding body that does not decompress).
+  if (e && !(err instanceof HttpException) && (err as { expose?: unknown }).expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new ApiError(CODE_FOR_STATUS[e.status] ?? 'invalid_request', `The request body could not be read: ${e.message ?? 'invalid body'}`);
+  }
+  // Values Postgres refuses (a NUL character in text, a number beyond its column) are bad input, not a 500.
+  if (err instanceof QueryFailedError) {
+    const pgCode = (err as { driverError?: { code?: string } }).driverError?.code;
+    if (pgCode && PG_BAD_INPUT[pgCode]) return new ApiError('invalid_request', PG_BAD_INPUT[pgCode]);
+  }
   if (err instanceof HttpException) {
     const status = err.getStatus();
     const code = CODE_FOR_STATUS[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request');

@@ -59,17 +59,17 @@ export class FragmentsService {
       const f = found.find((x) => x.id === id);
       if (!f) throw new ApiError('not_found', `No fragment found with id '${id}'.`, 'fragment_ids');
       const v = await this.cachedVersion(f.id, f.currentVersion);
-      refs.push({ id: f.id, version: f.currentVersion, tokens: v.tokenCount } as FragmentRef);
+      refs.push({ id: f.id, version: f.currentVersion, name: f.name, tokens: v.tokenCount });
     }
     return refs;
   }
 
   /** The pinned fragments of a session, in its order, at the versions it pinned. */
-  async pinned(refs: FragmentRef[] | null | undefined, names?: Map<string, string>): Promise<PinnedFragment[]> {
+  async pinned(refs: FragmentRef[] | null | undefined): Promise<PinnedFragment[]> {
     const out: PinnedFragment[] = [];
     for (const r of refs ?? []) {
       const v = await this.cachedVersion(r.id, r.version);
-      out.push({ id: r.id, version: r.version, name: names?.get(r.id) ?? (r as FragmentRef & { name?: string }).name ?? r.id, content: v.content, tokens: v.tokenCount });
+      out.push({ id: r.id, version: r.version, name: r.name, content: v.content, tokens: r.tokens });
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { JOB_QUEUE, type JobQueue } from '@so/queue';
@@ -18,6 +18,8 @@ class HealthResponse {
 
 /** Liveness of the three things a turn needs. Only the database being down makes it 503. */
 @ApiTags('operations')
+// HealthResponse.checks refers to CheckView by $ref: register it, or the document has a dangling reference.
+@ApiExtraModels(CheckView)
 @Controller('health')
 export class HealthController {
   private upstreamCache: { at: number; check: CheckView } | null = null;

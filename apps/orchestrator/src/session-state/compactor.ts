@@ -143,8 +143,8 @@ export class Compactor {
   }
 }
 
-export function pinnedTokensOf(s: Pick<SessionEntity, 'systemTokens' | 'toolsTokens'>): number {
-  return s.systemTokens + s.toolsTokens;
+export function pinnedTokensOf(s: Pick<SessionEntity, 'systemTokens' | 'toolsTokens' | 'fragmentRefs'>): number {
+  return s.systemTokens + s.toolsTokens + (s.fragmentRefs ?? []).reduce((n, f) => n + f.tokens, 0);
 }
 
 export function eventData(r: CompressResult): Record<string, unknown> {

@@ -37,6 +37,15 @@ export class SessionStateController {
     return this.state.truncate(a, id, dto.preserve_len);
   }
 
+  @Post('fragments/upgrade')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Move the pinned fragments to their current versions (sessions keep their versions until told)' })
+  @ApiOkResponse({ type: SessionResponse })
+  @ApiErrors(401, 404, 409)
+  upgradeFragments(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
+    return this.state.upgradeFragments(a, id);
+  }
+
   @Post('snapshots')
   @HttpCode(201)
   @ApiOperation({ summary: 'Capture the window (O(1): metadata only)' })

@@ -14,6 +14,7 @@ import {
 import { ModelRegistry } from '@so/llm';
 import type { SessionEntity, SnapshotEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
+import { FragmentsService } from '../fragments/fragments.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
@@ -41,9 +42,6 @@ export function snapshotView(s: SnapshotEntity) {
   };
 }
 
-export function pinnedOf(s: SessionEntity): PinnedPrefix {
-  return { system: s.system, systemTokens: s.systemTokens, fragments: [], tools: s.tools, toolsTokens: s.toolsTokens };
-}
 
 /** Truncate, snapshots (create/list/restore/fork/share), compress, context, events, lineage. */
 @Injectable()
@@ -54,6 +52,7 @@ export class SessionStateService {
     private readonly state: SessionStateRepository,
     private readonly compactor: Compactor,
     private readonly models: ModelRegistry,
+    private readonly fragments: FragmentsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -78,6 +77,27 @@ export class SessionStateService {
       const plan = planTruncation({ recent: w.recent, preserveLen });
       if (plan.droppedSeqs > 0) await this.compactor.truncate(s, lockId, w, plan.keepFromSeq, 'manual', { preserve_len: preserveLen });
       return this.contextOf(await this.sessions.mustFind(account, id));
+    });
+  }
+
+  /** Moves the session's pinned fragments to their current versions (the prefix changes once: one cache miss). */
+  async upgradeFragments(account: ResolvedAccount, id: string) {
+    return this.locked(account, id, async (s, lockId) => {
+      const refs = await this.fragments.resolveCurrent(account, (s.fragmentRefs ?? []).map((f) => f.id)).catch((err) => {
+        throw err instanceof ApiError && err.code === 'not_found' ? new ApiError('conflict', 'A pinned fragment was deleted; it cannot be upgraded.', 'fragment_ids') : err;
+      });
+      const before = (s.fragmentRefs ?? []).reduce((n, f) => n + f.tokens, 0);
+      const after = refs.reduce((n, f) => n + f.tokens, 0);
+      const changed = refs.filter((r, i) => r.version !== s.fragmentRefs[i]?.version).map((r) => ({ id: r.id, version: r.version }));
+      if (changed.length) {
+        await this.compactor.snapshot(account.id, s, 'manual', 'before fragment upgrade');
+        await this.repo.inTurnTransaction(s.id, lockId, async (m, cur) => {
+          await this.repo.updateSession(m, s.id, { fragmentRefs: refs, windowTokens: cur.windowTokens - before + after, version: cur.version + 1 });
+          await this.state.event(m, s.id, 'fragments_upgraded', { upgraded: changed });
+          return true;
+        });
+      }
+      return { ...sessionView(await this.sessions.mustFind(account, id)), upgraded: changed };
     });
   }
 
@@ -202,7 +222,7 @@ export class SessionStateService {
 
   private async contextOf(s: SessionEntity) {
     const w = await this.repo.windowMessages(s, s.window);
-    const pinned = pinnedOf(s);
+    const pinned: PinnedPrefix = { system: s.system, systemTokens: s.systemTokens, fragments: await this.fragments.pinned(s.fragmentRefs), tools: s.tools, toolsTokens: s.toolsTokens };
     const model = this.models.get(s.model);
     const p = pinnedTokensOf(s);
     const o = sumTokens(w.outlines);

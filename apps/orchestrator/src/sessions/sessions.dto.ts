@@ -98,6 +98,8 @@ export class PolicyDto {
 export class CreateSessionDto {
   @ApiPropertyOptional({ example: 'kimi-k2-0905-preview' }) @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) model?: string;
   @ApiPropertyOptional({ description: 'System prompt, pinned at the head of every window.' }) @IsOptional() @IsString() @MaxLength(400_000) system?: string;
+  @ApiPropertyOptional({ type: [String], description: 'Fragments to pin (current versions), in this order, after the system prompt.' })
+  @IsOptional() @IsArray() @ArrayMaxSize(32) @IsString({ each: true }) fragment_ids?: string[];
   @ApiPropertyOptional({ type: [ToolDto], description: 'Tool definitions, pinned.' })
   @IsOptional() @IsArray() @ArrayMaxSize(128) @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(500) title?: string;
@@ -137,7 +139,7 @@ export class ListSessionsQuery {
 }
 
 export class ListMessagesQuery {
-  @ApiPropertyOptional({ minimum: 0, description: 'Return messages with seq greater than this.' }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) after_seq?: number;
+  @ApiPropertyOptional({ minimum: 0, maximum: 2147483647, description: 'Return messages with seq greater than this.' }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2147483647) after_seq?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
 }
 

@@ -30,6 +30,7 @@ export function sessionView(s: SessionEntity) {
     root_id: s.rootId,
     task_id: s.taskId,
     policy: s.policy,
+    fragments: (s.fragmentRefs ?? []).map((f) => ({ id: f.id, version: f.version, name: f.name, tokens: f.tokens })),
     usage: sessionUsageView(s),
     last_seq: s.lastSeq,
     created_at: unix(s.createdAt),

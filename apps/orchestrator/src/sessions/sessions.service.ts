@@ -3,6 +3,7 @@ import { DEFAULT_ROLLING_POLICY, initialWindow, resolvePolicy, type RollingPolic
 import { ModelRegistry, TokenEstimator } from '@so/llm';
 import type { SessionEntity, SessionPolicyColumn } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
+import { FragmentsService } from '../fragments/fragments.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
@@ -26,6 +27,7 @@ export class SessionsService {
     private readonly repo: SessionsRepository,
     private readonly estimator: TokenEstimator,
     private readonly models: ModelRegistry,
+    private readonly fragments: FragmentsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -35,8 +37,10 @@ export class SessionsService {
     const policy = resolvePolicy(this.policyInput(dto.policy), DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
     const systemTokens = dto.system ? this.estimator.countMessage({ content: dto.system }) : 0;
     const toolsTokens = this.estimator.countTools(dto.tools as never);
-    if (systemTokens + toolsTokens > policy.triggerTokens / 2) {
-      throw new ApiError('invalid_request', `The system prompt and tools take ${systemTokens + toolsTokens} tokens; pinned content must stay under half of trigger_tokens (${policy.triggerTokens}).`, 'system');
+    const fragmentRefs = await this.fragments.resolveCurrent(account, dto.fragment_ids ?? []);
+    const pinnedTokens = systemTokens + toolsTokens + fragmentRefs.reduce((n, f) => n + f.tokens, 0);
+    if (pinnedTokens > policy.triggerTokens / 2) {
+      throw new ApiError('invalid_request', `The system prompt, fragments and tools take ${pinnedTokens} tokens; pinned content must stay under half of trigger_tokens (${policy.triggerTokens}).`, 'system');
     }
     const id = uuidv7();
     const row: Partial<SessionEntity> = {
@@ -54,11 +58,11 @@ export class SessionsService {
       systemTokens,
       tools: (dto.tools as never) ?? null,
       toolsTokens,
-      fragmentRefs: [],
+      fragmentRefs,
       historyBases: [],
       policy: policyColumn(policy),
       window: initialWindow(),
-      windowTokens: systemTokens + toolsTokens,
+      windowTokens: pinnedTokens,
       lastSeq: 0,
       version: 0,
       tokenCalibration: 1,

@@ -17,6 +17,7 @@ import {
 import { ModelRegistry, TokenEstimator, UpstreamChunk } from '@so/llm';
 import type { MessageEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
+import { FragmentsService } from '../fragments/fragments.service';
 import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -72,6 +73,7 @@ export class TurnService {
     private readonly llm: LlmGateway,
     private readonly titles: SessionTitleJob,
     private readonly compactor: Compactor,
+    private readonly fragments: FragmentsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -129,7 +131,7 @@ export class TurnService {
             'max_tokens',
           );
         }
-        const messages: ChatMessage[] = [...assembleWindow(this.pinned(s), outlines, recent), ...incoming.map(toWire)];
+        const messages: ChatMessage[] = [...assembleWindow(await this.pinned(s), outlines, recent), ...incoming.map(toWire)];
         const req = {
           model: s.model,
           messages,
@@ -286,14 +288,16 @@ export class TurnService {
     return { ...(turn.response as unknown as TurnResponse), idempotent_replay: true };
   }
 
-  private pinned(s: SessionEntity): PinnedPrefix {
-    return { system: s.system, systemTokens: s.systemTokens, fragments: [], tools: s.tools, toolsTokens: s.toolsTokens };
+  private async pinned(s: SessionEntity): Promise<PinnedPrefix> {
+    return { system: s.system, systemTokens: s.systemTokens, fragments: await this.fragments.pinned(s.fragmentRefs), tools: s.tools, toolsTokens: s.toolsTokens };
   }
 
   private normalize(input: InputMessageDto[]): NewMessage[] {
     return input.map((m, i) => {
       const content = Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : m.content ?? null;
       const param = `messages[${i}]`;
+      // Postgres cannot store NUL; refuse it before any upstream call is paid for.
+      if (content?.includes('\u0000') || m.name?.includes('\u0000')) throw new ApiError('invalid_request', 'Message text must not contain NUL (\\u0000) characters.', `${param}.content`);
       if (m.role === 'tool' && !m.tool_call_id) throw new ApiError('invalid_request', 'A tool message needs tool_call_id.', `${param}.tool_call_id`);
       if (m.role !== 'tool' && m.tool_call_id) throw new ApiError('invalid_request', 'Only tool messages carry tool_call_id.', `${param}.tool_call_id`);
       if (m.tool_calls && m.role !== 'assistant') throw new ApiError('invalid_request', 'Only assistant messages carry tool_calls.', `${param}.tool_calls`);
@@ -338,6 +342,8 @@ function turnUsage(r: PricedReply) {
   };
 }
 
+/** The request's identity for Idempotency-Key; `stream` is left out so a replay may use either mode. */
 function hashRequest(dto: AppendMessagesDto): string {
-  return createHash('sha256').update(JSON.stringify(dto)).digest('hex');
+  const { stream: _stream, ...rest } = dto;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
 }

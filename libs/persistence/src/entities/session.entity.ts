@@ -19,9 +19,12 @@ export interface HistoryBase {
   toSeq: number;
 }
 
+/** A pinned fragment version; name and tokens are frozen at pin time so the prefix stays byte-identical. */
 export interface FragmentRef {
   id: string;
   version: number;
+  name: string;
+  tokens: number;
 }
 
 /** A durable conversation. The window is a small value (`window`); history lives in `messages`. */

@@ -1,0 +1,203 @@
+import { TestHarness, TestAccount } from '../support/harness';
+
+const ERROR_REF = '#/components/schemas/ErrorResponse';
+
+/** Routes of the foundation, with the request schema and error statuses each must document. */
+const ROUTES: Array<{ method: string; path: string; body?: string; errors: number[]; ok: string }> = [
+  { method: 'post', path: '/v1/sessions', body: 'CreateSessionDto', errors: [400, 401, 429], ok: '201' },
+  { method: 'get', path: '/v1/sessions', errors: [400, 401], ok: '200' },
+  { method: 'get', path: '/v1/sessions/{id}', errors: [401, 404], ok: '200' },
+  { method: 'delete', path: '/v1/sessions/{id}', errors: [401, 404], ok: '200' },
+  { method: 'post', path: '/v1/sessions/{id}/messages', body: 'AppendMessagesDto', errors: [400, 401, 404, 409, 413, 429, 502, 504], ok: '200' },
+  { method: 'get', path: '/v1/sessions/{id}/messages', errors: [400, 401, 404], ok: '200' },
+  { method: 'get', path: '/v1/models', errors: [401], ok: '200' },
+  { method: 'post', path: '/admin/accounts', body: 'CreateAccountDto', errors: [400, 401, 403], ok: '201' },
+  { method: 'get', path: '/admin/accounts', errors: [401, 403], ok: '200' },
+  { method: 'get', path: '/admin/accounts/{id}', errors: [401, 403, 404], ok: '200' },
+  { method: 'patch', path: '/admin/accounts/{id}', body: 'UpdateAccountDto', errors: [400, 401, 403, 404], ok: '200' },
+  { method: 'get', path: '/health', errors: [], ok: '200' },
+];
+
+describe('OpenAPI, health, models and metrics', () => {
+  let h: TestHarness;
+  let a: TestAccount;
+  let doc: any;
+
+  beforeAll(async () => {
+    h = await TestHarness.start();
+    a = await h.createAccount('ops');
+    const r = await fetch(`${h.url}/docs-json`);
+    expect(r.status).toBe(200);
+    doc = await r.json();
+  });
+  afterAll(async () => h?.stop());
+
+  const resolve = (ref: string) => {
+    expect(ref.startsWith('#/')).toBe(true);
+    return ref
+      .slice(2)
+      .split('/')
+      .reduce((node: any, key) => (node === undefined ? undefined : node[key]), doc);
+  };
+
+  describe('OpenAPI document', () => {
+    it('serves Swagger UI as HTML at /docs', async () => {
+      const r = await fetch(`${h.url}/docs`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/text\/html/);
+      const html = await r.text();
+      expect(html).toMatch(/swagger-ui/i);
+    });
+
+    it('is OpenAPI 3 with both bearer schemes', () => {
+      expect(doc.openapi).toMatch(/^3\./);
+      expect(doc.info.title).toBe('session-orchestrator');
+      expect(doc.components.securitySchemes.account).toMatchObject({ type: 'http', scheme: 'bearer' });
+      expect(doc.components.securitySchemes.admin).toMatchObject({ type: 'http', scheme: 'bearer' });
+    });
+
+    it.each(ROUTES.map((r) => [r.method.toUpperCase(), r.path, r] as const))('documents %s %s with its request schema and error responses', (_m, _p, route) => {
+      const op = doc.paths[route.path]?.[route.method];
+      expect(op).toBeDefined();
+      expect(op.responses[route.ok]).toBeDefined();
+      if (route.body) {
+        const schema = op.requestBody?.content?.['application/json']?.schema;
+        expect(schema?.$ref).toBe(`#/components/schemas/${route.body}`);
+        expect(resolve(schema.$ref).properties).toBeDefined();
+      }
+      for (const status of route.errors) {
+        const resp = op.responses[String(status)];
+        expect({ status, documented: !!resp }).toEqual({ status, documented: true });
+        expect(resp.content['application/json'].schema.$ref).toBe(ERROR_REF);
+        expect(resp.description).toBeTruthy();
+      }
+      if (route.path.startsWith('/v1/')) expect(op.security).toEqual([{ account: [] }]);
+      if (route.path.startsWith('/admin/')) expect(op.security).toEqual([{ admin: [] }]);
+    });
+
+    it('describes the error schema in the OpenAI error shape', () => {
+      const err = resolve(ERROR_REF);
+      expect(err.properties.error.$ref ?? err.properties.error.allOf?.[0]?.$ref).toBe('#/components/schemas/ErrorDetail');
+      const detail = resolve('#/components/schemas/ErrorDetail');
+      expect(Object.keys(detail.properties).sort()).toEqual(['code', 'message', 'param', 'type']);
+    });
+
+    it('documents the request fields of an append and a session create', () => {
+      const append = resolve('#/components/schemas/AppendMessagesDto');
+      expect(append.required).toContain('messages');
+      for (const f of ['messages', 'generate', 'max_tokens', 'temperature', 'stream']) expect(append.properties).toHaveProperty(f);
+      const create = resolve('#/components/schemas/CreateSessionDto');
+      for (const f of ['model', 'system', 'tools', 'title', 'metadata', 'policy', 'wait_ms']) expect(create.properties).toHaveProperty(f);
+      const policy = resolve('#/components/schemas/PolicyDto');
+      expect(policy.properties.preserve_len.minimum).toBe(4096);
+      const op = doc.paths['/v1/sessions/{id}/messages'].post;
+      expect(op.parameters.some((p: any) => p.in === 'header' && p.name === 'Idempotency-Key')).toBe(true);
+      const list = doc.paths['/v1/sessions'].get.parameters.map((p: any) => p.name);
+      expect(list).toEqual(expect.arrayContaining(['status', 'parent_id', 'limit', 'after']));
+      const msgs = doc.paths['/v1/sessions/{id}/messages'].get.parameters.map((p: any) => p.name);
+      expect(msgs).toEqual(expect.arrayContaining(['after_seq', 'limit']));
+    });
+
+    it('has no dangling $ref anywhere', () => {
+      const refs = new Set<string>();
+      const walk = (n: unknown) => {
+        if (Array.isArray(n)) n.forEach(walk);
+        else if (n && typeof n === 'object') {
+          for (const [k, v] of Object.entries(n)) {
+            if (k === '$ref' && typeof v === 'string') refs.add(v);
+            else walk(v);
+          }
+        }
+      };
+      walk(doc);
+      expect(refs.size).toBeGreaterThan(10);
+      const dangling = [...refs].filter((r) => resolve(r) === undefined);
+      expect(dangling).toEqual([]);
+    });
+
+    it('points every documented error response of every route at the error schema', () => {
+      const wrong: string[] = [];
+      for (const [path, ops] of Object.entries<any>(doc.paths)) {
+        for (const [method, op] of Object.entries<any>(ops)) {
+          if (path === '/health') continue; // its 503 is a health report, not an error
+          for (const [status, resp] of Object.entries<any>(op.responses ?? {})) {
+            if (Number(status) >= 400 && resp.content?.['application/json']?.schema?.$ref !== ERROR_REF) wrong.push(`${method} ${path} ${status}`);
+          }
+        }
+      }
+      expect(wrong).toEqual([]);
+    });
+
+    it('leaves /metrics out of the API document', () => {
+      expect(doc.paths['/metrics']).toBeUndefined();
+    });
+  });
+
+  describe('/health', () => {
+    it('reports database, queue and upstream up', async () => {
+      const r = await fetch(`${h.url}/health`);
+      expect(r.status).toBe(200);
+      const body: any = await r.json();
+      expect(body.status).toBe('ok');
+      expect(body.role).toBe('all');
+      expect(body.checks.database.status).toBe('up');
+      expect(body.checks.queue.status).toBe('up');
+      expect(body.checks.upstream.status).toBe('up');
+    });
+
+    it('needs no key', async () => {
+      expect((await fetch(`${h.url}/health`, { headers: { authorization: 'Bearer nonsense' } })).status).toBe(200);
+    });
+
+    it('reports the upstream down (degraded, still 200) when it is unreachable', async () => {
+      const t = await TestHarness.start({ env: { LLM_BASE_URL: 'http://127.0.0.1:9/v1' } });
+      try {
+        const r = await fetch(`${t.url}/health`);
+        expect(r.status).toBe(200);
+        const body: any = await r.json();
+        expect(body.status).toBe('degraded');
+        expect(body.checks.upstream.status).toBe('down');
+        expect(body.checks.database.status).toBe('up');
+      } finally {
+        await t.stop();
+      }
+    });
+  });
+
+  describe('/v1/models', () => {
+    it('lists kimi-k2-0905-preview through the official SDK', async () => {
+      const ids: string[] = [];
+      for await (const m of a.openai.models.list()) ids.push(m.id);
+      expect(ids).toContain('kimi-k2-0905-preview');
+      const raw = await h.api(a.apiKey, 'GET', '/v1/models');
+      expect(raw.body.object).toBe('list');
+      const k2 = raw.body.data.find((m: any) => m.id === 'kimi-k2-0905-preview');
+      expect(k2).toMatchObject({ object: 'model', context_length: 262144 });
+    });
+  });
+
+  describe('/metrics', () => {
+    it('serves Prometheus text with upstream call counters after a turn', async () => {
+      const s = await h.api(a.apiKey, 'POST', '/v1/sessions', {});
+      const t = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'count me' }] });
+      expect(t.status).toBe(200);
+
+      const r = await fetch(`${h.url}/metrics`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await r.text();
+      expect(text).toMatch(/^# HELP so_upstream_calls_total /m);
+      expect(text).toMatch(/^# TYPE so_upstream_calls_total counter$/m);
+      const calls = /^so_upstream_calls_total\{purpose="chat",outcome="ok"\} (\d+)$/m.exec(text);
+      expect(calls).not.toBeNull();
+      expect(Number(calls![1])).toBeGreaterThanOrEqual(1);
+      expect(text).toMatch(/^so_upstream_tokens_total\{kind="prompt"\} [1-9]\d*$/m);
+      expect(text).toMatch(/^so_upstream_latency_seconds_count\{purpose="chat"\} [1-9]\d*$/m);
+
+      // Each further turn counts once.
+      await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'and me' }] });
+      const again = /^so_upstream_calls_total\{purpose="chat",outcome="ok"\} (\d+)$/m.exec(await (await fetch(`${h.url}/metrics`)).text());
+      expect(Number(again![1])).toBe(Number(calls![1]) + 1);
+    });
+  });
+});
