@@ -4,6 +4,8 @@ import { FragmentEntity, FragmentVersionEntity } from './fragment.entity';
 import { SessionEventEntity } from './session-event.entity';
 import { SnapshotEntity } from './snapshot.entity';
 import { MessageEntity } from './message.entity';
+import { PoolAcquireWaitEntity, PoolCounterEntity, PoolWaiterEntity, SessionLeaseEntity } from './pool.entity';
+import { TaskChildEntity, TaskEntity, TaskMergeEntity } from './task.entity';
 import { SessionEntity } from './session.entity';
 import { TurnEntity } from './turn.entity';
 import { UsageEventEntity } from './usage-event.entity';
@@ -14,6 +16,8 @@ export * from './fragment.entity';
 export * from './session-event.entity';
 export * from './snapshot.entity';
 export * from './message.entity';
+export * from './pool.entity';
+export * from './task.entity';
 export * from './session.entity';
 export * from './turn.entity';
 export * from './usage-event.entity';
@@ -30,4 +34,11 @@ export const ENTITIES = [
   SessionEventEntity,
   FragmentEntity,
   FragmentVersionEntity,
+  SessionLeaseEntity,
+  PoolWaiterEntity,
+  PoolAcquireWaitEntity,
+  PoolCounterEntity,
+  TaskEntity,
+  TaskChildEntity,
+  TaskMergeEntity,
 ];

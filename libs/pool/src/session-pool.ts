@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+
+export type LeaseKind = 'idle' | 'worker';
+
+export interface PoolOptions {
+  /** This process, so its job-held leases can be heartbeated (and abandoned when it dies). */
+  instanceId: string;
+  /** REST sessions: the slot is released after this long without use (the session is parked). */
+  idleTtlMs: number;
+  /** Job-held slots: renewed by heartbeat; a dead worker's slots come back after this long. */
+  workerTtlMs: number;
+  /** Polling while waiting for a slot: first and largest interval. */
+  pollMs?: number;
+  maxPollMs?: number;
+}
+
+export interface PoolAccount {
+  accountId: string;
+  limit: number;
+}
+
+export interface AcquireOptions {
+  kind: LeaseKind;
+  /** 0: fail at once when full. */
+  waitMs: number;
+  taskId?: string | null;
+  /** Caps the task's concurrent slots below the account limit (max_parallel). */
+  taskLimit?: number | null;
+  signal?: AbortSignal;
+}
+
+export class PoolExhaustedError extends Error {
+  constructor(readonly limit: number, readonly retryAfterSeconds: number) {
+    super(`All ${limit} session slots of this account are in use.`);
+    this.name = 'PoolExhaustedError';
+  }
+}
+
+export interface PoolAccountStats {
+  account_id: string;
+  name: string;
+  limit: number;
+  in_use: number;
+  waiting: number;
+  parked: number;
+  acquire_wait_ms: { p50: number | null; p99: number | null; samples: number };
+  acquired_total: number;
+  refused_total: number;
+  reclaimed_total: number;
+}
+
+const WAIT_SAMPLE_WINDOW = "interval '15 minutes'";
+
+/**
+ * Per-account session slots held as leases in Postgres, correct across any number of instances:
+ * acquirers of one account are serialized by a row lock on the account, so there is no
+ * count-then-insert race. Expired leases are reclaimed by the next acquirer or the reaper.
+ */
+export class SessionPool {
+  private readonly pollMs: number;
+  private readonly maxPollMs: number;
+
+  constructor(private readonly ds: DataSource, private readonly opts: PoolOptions) {
+    this.pollMs = opts.pollMs ?? 25;
+    this.maxPollMs = opts.maxPollMs ?? 250;
+  }
+
+  holderFor(kind: LeaseKind): string {
+    return `${kind}:${this.opts.instanceId}`;
+  }
+
+  private ttl(kind: LeaseKind): number {
+    return kind === 'idle' ? this.opts.idleTtlMs : this.opts.workerTtlMs;
+  }
+
+  /** One attempt: true when the session holds a live slot afterwards. */
+  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit'>): Promise<boolean> {
+    return this.ds.transaction(async (m) => {
+      await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [acc.accountId]);
+      await this.reclaim(m, acc.accountId);
+      const ttl = String(this.ttl(o.kind));
+      const renewed: unknown = await m.query(
+        `UPDATE session_leases SET expires_at = now() + ($2 || ' milliseconds')::interval, holder = $3 WHERE session_id = $1 RETURNING session_id`,
+        [sessionId, ttl, this.holderFor(o.kind)],
+      );
+      if (rowsOf(renewed).length > 0) return true;
+      const [{ n }] = await m.query('SELECT count(*)::int AS n FROM session_leases WHERE account_id = $1', [acc.accountId]);
+      if (n >= acc.limit) return false;
+      if (o.taskId && o.taskLimit) {
+        const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE task_id = $1', [o.taskId]);
+        if (t >= o.taskLimit) return false;
+      }
+      await m.query(
+        `INSERT INTO session_leases (session_id, account_id, task_id, holder, acquired_at, expires_at)
+         VALUES ($1, $2, $3, $4, now(), now() + ($5 || ' milliseconds')::interval)`,
+        [sessionId, acc.accountId, o.taskId ?? null, this.holderFor(o.kind), ttl],
+      );
+      await m.query(
+        `INSERT INTO pool_counters (account_id, acquired_total) VALUES ($1, 1)
+         ON CONFLICT (account_id) DO UPDATE SET acquired_total = pool_counters.acquired_total + 1`,
+        [acc.accountId],
+      );
+      return true;
+    });
+  }
+
+  /** Acquires a slot, waiting up to waitMs (registered as a waiter meanwhile); PoolExhaustedError when none came free. */
+  async acquire(acc: PoolAccount, sessionId: string, o: AcquireOptions): Promise<void> {
+    const started = Date.now();
+    const deadline = started + o.waitMs;
+    let waiterId: string | null = null;
+    let delay = this.pollMs;
+    try {
+      for (;;) {
+        if (await this.tryAcquire(acc, sessionId, o)) {
+          await this.ds.query('INSERT INTO pool_acquire_waits (account_id, wait_ms) VALUES ($1, $2)', [acc.accountId, Date.now() - started]);
+          return;
+        }
+        if (Date.now() >= deadline || o.signal?.aborted) {
+          await this.ds.query(
+            `INSERT INTO pool_counters (account_id, refused_total) VALUES ($1, 1)
+             ON CONFLICT (account_id) DO UPDATE SET refused_total = pool_counters.refused_total + 1`,
+            [acc.accountId],
+          );
+          throw new PoolExhaustedError(acc.limit, 1);
+        }
+        if (!waiterId) {
+          waiterId = randomUUID();
+          await this.ds.query(`INSERT INTO pool_waiters (id, account_id, until) VALUES ($1, $2, to_timestamp($3 / 1000.0))`, [waiterId, acc.accountId, deadline]);
+        }
+        await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), o.signal);
+        delay = Math.min(this.maxPollMs, Math.ceil(delay * 1.5));
+      }
+    } finally {
+      if (waiterId) await this.ds.query('DELETE FROM pool_waiters WHERE id = $1', [waiterId]).catch(() => undefined);
+    }
+  }
+
+  /** Extends a live lease (a turn counts as use); false when the session holds no live slot. */
+  async renew(sessionId: string, kind: LeaseKind = 'idle'): Promise<boolean> {
+    const r: unknown = await this.ds.query(
+      `UPDATE session_leases SET expires_at = now() + ($2 || ' milliseconds')::interval
+       WHERE session_id = $1 AND expires_at > now() AND holder LIKE $3 RETURNING session_id`,
+      [sessionId, String(this.ttl(kind)), `${kind}:%`],
+    );
+    if (rowsOf(r).length > 0) return true;
+    // A job-held lease is live too; a turn must not downgrade it.
+    const [{ live }] = await this.ds.query('SELECT count(*)::int AS live FROM session_leases WHERE session_id = $1 AND expires_at > now()', [sessionId]);
+    return live > 0;
+  }
+
+  async release(sessionId: string): Promise<void> {
+    await this.ds.query('DELETE FROM session_leases WHERE session_id = $1', [sessionId]);
+  }
+
+  /** Renews every job-held lease of this instance; run it every workerTtlMs / 3. */
+  async heartbeat(): Promise<number> {
+    const r: unknown = await this.ds.query(
+      `UPDATE session_leases SET expires_at = now() + ($2 || ' milliseconds')::interval WHERE holder = $1 AND expires_at > now() RETURNING session_id`,
+      [this.holderFor('worker'), String(this.opts.workerTtlMs)],
+    );
+    return rowsOf(r).length;
+  }
+
+  /** Reclaims expired leases of every account (a crashed instance's slots, idle sessions' slots). */
+  async reapExpired(): Promise<number> {
+    const accounts: Array<{ account_id: string }> = await this.ds.query('SELECT DISTINCT account_id FROM session_leases WHERE expires_at < now()');
+    let n = 0;
+    for (const { account_id } of accounts) {
+      n += await this.ds.transaction(async (m) => {
+        await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [account_id]);
+        return this.reclaim(m, account_id);
+      });
+    }
+    await this.ds.query(`DELETE FROM pool_acquire_waits WHERE at < now() - ${WAIT_SAMPLE_WINDOW}`);
+    await this.ds.query('DELETE FROM pool_waiters WHERE until < now()');
+    return n;
+  }
+
+  /** Expired idle leases park their session; expired worker leases (their holder died) count as reclaimed. */
+  private async reclaim(m: EntityManager, accountId: string): Promise<number> {
+    const gone: Array<{ session_id: string; holder: string }> = rowsOf(
+      await m.query('DELETE FROM session_leases WHERE account_id = $1 AND expires_at < now() RETURNING session_id, holder', [accountId]),
+    ) as never;
+    if (!gone.length) return 0;
+    await m.query(`UPDATE sessions SET status = 'parked' WHERE id = ANY($1::uuid[]) AND status = 'active'`, [gone.map((g) => g.session_id)]);
+    const reclaimed = gone.filter((g) => g.holder.startsWith('worker:')).length;
+    if (reclaimed) {
+      await m.query(
+        `INSERT INTO pool_counters (account_id, reclaimed_total) VALUES ($1, $2)
+         ON CONFLICT (account_id) DO UPDATE SET reclaimed_total = pool_counters.reclaimed_total + $2`,
+        [accountId, reclaimed],
+      );
+    }
+    return gone.length;
+  }
+
+  async stats(accountId?: string): Promise<PoolAccountStats[]> {
+    const rows: Array<Record<string, unknown>> = await this.ds.query(
+      `SELECT a.id, a.name, a.session_limit,
+         (SELECT count(*)::int FROM session_leases l WHERE l.account_id = a.id AND l.expires_at > now()) AS in_use,
+         (SELECT count(*)::int FROM pool_waiters w WHERE w.account_id = a.id AND w.until > now()) AS waiting,
+         (SELECT count(*)::int FROM sessions s WHERE s.account_id = a.id AND s.status <> 'closed'
+            AND NOT EXISTS (SELECT 1 FROM session_leases l WHERE l.session_id = s.id AND l.expires_at > now())) AS parked,
+         (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_ms) FROM pool_acquire_waits x WHERE x.account_id = a.id AND x.at > now() - ${WAIT_SAMPLE_WINDOW}) AS p50,
+         (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY wait_ms) FROM pool_acquire_waits x WHERE x.account_id = a.id AND x.at > now() - ${WAIT_SAMPLE_WINDOW}) AS p99,
+         (SELECT count(*)::int FROM pool_acquire_waits x WHERE x.account_id = a.id AND x.at > now() - ${WAIT_SAMPLE_WINDOW}) AS samples,
+         coalesce(c.acquired_total, 0) AS acquired_total, coalesce(c.refused_total, 0) AS refused_total, coalesce(c.reclaimed_total, 0) AS reclaimed_total
+       FROM accounts a LEFT JOIN pool_counters c ON c.account_id = a.id
+       ${accountId ? 'WHERE a.id = $1' : ''} ORDER BY a.id`,
+      accountId ? [accountId] : [],
+    );
+    return rows.map((r) => ({
+      account_id: String(r.id),
+      name: String(r.name),
+      limit: Number(r.session_limit),
+      in_use: Number(r.in_use),
+      waiting: Number(r.waiting),
+      parked: Number(r.parked),
+      acquire_wait_ms: { p50: r.p50 === null ? null : Math.round(Number(r.p50)), p99: r.p99 === null ? null : Math.round(Number(r.p99)), samples: Number(r.samples) },
+      acquired_total: Number(r.acquired_total),
+      refused_total: Number(r.refused_total),
+      reclaimed_total: Number(r.reclaimed_total),
+    }));
+  }
+}
+
+function rowsOf(result: unknown): unknown[] {
+  // TypeORM returns [rows, affected] for UPDATE/DELETE ... RETURNING on postgres.
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
+  return Array.isArray(result) ? result : [];
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
