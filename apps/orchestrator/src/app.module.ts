@@ -7,6 +7,11 @@ import { QueueModule } from '@so/queue';
 import { AccountsRepository } from './accounts/accounts.repository';
 import { AccountsService } from './accounts/accounts.service';
 import { AdminAccountsController } from './accounts/admin-accounts.controller';
+import { AdminController } from './admin/admin.controller';
+import { PoolService } from './pool/pool.service';
+import { CoordinatorService } from './tasks/coordinator.service';
+import { TasksController } from './tasks/tasks.controller';
+import { TasksRepository } from './tasks/tasks.repository';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
 import { APP_CONFIG, AppConfig } from './config/app-config';
@@ -63,7 +68,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, AdminAccountsController]
+        ? [HealthController, MetricsController, ModelsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -80,6 +85,7 @@ export class AppModule {
           }),
         },
         UpstreamMetrics,
+        PoolService,
         LlmGateway,
         AccountsRepository,
         AccountsService,
@@ -94,6 +100,8 @@ export class AppModule {
         FragmentsService,
         Compactor,
         SessionStateService,
+        TasksRepository,
+        CoordinatorService,
       ],
     };
   }

@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { DomainError } from '@so/domain';
 import { UpstreamError } from '@so/llm';
+import { PoolExhaustedError } from '@so/pool';
 import { ApiError, ApiErrorCode } from './api-error';
 
 const CODE_FOR_STATUS: Record<number, ApiErrorCode> = {
@@ -31,6 +32,9 @@ const PG_BAD_INPUT: Record<string, string> = {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof DomainError) return new ApiError(err.code as ApiErrorCode, err.message, err.param ?? null);
+  if (err instanceof PoolExhaustedError) {
+    return new ApiError('session_pool_exhausted', `${err.message} Close a session or retry later (or pass wait_ms to wait for a slot).`, null, { 'Retry-After': String(err.retryAfterSeconds) });
+  }
   if (err instanceof UpstreamError) {
     const headers: Record<string, string> = err.retryAfterSeconds !== null ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
     return new ApiError(err.code, err.message, null, headers);

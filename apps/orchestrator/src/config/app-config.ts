@@ -25,6 +25,10 @@ export interface AppConfig {
   upstreamMaxRetryAfterMs: number;
   defaultMaxTokens: number;
   turnLockMs: number;
+  poolIdleTtlMs: number;
+  poolLeaseTtlMs: number;
+  poolReapIntervalMs: number;
+  workerConcurrency: number;
   logLevel: string;
   /** Embedded mode only: kimi-sim options when no upstream is configured. */
   simPort: number;
@@ -112,6 +116,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     upstreamMaxRetryAfterMs: int(env, 'UPSTREAM_MAX_RETRY_AFTER_MS', 30_000, 0),
     defaultMaxTokens: int(env, 'DEFAULT_MAX_TOKENS', 4096, 1, contextWindow),
     turnLockMs: int(env, 'TURN_LOCK_MS', 300_000, 1000),
+    poolIdleTtlMs: int(env, 'POOL_IDLE_TTL_MS', 600_000, 1000),
+    poolLeaseTtlMs: int(env, 'POOL_LEASE_TTL_MS', 30_000, 1000),
+    poolReapIntervalMs: int(env, 'POOL_REAP_INTERVAL_MS', 10_000, 100),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 200, 1, 10_000),
     logLevel,
     simPort: int(env, 'SIM_PORT', 0, 0, 65535),
   };

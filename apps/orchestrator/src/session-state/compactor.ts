@@ -143,6 +143,9 @@ export class Compactor {
   }
 }
 
+/** Rough size of the summarizer's fixed system prompt, so the compression call itself always fits. */
+export const SUMMARIZER_PROMPT_TOKENS = 600;
+
 export function pinnedTokensOf(s: Pick<SessionEntity, 'systemTokens' | 'toolsTokens' | 'fragmentRefs'>): number {
   return s.systemTokens + s.toolsTokens + (s.fragmentRefs ?? []).reduce((n, f) => n + f.tokens, 0);
 }

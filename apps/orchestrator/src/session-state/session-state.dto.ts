@@ -25,6 +25,8 @@ export class CompressDto {
 export class ForkDto {
   @ApiPropertyOptional({ description: "Another account's share token, to fork a snapshot shared with you." }) @IsOptional() @IsString() @MaxLength(200) share_token?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(500) title?: string;
+  @ApiPropertyOptional({ minimum: 0, maximum: 300000, description: 'How long to wait for a pool slot before answering 429.' })
+  @IsOptional() @IsInt() @Min(0) @Max(300_000) wait_ms?: number;
 }
 
 export class EventsQuery {

@@ -7,7 +7,9 @@ import {
   restoreWindow,
   safeCutFlags,
   splitRounds,
+  summarizerReplyTokens,
   sumTokens,
+  TRANSCRIPT_TOKENS_PER_MESSAGE,
   windowPrefixHash,
   type PinnedPrefix,
 } from '@so/domain';
@@ -15,6 +17,7 @@ import { ModelRegistry } from '@so/llm';
 import type { SessionEntity, SnapshotEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
+import { PoolService } from '../pool/pool.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
@@ -22,7 +25,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
-import { Compactor, pinnedTokensOf } from './compactor';
+import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto } from './session-state.dto';
 import { SessionStateRepository } from './session-state.repository';
 
@@ -53,6 +56,7 @@ export class SessionStateService {
     private readonly compactor: Compactor,
     private readonly models: ModelRegistry,
     private readonly fragments: FragmentsService,
+    private readonly pool: PoolService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -142,34 +146,41 @@ export class SessionStateService {
     if (!snap) throw ApiError.notFound('snapshot', snapshotId);
     const source = (await this.repo.findForAccount(snap.accountId, snap.sessionId))!;
     const id = uuidv7();
+    // A fork is a live session: it takes a slot of the forking account.
+    await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, id, { kind: 'idle', waitMs: dto.wait_ms ?? 0 });
     const sameAccount = source.accountId === account.id;
     const bases = [...(source.historyBases ?? []).filter((b) => b.fromSeq <= snap!.atSeq).map((b) => ({ ...b, toSeq: Math.min(b.toSeq, snap!.atSeq) }))];
     const ownFrom = bases.length ? bases[bases.length - 1].toSeq + 1 : 1;
     if (ownFrom <= snap.atSeq) bases.push({ sessionId: source.id, fromSeq: ownFrom, toSeq: snap.atSeq });
-    await this.repo.insert({
-      id,
-      accountId: account.id,
-      parentId: sameAccount ? source.id : null,
-      rootId: sameAccount ? source.rootId : id,
-      taskId: null,
-      role: 'standalone',
-      status: 'active',
-      title: dto.title ?? (source.title ? `${source.title} (fork)` : null),
-      metadata: sameAccount ? source.metadata : {},
-      model: source.model,
-      system: source.system,
-      systemTokens: source.systemTokens,
-      tools: source.tools,
-      toolsTokens: source.toolsTokens,
-      fragmentRefs: source.fragmentRefs,
-      historyBases: bases,
-      policy: source.policy,
-      window: restoreWindow(snap.window, snap.atSeq),
-      windowTokens: snap.windowTokens,
-      lastSeq: snap.atSeq,
-      version: 0,
-      tokenCalibration: source.tokenCalibration,
-    });
+    try {
+      await this.repo.insert({
+        id,
+        accountId: account.id,
+        parentId: sameAccount ? source.id : null,
+        rootId: sameAccount ? source.rootId : id,
+        taskId: null,
+        role: 'standalone',
+        status: 'active',
+        title: dto.title ?? (source.title ? `${source.title} (fork)` : null),
+        metadata: sameAccount ? source.metadata : {},
+        model: source.model,
+        system: source.system,
+        systemTokens: source.systemTokens,
+        tools: source.tools,
+        toolsTokens: source.toolsTokens,
+        fragmentRefs: source.fragmentRefs,
+        historyBases: bases,
+        policy: source.policy,
+        window: restoreWindow(snap.window, snap.atSeq),
+        windowTokens: snap.windowTokens,
+        lastSeq: snap.atSeq,
+        version: 0,
+        tokenCalibration: source.tokenCalibration,
+      });
+    } catch (err) {
+      await this.pool.release(id).catch(() => undefined);
+      throw err;
+    }
     await this.state.event(null, id, 'fork', { from_session_id: sameAccount ? source.id : null, snapshot_id: snap.id, at_seq: snap.atSeq, shared: !sameAccount });
     if (sameAccount) await this.state.event(null, source.id, 'fork', { child_session_id: id, snapshot_id: snap.id, at_seq: snap.atSeq });
     return sessionView((await this.repo.findForAccount(account.id, id))!);
@@ -189,7 +200,8 @@ export class SessionStateService {
       const ratio = dto.ratio ?? policy.compressRatio;
       const keepRounds = dto.keep_rounds ?? policy.keepRounds;
       const w = await this.repo.windowMessages(s, s.window);
-      const end = compressibleEnd(w.recent, keepRounds);
+      // Compress as much as one summarizer call can take (like the rolling policy); the rest stays verbatim.
+      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, this.models.get(s.model).contextWindow, s.tokenCalibration);
       if (end === 0) {
         throw new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
       }
@@ -283,6 +295,19 @@ export function compressibleEnd(recent: Parameters<typeof splitRounds>[0], keepR
   let index = recent.findIndex((m) => m.seq === rounds[rounds.length - keepRounds].fromSeq);
   while (index > 0 && !flags[index]) index--;
   return index;
+}
+
+/** The largest safe cut at or below `end` whose summarizer call (prompt, transcript, reply) fits the model's context. */
+export function capToSummarizerCall(recent: Parameters<typeof splitRounds>[0], end: number, ratio: number, contextWindow: number, calibration = 1): number {
+  const flags = safeCutFlags(recent);
+  const limit = Math.floor(contextWindow / (calibration > 0 ? calibration : 1));
+  let input = 0;
+  for (let i = 0; i < end; i++) input += recent[i].tokens + TRANSCRIPT_TOKENS_PER_MESSAGE;
+  for (let c = end; c > 0; c--) {
+    if ((c === recent.length || flags[c]) && input + SUMMARIZER_PROMPT_TOKENS + summarizerReplyTokens(input, ratio) <= limit) return c;
+    input -= recent[c - 1].tokens + TRANSCRIPT_TOKENS_PER_MESSAGE;
+  }
+  return 0;
 }
 
 function hashToken(t: string): string {

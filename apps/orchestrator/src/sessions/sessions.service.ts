@@ -4,6 +4,7 @@ import { ModelRegistry, TokenEstimator } from '@so/llm';
 import type { SessionEntity, SessionPolicyColumn } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
+import { PoolService } from '../pool/pool.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
@@ -28,6 +29,7 @@ export class SessionsService {
     private readonly estimator: TokenEstimator,
     private readonly models: ModelRegistry,
     private readonly fragments: FragmentsService,
+    private readonly pool: PoolService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -43,6 +45,8 @@ export class SessionsService {
       throw new ApiError('invalid_request', `The system prompt, fragments and tools take ${pinnedTokens} tokens; pinned content must stay under half of trigger_tokens (${policy.triggerTokens}).`, 'system');
     }
     const id = uuidv7();
+    // The slot first: a session that could not be live is never created.
+    await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, id, { kind: 'idle', waitMs: dto.wait_ms ?? 0 });
     const row: Partial<SessionEntity> = {
       id,
       accountId: account.id,
@@ -67,7 +71,12 @@ export class SessionsService {
       version: 0,
       tokenCalibration: 1,
     };
-    await this.repo.insert(row);
+    try {
+      await this.repo.insert(row);
+    } catch (err) {
+      await this.pool.release(id).catch(() => undefined);
+      throw err;
+    }
     return sessionView((await this.repo.findForAccount(account.id, id))!);
   }
 
@@ -85,7 +94,9 @@ export class SessionsService {
 
   async close(account: ResolvedAccount, id: string) {
     await this.mustFind(account, id);
-    return sessionView((await this.repo.close(account.id, id))!);
+    const closed = (await this.repo.close(account.id, id))!;
+    await this.pool.release(id);
+    return sessionView(closed);
   }
 
   async messages(account: ResolvedAccount, id: string, q: ListMessagesQuery) {

@@ -18,6 +18,7 @@ import { ModelRegistry, TokenEstimator, UpstreamChunk } from '@so/llm';
 import type { MessageEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
+import { PoolService } from '../pool/pool.service';
 import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -27,7 +28,7 @@ import { messageView, sessionUsageView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { SessionTitleJob } from './session-title.job';
-import { Compactor, eventData, pinnedTokensOf } from '../session-state/compactor';
+import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS } from '../session-state/compactor';
 import { policyFromColumn } from './sessions.service';
 
 export interface TurnResponse {
@@ -74,6 +75,7 @@ export class TurnService {
     private readonly titles: SessionTitleJob,
     private readonly compactor: Compactor,
     private readonly fragments: FragmentsService,
+    private readonly pool: PoolService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -103,6 +105,8 @@ export class TurnService {
         const replay = await this.replay(s.id, idempotencyKey, requestHash);
         if (replay) return replay;
       }
+      // A parked session (its slot was released while idle) takes a slot again, or the turn is refused with 429.
+      if (!(await this.pool.renew(s.id))) await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, s.id, { kind: 'idle', waitMs: 0 });
       let { outlines, recent } = await this.repo.windowMessages(s, s.window);
       this.checkToolResults(recent, incoming);
       const turnId = uuidv7();
@@ -321,8 +325,6 @@ export class TurnService {
   }
 }
 
-/** Rough size of the summarizer's fixed system prompt, so the compression call itself always fits. */
-const SUMMARIZER_PROMPT_TOKENS = 600;
 
 function toWire(m: NewMessage): ChatMessage {
   const out: ChatMessage = { role: m.role, content: m.content };

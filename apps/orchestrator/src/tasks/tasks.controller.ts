@@ -1,0 +1,84 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import type { ResolvedAccount } from '../accounts/accounts.service';
+import { AccountGuard, CurrentAccount } from '../auth/auth.guards';
+import { ApiErrors } from '../common/api-docs';
+import { PageQuery } from '../common/pagination';
+import { CoordinatorService } from './coordinator.service';
+import { CreateTaskDto, TaskResponse } from './tasks.dto';
+
+const FINISHED = ['succeeded', 'partial', 'failed', 'cancelled'];
+
+@ApiTags('tasks')
+@ApiBearerAuth('account')
+@UseGuards(AccountGuard)
+@Controller('v1/tasks')
+export class TasksController {
+  constructor(private readonly coordinator: CoordinatorService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Fan a task out into child sessions; their outlines are merged into a master session that writes the final answer' })
+  @ApiAcceptedResponse({ type: TaskResponse })
+  @ApiErrors(400, 401)
+  create(@CurrentAccount() a: ResolvedAccount, @Body() dto: CreateTaskDto) {
+    return this.coordinator.create(a, dto);
+  }
+
+  @Get()
+  @ApiOkResponse({ description: 'Tasks, newest first (list shape).' })
+  @ApiErrors(400, 401)
+  list(@CurrentAccount() a: ResolvedAccount, @Query() q: PageQuery) {
+    return this.coordinator.list(a, q.limit ?? 20, q.after);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: TaskResponse })
+  @ApiErrors(401, 404)
+  get(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
+    return this.coordinator.get(a, id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Stop queued children and close running ones' })
+  @ApiOkResponse({ type: TaskResponse })
+  @ApiErrors(401, 404, 409)
+  cancel(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
+    return this.coordinator.cancel(a, id);
+  }
+
+  @Get(':id/events')
+  @ApiOperation({ summary: 'Progress as server-sent events (`progress` on every change, then `done`)' })
+  @ApiOkResponse({ description: 'Server-sent events: `event: progress` / `event: done`, data = the task object.', content: { 'text/event-stream': { schema: { type: 'string' } } } })
+  @ApiErrors(401, 404)
+  async events(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    // Read from Postgres, so progress is right whichever instance runs the children.
+    let view = await this.coordinator.get(a, id);
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+    let closed = false;
+    req.on('close', () => (closed = true));
+    let last = '';
+    let n = 0;
+    for (;;) {
+      const body = JSON.stringify(view);
+      if (body !== last) {
+        res.write(`id: ${++n}\nevent: progress\ndata: ${body}\n\n`);
+        last = body;
+      }
+      if (FINISHED.includes(view.status)) {
+        res.write(`id: ${++n}\nevent: done\ndata: ${body}\n\n`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+      if (closed) return;
+      view = await this.coordinator.get(a, id);
+    }
+    res.end();
+  }
+}

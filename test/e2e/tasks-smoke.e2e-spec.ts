@@ -1,0 +1,40 @@
+import { TestAccount, TestHarness } from '../support/harness';
+
+async function waitFor<T>(fn: () => Promise<T>, ok: (t: T) => boolean, timeoutMs = 45_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('tasks: fan-out and merge (smoke)', () => {
+  let h: TestHarness;
+  let a: TestAccount;
+  beforeAll(async () => {
+    h = await TestHarness.start();
+    a = await h.createAccount('fan', { session_limit: 3 });
+  });
+  afterAll(async () => h?.stop());
+
+  it('runs one child per input, merges their outlines into the master, writes a final answer and drains the pool', async () => {
+    const inputs = Array.from({ length: 7 }, (_, i) => ({ title: `file${i}.ts`, content: `export const v${i} = ${i}; // FACT-${i}: owner is team-${i}` }));
+    const created = await h.api(a.apiKey, 'POST', '/v1/tasks', { goal: 'Review these files', inputs });
+    expect(created.status).toBe(202);
+    const done = await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${created.body.id}`), (r) => ['succeeded', 'partial', 'failed'].includes(r.body.status));
+    expect(done.body.status).toBe('succeeded');
+    expect(done.body.progress).toMatchObject({ total: 7, succeeded: 7, failed: 0 });
+    expect(done.body.result).toEqual(expect.any(String));
+    const ctx = await h.api(a.apiKey, 'GET', `/v1/sessions/${created.body.master_session_id}/context`);
+    const outlines = ctx.body.messages.filter((m: { content: string }) => m.content.startsWith('[outline'));
+    expect(outlines).toHaveLength(7);
+    for (let i = 0; i < 7; i++) expect(outlines.some((o: { content: string }) => o.content.includes(`FACT-${i}`))).toBe(true);
+    const pool = await fetch(`${h.url}/admin/pool?account_id=${a.id}`, { headers: { authorization: 'Bearer test-admin-key-0123456789' } }).then((r) => r.json());
+    expect(pool.data[0]).toMatchObject({ limit: 3, in_use: 0 });
+    expect(h.simStatsFor(a.simKey).peak_concurrency).toBeLessThanOrEqual(3);
+    const lineage = await h.api(a.apiKey, 'GET', `/v1/sessions/${created.body.master_session_id}/lineage`);
+    expect(lineage.body.total_sessions).toBe(8);
+  });
+});
