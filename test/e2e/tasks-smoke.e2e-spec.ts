@@ -31,10 +31,24 @@ describe('tasks: fan-out and merge (smoke)', () => {
     const outlines = ctx.body.messages.filter((m: { content: string }) => m.content.startsWith('[outline'));
     expect(outlines).toHaveLength(7);
     for (let i = 0; i < 7; i++) expect(outlines.some((o: { content: string }) => o.content.includes(`FACT-${i}`))).toBe(true);
-    const pool = await fetch(`${h.url}/admin/pool?account_id=${a.id}`, { headers: { authorization: 'Bearer test-admin-key-0123456789' } }).then((r) => r.json());
+    const pool = await fetch(`${h.url}/admin/pool?account_id=${a.id}`, { headers: { authorization: 'Bearer test-admin-key-0123456789' } }).then((r) => r.json() as Promise<any>);
     expect(pool.data[0]).toMatchObject({ limit: 3, in_use: 0 });
     expect(h.simStatsFor(a.simKey).peak_concurrency).toBeLessThanOrEqual(3);
     const lineage = await h.api(a.apiKey, 'GET', `/v1/sessions/${created.body.master_session_id}/lineage`);
     expect(lineage.body.total_sessions).toBe(8);
+  });
+
+  it('serves the queue UI to the admin key only, and queue counts per state', async () => {
+    const anon = await fetch(`${h.url}/admin/queues/ui`);
+    expect(anon.status).toBe(401);
+    const basic = Buffer.from('admin:test-admin-key-0123456789').toString('base64');
+    const ui = await fetch(`${h.url}/admin/queues/ui`, { headers: { authorization: `Basic ${basic}` } });
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('<html');
+    const counts = (await fetch(`${h.url}/admin/queues`, { headers: { authorization: 'Bearer test-admin-key-0123456789' } }).then((r) => r.json())) as any;
+    expect(counts.driver).toBe('bull');
+    const children = counts.data.find((q: { name: string }) => q.name === 'task-children');
+    expect(children.completed).toBeGreaterThanOrEqual(7);
+    expect(children.failed).toBe(0);
   });
 });

@@ -12,6 +12,7 @@ import { openDataSource } from '@so/persistence';
 import type { EmbeddedPostgres } from '@so/persistence/embedded/embedded-postgres';
 import type { KimiSim } from '@so/kimi-sim';
 import { AccountsService } from './accounts/accounts.service';
+import { mountQueueUi } from './admin/queue-ui';
 import { AppModule } from './app.module';
 import { ErrorFilter } from './common/error.filter';
 import { hashApiKey, newApiKey } from './common/secrets';
@@ -77,6 +78,7 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, dataSource }), { bufferLogs: true });
     cleanups.push(() => app.close());
     configureApp(app);
+    if (config.role !== 'worker') mountQueueUi(app, config.adminApiKey);
 
     let devApiKey: string | null = null;
     if (secrets) devApiKey = await ensureDevAccount(app.get(AccountsService), secrets.dev_api_key);

@@ -119,6 +119,11 @@ export class BullJobQueue implements JobQueue {
     this.listeners.push(listener);
   }
 
+  /** The underlying Bull queue (created if needed), for the queue UI. */
+  bullQueue(name: string): Bull.Queue {
+    return this.queue(name);
+  }
+
   queueNames(): string[] {
     return [...this.queues.keys()];
   }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { CompressionEntity, SessionEventEntity, SessionEventType, SnapshotEntity } from '@so/persistence';
+import { CompressionEntity, SessionEventEntity, SessionEventType, SnapshotEntity, TaskMergeEntity } from '@so/persistence';
 
 /** Snapshots, compressions and the session event log. */
 @Injectable()
@@ -59,6 +59,11 @@ export class SessionStateRepository {
   snapshotsOf(ids: string[]): Promise<SnapshotEntity[]> {
     if (!ids.length) return Promise.resolve([]);
     return this.ds.getRepository(SnapshotEntity).createQueryBuilder('s').where('s.session_id = ANY(:ids)', { ids }).orderBy('s.id').getMany();
+  }
+
+  mergesInto(ids: string[]): Promise<TaskMergeEntity[]> {
+    if (!ids.length) return Promise.resolve([]);
+    return this.ds.getRepository(TaskMergeEntity).createQueryBuilder('m').where('m.master_session_id = ANY(:ids)', { ids }).orderBy('m.master_seq').getMany();
   }
 
   compressionsOf(ids: string[]): Promise<CompressionEntity[]> {

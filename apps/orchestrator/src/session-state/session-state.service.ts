@@ -265,7 +265,7 @@ export class SessionStateService {
     const s = await this.sessions.mustFind(account, id);
     const nodes = await this.state.lineage(account.id, s.id);
     const ids = nodes.map((n) => n.id);
-    const [snaps, comps] = await Promise.all([this.state.snapshotsOf(ids), this.state.compressionsOf(ids)]);
+    const [snaps, comps, merges] = await Promise.all([this.state.snapshotsOf(ids), this.state.compressionsOf(ids), this.state.mergesInto(ids)]);
     const byParent = new Map<string | null, typeof nodes>();
     for (const n of nodes) byParent.set(n.parent_id, [...(byParent.get(n.parent_id) ?? []), n]);
     const build = (n: (typeof nodes)[number]): Record<string, unknown> => ({
@@ -279,6 +279,9 @@ export class SessionStateService {
       outlines: comps.filter((c) => c.sessionId === n.id).map((c) => ({
         outline_seq: c.outlineSeq, session_id: c.sessionId, snapshot_id: c.snapshotId, seq_range: [c.fromSeq, c.toSeq],
         input_tokens: c.inputTokens, output_tokens: c.outputTokens, achieved_ratio: c.achievedRatio, method: c.method, trigger: c.trigger,
+      })),
+      merged_outlines: merges.filter((x) => x.masterSessionId === n.id).map((x) => ({
+        master_seq: x.masterSeq, child_index: x.childIndex, child_session_id: x.childSessionId, snapshot_id: x.snapshotId, seq_range: [x.fromSeq, x.toSeq],
       })),
       children: (byParent.get(n.id) ?? []).map(build),
     });
