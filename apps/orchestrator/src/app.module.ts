@@ -9,6 +9,8 @@ import { AccountsService } from './accounts/accounts.service';
 import { AdminAccountsController } from './accounts/admin-accounts.controller';
 import { AdminController } from './admin/admin.controller';
 import { PoolService } from './pool/pool.service';
+import { ChatCompletionsController } from './openai-compat/chat-completions.controller';
+import { ChatCompletionsService } from './openai-compat/chat-completions.service';
 import { CoordinatorService } from './tasks/coordinator.service';
 import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
@@ -68,7 +70,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController]
+        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -100,6 +102,7 @@ export class AppModule {
         FragmentsService,
         Compactor,
         SessionStateService,
+        ChatCompletionsService,
         TasksRepository,
         CoordinatorService,
       ],

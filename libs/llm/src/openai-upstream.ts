@@ -232,7 +232,7 @@ export class OpenAIUpstream implements UpstreamPort {
   }
 
   private body(req: UpstreamChatRequest, stream: boolean): Record<string, unknown> {
-    const body: Record<string, unknown> = { model: req.model, messages: req.messages };
+    const body: Record<string, unknown> = { ...(req.extra ?? {}), model: req.model, messages: req.messages };
     if (req.tools?.length) body.tools = req.tools;
     if (req.tool_choice !== undefined) body.tool_choice = req.tool_choice;
     if (req.max_tokens !== undefined) body.max_tokens = req.max_tokens;

@@ -16,6 +16,8 @@ export interface UpstreamChatRequest {
   top_p?: number;
   stop?: string | string[];
   response_format?: unknown;
+  /** Other OpenAI parameters passed through as given (seed, penalties, user, ...). */
+  extra?: Record<string, unknown>;
   /** Why the call is made; sent as `x-purpose` so upstream-side stats can tell calls apart. */
   purpose: string;
 }

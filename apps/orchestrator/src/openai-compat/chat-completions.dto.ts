@@ -1,0 +1,82 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { InputMessageDto, IsMetadata, ToolDto } from '../sessions/sessions.dto';
+
+export class StreamOptionsDto {
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() include_usage?: boolean;
+}
+
+/** OpenAI's chat completion body, plus `session_id`. Unknown fields are refused, as OpenAI does. */
+export class ChatCompletionDto {
+  @ApiPropertyOptional({ description: 'Required without session_id; with it, it must equal the session model (or be omitted).' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) model?: string;
+
+  @ApiProperty({ type: [InputMessageDto], description: 'Without session_id: the whole conversation. With session_id: only the NEW messages, appended to the session.' })
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(100_000) @ValidateNested({ each: true }) @Type(() => InputMessageDto)
+  messages: InputMessageDto[];
+
+  @ApiPropertyOptional({ description: 'Append to this session: the server assembles the window (rolling policy applies).' })
+  @IsOptional() @IsString() session_id?: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() stream?: boolean;
+  @ApiPropertyOptional({ type: StreamOptionsDto }) @IsOptional() @ValidateNested() @Type(() => StreamOptionsDto) stream_options?: StreamOptionsDto;
+  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) max_tokens?: number;
+  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) max_completion_tokens?: number;
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) @Max(2) temperature?: number;
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) @Max(1) top_p?: number;
+  @ApiPropertyOptional({ description: 'Only 1 is supported.' }) @IsOptional() @IsInt() @Min(1) @Max(1) n?: number;
+  @ApiPropertyOptional() @IsOptional() stop?: string | string[];
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(-2) @Max(2) presence_penalty?: number;
+  @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(-2) @Max(2) frequency_penalty?: number;
+  @ApiPropertyOptional({ type: [ToolDto] }) @IsOptional() @IsArray() @ArrayMaxSize(128) @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
+  @ApiPropertyOptional() @IsOptional() tool_choice?: unknown;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() parallel_tool_calls?: boolean;
+  @ApiPropertyOptional() @IsOptional() @IsObject() response_format?: Record<string, unknown>;
+  @ApiPropertyOptional() @IsOptional() @IsInt() seed?: number;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) user?: string;
+  @ApiPropertyOptional() @IsOptional() @IsMetadata() metadata?: Record<string, string>;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() store?: boolean;
+}
+
+export class ChatCompletionMessageView {
+  @ApiProperty({ enum: ['assistant'] }) role: 'assistant';
+  @ApiProperty({ nullable: true, type: String }) content: string | null;
+  @ApiPropertyOptional({ type: 'array', items: { type: 'object' } }) tool_calls?: unknown[];
+  @ApiProperty({ nullable: true, type: String }) refusal: null;
+}
+
+export class ChatCompletionChoiceView {
+  @ApiProperty() index: number;
+  @ApiProperty({ type: ChatCompletionMessageView }) message: ChatCompletionMessageView;
+  @ApiProperty({ nullable: true, type: String }) finish_reason: string | null;
+  @ApiProperty({ nullable: true, type: Object }) logprobs: null;
+}
+
+export class ChatCompletionResponse {
+  @ApiProperty() id: string;
+  @ApiProperty({ enum: ['chat.completion'] }) object: 'chat.completion';
+  @ApiProperty() created: number;
+  @ApiProperty() model: string;
+  @ApiProperty({ type: [ChatCompletionChoiceView] }) choices: ChatCompletionChoiceView[];
+  @ApiProperty({ type: 'object', additionalProperties: true }) usage: Record<string, unknown>;
+  @ApiPropertyOptional({ description: 'With session_id: the session, its totals and what the rolling policy did.' }) session_id?: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true }) session_usage?: Record<string, unknown>;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true }) compaction?: Record<string, unknown> | null;
+}

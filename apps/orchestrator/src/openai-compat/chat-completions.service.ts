@@ -1,0 +1,141 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { ChatMessage } from '@so/domain';
+import type { UpstreamChunk } from '@so/llm';
+import type { ResolvedAccount } from '../accounts/accounts.service';
+import { ApiError } from '../common/api-error';
+import { uuidv7 } from '../common/ids';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import type { InputMessageDto } from '../sessions/sessions.dto';
+import { SessionsService } from '../sessions/sessions.service';
+import { TurnResponse, TurnService } from '../sessions/turn.service';
+import { LlmGateway, PricedReply } from '../upstream/llm-gateway';
+import type { ChatCompletionDto } from './chat-completions.dto';
+
+type ChunkSink = ((c: unknown) => void) | null;
+
+const PASSTHROUGH_EXTRA = ['seed', 'presence_penalty', 'frequency_penalty', 'user', 'parallel_tool_calls'] as const;
+
+/** /v1/chat/completions: a session append when `session_id` is given, a stateless pass-through otherwise. */
+@Injectable()
+export class ChatCompletionsService {
+  constructor(
+    private readonly turns: TurnService,
+    private readonly sessions: SessionsService,
+    private readonly llm: LlmGateway,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Non-streamed: the chat.completion object. Streamed: chunks go to `sink`; returns the closing usage chunk, if asked for. */
+  async complete(account: ResolvedAccount, dto: ChatCompletionDto, key: string | null, sink: ChunkSink): Promise<unknown> {
+    return dto.session_id !== undefined ? this.inSession(account, dto, key, sink) : this.passthrough(account, dto, sink);
+  }
+
+  private async inSession(account: ResolvedAccount, dto: ChatCompletionDto, key: string | null, sink: ChunkSink): Promise<unknown> {
+    const session = await this.sessions.mustFind(account, dto.session_id!);
+    if (dto.model !== undefined && dto.model !== session.model) {
+      throw new ApiError('invalid_request', `Session '${session.id}' uses model '${session.model}'; omit model or pass that one.`, 'model');
+    }
+    if (dto.tools !== undefined && JSON.stringify(dto.tools) !== JSON.stringify(session.tools ?? [])) {
+      throw new ApiError('invalid_request', 'Tools are pinned on the session (set them when creating it); omit tools or pass the same ones.', 'tools');
+    }
+    const turn = await this.turns.append(
+      account,
+      session.id,
+      {
+        messages: dto.messages,
+        max_tokens: dto.max_tokens ?? dto.max_completion_tokens,
+        temperature: dto.temperature,
+        top_p: dto.top_p,
+        tool_choice: dto.tool_choice,
+        response_format: dto.response_format,
+        stream: sink !== null,
+      },
+      key,
+      sink ? { chunk: (c: UpstreamChunk) => sink(c) } : null,
+    );
+    const extension = { session_id: turn.session_id, turn_id: turn.id, seqs: turn.seqs, session_usage: turn.session_usage, compaction: turn.compaction, idempotent_replay: turn.idempotent_replay };
+    if (!sink) {
+      const m = turn.message!;
+      return completionObject(turn.completion?.id ?? turn.id, turn.completion?.created, turn.completion?.model ?? session.model, m.content, m.tool_calls, turn.completion?.finish_reason ?? 'stop', turn.usage, extension);
+    }
+    if (turn.idempotent_replay && turn.message) sink(replayChunk(turn, session.model));
+    return dto.stream_options?.include_usage ? { ...usageChunk(turn.completion?.id ?? turn.id, turn.completion?.created, turn.completion?.model ?? session.model, turn.usage), ...extension } : null;
+  }
+
+  private async passthrough(account: ResolvedAccount, dto: ChatCompletionDto, sink: ChunkSink): Promise<unknown> {
+    const model = dto.model ?? account.upstream?.model ?? this.config.llmModel;
+    const extra: Record<string, unknown> = {};
+    for (const k of PASSTHROUGH_EXTRA) if (dto[k] !== undefined) extra[k] = dto[k];
+    const req = {
+      model,
+      messages: dto.messages.map(toWire),
+      tools: dto.tools as never,
+      tool_choice: dto.tool_choice,
+      max_tokens: dto.max_tokens ?? dto.max_completion_tokens,
+      temperature: dto.temperature,
+      top_p: dto.top_p,
+      stop: dto.stop,
+      response_format: dto.response_format,
+      extra,
+    };
+    const ctx = { account, sessionId: null, turnId: uuidv7(), purpose: 'passthrough' as const };
+    if (!sink) {
+      const r = await this.llm.complete(ctx, req);
+      return completionObject(r.id, r.created, r.model, r.content, r.toolCalls, r.finishReason, usageOf(r), {});
+    }
+    const r = await this.llm.stream(ctx, req, (c) => sink(c));
+    return dto.stream_options?.include_usage ? usageChunk(r.id, r.created, r.model, usageOf(r)) : null;
+  }
+}
+
+function toWire(m: InputMessageDto, i: number): ChatMessage {
+  const content = Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : m.content ?? null;
+  if (m.role === 'tool' && !m.tool_call_id) throw new ApiError('invalid_request', 'A tool message needs tool_call_id.', `messages[${i}].tool_call_id`);
+  if (content === null && !(m.role === 'assistant' && m.tool_calls?.length)) throw new ApiError('invalid_request', 'content is required (it may be null only on an assistant message with tool_calls).', `messages[${i}].content`);
+  const out: ChatMessage = { role: m.role, content };
+  if (m.name) out.name = m.name;
+  if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
+  if (m.tool_calls?.length) out.tool_calls = m.tool_calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
+  return out;
+}
+
+function usageOf(r: PricedReply) {
+  return {
+    prompt_tokens: r.usage.promptTokens,
+    completion_tokens: r.usage.completionTokens,
+    total_tokens: r.usage.promptTokens + r.usage.completionTokens,
+    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
+    cost_usd: Math.round(r.costUsd * 1e8) / 1e8,
+  };
+}
+
+function completionObject(id: string, created: number | undefined, model: string, content: string | null, toolCalls: unknown[] | null | undefined, finish: string | null, usage: unknown, extension: Record<string, unknown>) {
+  const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
+  if (toolCalls && toolCalls.length) message.tool_calls = toolCalls;
+  return {
+    id,
+    object: 'chat.completion',
+    created: created ?? Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message, finish_reason: finish ?? 'stop', logprobs: null }],
+    usage,
+    ...extension,
+  };
+}
+
+function usageChunk(id: string, created: number | undefined, model: string, usage: unknown) {
+  return { id, object: 'chat.completion.chunk', created: created ?? Math.floor(Date.now() / 1000), model, choices: [], usage };
+}
+
+function replayChunk(t: TurnResponse, model: string) {
+  const m = t.message!;
+  const delta: Record<string, unknown> = { role: 'assistant', content: m.content };
+  if (m.tool_calls) delta.tool_calls = m.tool_calls.map((c, index) => ({ index, ...c }));
+  return {
+    id: t.completion?.id ?? t.id,
+    object: 'chat.completion.chunk',
+    created: t.completion?.created ?? Math.floor(Date.now() / 1000),
+    model: t.completion?.model ?? model,
+    choices: [{ index: 0, delta, finish_reason: t.completion?.finish_reason ?? 'stop' }],
+  };
+}
