@@ -12,6 +12,7 @@ const moduleNameMapper = {
   '^@so/(domain|persistence|llm|queue|pool)$': '<rootDir>/libs/$1/src',
   '^@so/(domain|persistence|llm|queue|pool)/(.*)$': '<rootDir>/libs/$1/src/$2',
   '^@so/kimi-sim$': '<rootDir>/apps/kimi-sim/src',
+  '^@so/client$': '<rootDir>/libs/client/src',
   '^@so/kimi-sim/(.*)$': '<rootDir>/apps/kimi-sim/src/$1',
 };
 const common = { rootDir: __dirname, transform: { '^.+\\.ts$': swc }, moduleNameMapper, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'] };
