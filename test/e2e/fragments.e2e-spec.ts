@@ -67,4 +67,27 @@ describe('fragments: reusable pinned context', () => {
     const turn = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'go' }] });
     expect(turn.status).toBe(200);
   });
+
+  it('restore and fork bring back the fragment versions pinned when the snapshot was taken', async () => {
+    const f = await h.api(a.apiKey, 'POST', '/v1/fragments', { name: 'style', content: 'Rule one.' });
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { fragment_ids: [f.body.id] });
+    await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'hello' }] });
+    const before = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}/context`);
+    const snap = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/snapshots`, {});
+    await h.api(a.apiKey, 'PUT', `/v1/fragments/${f.body.id}`, { content: 'Rule one. Rule two, which is much longer than the first rule was.' });
+    await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/fragments/upgrade`);
+    const upgraded = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}/context`);
+    expect(upgraded.body.prefix_hash).not.toBe(before.body.prefix_hash);
+
+    await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/restore`, { snapshot_id: snap.body.id });
+    const restored = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}/context`);
+    expect(restored.body.prefix_hash).toBe(before.body.prefix_hash);
+    expect(restored.body.messages).toEqual(before.body.messages);
+    const session = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}`);
+    expect(session.body.usage.window_tokens).toBe(restored.body.tokens.total);
+
+    const fork = await h.api(a.apiKey, 'POST', `/v1/snapshots/${snap.body.id}/fork`, {});
+    const forked = await h.api(a.apiKey, 'GET', `/v1/sessions/${fork.body.id}/context`);
+    expect(forked.body.messages).toEqual(before.body.messages);
+  });
 });

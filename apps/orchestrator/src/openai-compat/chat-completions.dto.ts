@@ -23,14 +23,26 @@ export class StreamOptionsDto {
   @ApiPropertyOptional() @IsOptional() @IsBoolean() include_usage?: boolean;
 }
 
+/**
+ * A message as OpenAI clients send it. Code that appends `completion.choices[0].message` to its
+ * history sends back the response-only fields (`refusal`, `annotations`, `audio`, `function_call`);
+ * they are accepted and ignored, as OpenAI does.
+ */
+export class ChatInputMessageDto extends InputMessageDto {
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Accepted and ignored (echoed from a response).' }) @IsOptional() @IsString() refusal?: string | null;
+  @ApiPropertyOptional({ type: 'array', items: { type: 'object' }, description: 'Accepted and ignored (echoed from a response).' }) @IsOptional() @IsArray() annotations?: unknown[];
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true, description: 'Accepted and ignored.' }) @IsOptional() @IsObject() audio?: Record<string, unknown> | null;
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true, description: 'Deprecated by OpenAI; accepted and ignored.' }) @IsOptional() @IsObject() function_call?: Record<string, unknown> | null;
+}
+
 /** OpenAI's chat completion body, plus `session_id`. Unknown fields are refused, as OpenAI does. */
 export class ChatCompletionDto {
   @ApiPropertyOptional({ description: 'Required without session_id; with it, it must equal the session model (or be omitted).' })
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) model?: string;
 
-  @ApiProperty({ type: [InputMessageDto], description: 'Without session_id: the whole conversation. With session_id: only the NEW messages, appended to the session.' })
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(100_000) @ValidateNested({ each: true }) @Type(() => InputMessageDto)
-  messages: InputMessageDto[];
+  @ApiProperty({ type: [ChatInputMessageDto], description: 'Without session_id: the whole conversation. With session_id: only the NEW messages, appended to the session.' })
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(100_000) @ValidateNested({ each: true }) @Type(() => ChatInputMessageDto)
+  messages: ChatInputMessageDto[];
 
   @ApiPropertyOptional({ description: 'Append to this session: the server assembles the window (rolling policy applies).' })
   @IsOptional() @IsString() session_id?: string;

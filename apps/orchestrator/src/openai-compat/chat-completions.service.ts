@@ -35,7 +35,7 @@ export class ChatCompletionsService {
     if (dto.model !== undefined && dto.model !== session.model) {
       throw new ApiError('invalid_request', `Session '${session.id}' uses model '${session.model}'; omit model or pass that one.`, 'model');
     }
-    if (dto.tools !== undefined && JSON.stringify(dto.tools) !== JSON.stringify(session.tools ?? [])) {
+    if (dto.tools !== undefined && canonicalJson(dto.tools) !== canonicalJson(session.tools ?? [])) {
       throw new ApiError('invalid_request', 'Tools are pinned on the session (set them when creating it); omit tools or pass the same ones.', 'tools');
     }
     const turn = await this.turns.append(
@@ -86,6 +86,23 @@ export class ChatCompletionsService {
     const r = await this.llm.stream(ctx, req, (c) => sink(c));
     return dto.stream_options?.include_usage ? usageChunk(r.id, r.created, r.model, usageOf(r)) : null;
   }
+}
+
+/** JSON with object keys sorted at every level: the stored tools come back from jsonb in another key order. */
+function canonicalJson(v: unknown): string {
+  const sort = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(sort);
+    if (x && typeof x === 'object') {
+      return Object.fromEntries(
+        Object.keys(x as Record<string, unknown>)
+          .filter((k) => (x as Record<string, unknown>)[k] !== undefined)
+          .sort()
+          .map((k) => [k, sort((x as Record<string, unknown>)[k])]),
+      );
+    }
+    return x;
+  };
+  return JSON.stringify(sort(v));
 }
 
 function toWire(m: InputMessageDto, i: number): ChatMessage {

@@ -17,6 +17,7 @@ import {
 import { TokenEstimator } from '@so/llm';
 import type { SessionEntity, SnapshotReason } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
+import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { SessionsRepository } from '../sessions/sessions.repository';
@@ -37,6 +38,8 @@ export interface CompressRequest {
   ratio: number;
   trigger: 'manual' | 'rolling';
   snapshotReason: SnapshotReason;
+  /** A coordinator child's outline is its result, not a space saving: it may be longer than a short input. */
+  allowGrowth?: boolean;
 }
 
 export interface CompressResult {
@@ -79,11 +82,17 @@ export class Compactor {
     const targetTokens = outlineTargetTokens(inputTokens, req.ratio);
     let outline: Outline | null = null;
     let method: 'upstream' | 'extractive' = 'upstream';
+    // Summarizer calls are billed to the session like its turns.
+    const spent = { prompt: 0, cached: 0, completion: 0, cost: 0 };
     for (let attempt = 1; attempt <= 2 && !outline; attempt++) {
       const reply = await this.llm.complete(
         { account, sessionId: s.id, turnId: null, purpose: 'compress' },
         { model: this.config.summarizerModel ?? s.model, messages, max_tokens: summarizerReplyTokens(inputTokens, req.ratio), temperature: 0 },
       );
+      spent.prompt += reply.usage.promptTokens;
+      spent.cached += reply.usage.cachedTokens;
+      spent.completion += reply.usage.completionTokens;
+      spent.cost += reply.costUsd;
       outline = reply.content ? parseOutline(reply.content) : null;
       if (!outline) this.logger.warn({ sessionId: s.id, attempt }, 'summarizer returned a malformed outline');
     }
@@ -93,6 +102,10 @@ export class Compactor {
     }
     const text = renderOutline(outline);
     const outlineTokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + text });
+    if (outlineTokens >= inputTokens && !req.allowGrowth) {
+      // A "compression" that grows the window is refused; the rolling policy then truncates instead.
+      throw new ApiError('conflict', `The outline (${outlineTokens} tokens, ${method}) would not be smaller than the ${inputTokens} tokens it replaces; nothing was changed.`, 'ratio');
+    }
     const compressionId = uuidv7();
 
     const result = await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
@@ -102,7 +115,16 @@ export class Compactor {
       const kept = w.recent.filter((msg) => msg.seq >= keepFromSeq);
       const windowTokensAfter = pinnedTokensOf(locked) + (req.foldOutlines ? 0 : sumTokens(w.outlines)) + outlineTokens + sumTokens(kept);
       await this.sessions.insertMessages(m, [{ sessionId: s.id, seq: outlineSeq, role: 'system', content: text, tokens: outlineTokens, kind: 'outline', turnId: null }]);
-      await this.sessions.updateSession(m, s.id, { lastSeq: outlineSeq, window, windowTokens: windowTokensAfter, version: locked.version + 1 });
+      await this.sessions.updateSession(m, s.id, {
+        lastSeq: outlineSeq,
+        window,
+        windowTokens: windowTokensAfter,
+        version: locked.version + 1,
+        promptTokens: String(Number(locked.promptTokens) + spent.prompt),
+        cachedTokens: String(Number(locked.cachedTokens) + spent.cached),
+        completionTokens: String(Number(locked.completionTokens) + spent.completion),
+        costUsd: (Number(locked.costUsd) + spent.cost).toFixed(8),
+      });
       const achievedRatio = Math.round((inputTokens / Math.max(1, outlineTokens)) * 100) / 100;
       await this.state.insertCompression(m, {
         id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
@@ -137,8 +159,10 @@ export class Compactor {
 
   async snapshot(accountId: string, s: SessionEntity, reason: SnapshotReason, label: string | null): Promise<string> {
     const id = uuidv7();
-    await this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, reason, label, shareTokenHash: null });
-    await this.state.event(null, s.id, 'snapshot', { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label });
+    await this.sessions.transaction(async (m) => {
+      await this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null }, m);
+      await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label });
+    });
     return id;
   }
 }

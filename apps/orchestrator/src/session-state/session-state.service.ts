@@ -77,7 +77,7 @@ export class SessionStateService {
 
   async truncate(account: ResolvedAccount, id: string, preserveLen: number) {
     return this.locked(account, id, async (s, lockId) => {
-      const w = await this.repo.windowMessages(s, s.window);
+      const w = await this.repo.windowShape(s, s.window);
       const plan = planTruncation({ recent: w.recent, preserveLen });
       if (plan.droppedSeqs > 0) await this.compactor.truncate(s, lockId, w, plan.keepFromSeq, 'manual', { preserve_len: preserveLen });
       return this.contextOf(await this.sessions.mustFind(account, id));
@@ -126,7 +126,7 @@ export class SessionStateService {
       if (!snap || snap.sessionId !== s.id) throw new ApiError('not_found', `No snapshot '${snapshotId}' for this session.`, 'snapshot_id');
       const preRestoreId = await this.compactor.snapshot(account.id, s, 'pre-restore', null);
       const ok = await this.repo.inTurnTransaction(s.id, lockId, async (m, cur) => {
-        await this.repo.updateSession(m, s.id, { window: restoreWindow(snap.window, snap.atSeq), windowTokens: snap.windowTokens, version: cur.version + 1 });
+        await this.repo.updateSession(m, s.id, { window: restoreWindow(snap.window, snap.atSeq), windowTokens: snap.windowTokens, fragmentRefs: snap.fragmentRefs ?? cur.fragmentRefs, version: cur.version + 1 });
         await this.state.event(m, s.id, 'restore', { snapshot_id: snap.id, at_seq: snap.atSeq, pre_restore_snapshot_id: preRestoreId, window_tokens: snap.windowTokens });
         return true;
       });
@@ -168,7 +168,7 @@ export class SessionStateService {
         systemTokens: source.systemTokens,
         tools: source.tools,
         toolsTokens: source.toolsTokens,
-        fragmentRefs: source.fragmentRefs,
+        fragmentRefs: snap.fragmentRefs ?? source.fragmentRefs,
         historyBases: bases,
         policy: source.policy,
         window: restoreWindow(snap.window, snap.atSeq),
@@ -194,7 +194,7 @@ export class SessionStateService {
     return { share_token: token, snapshot_id: snap.id };
   }
 
-  async compress(account: ResolvedAccount, id: string, dto: CompressDto) {
+  async compress(account: ResolvedAccount, id: string, dto: CompressDto, opts: { allowGrowth?: boolean } = {}) {
     return this.locked(account, id, async (s, lockId) => {
       const policy = policyFromColumn(s.policy);
       const ratio = dto.ratio ?? policy.compressRatio;
@@ -213,6 +213,7 @@ export class SessionStateService {
         ratio,
         trigger: 'manual',
         snapshotReason: 'pre-compress',
+        allowGrowth: opts.allowGrowth,
       });
       return {
         outline: r.outline,

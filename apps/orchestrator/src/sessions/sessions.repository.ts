@@ -16,6 +16,10 @@ export interface SessionListFilter {
 export class SessionsRepository {
   constructor(private readonly ds: DataSource) {}
 
+  transaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction(work);
+  }
+
   async insert(s: Partial<SessionEntity>): Promise<void> {
     await this.ds.getRepository(SessionEntity).insert(s as QueryDeepPartialEntity<SessionEntity>);
   }
@@ -33,7 +37,7 @@ export class SessionsRepository {
   }
 
   /** The window's outlines (in the listed order) and verbatim messages (by seq); a fork reads shared history from its bases. */
-  async windowMessages(session: Pick<SessionEntity, 'id' | 'historyBases'>, spec: WindowSpec, m: EntityManager = this.ds.manager): Promise<{ outlines: StoredMessage[]; recent: StoredMessage[] }> {
+  async windowMessages(session: Pick<SessionEntity, 'id' | 'historyBases'>, spec: WindowSpec, m: EntityManager = this.ds.manager, withContent = true): Promise<{ outlines: StoredMessage[]; recent: StoredMessage[] }> {
     const params: unknown[] = [];
     const p = (v: unknown) => {
       params.push(v);
@@ -46,7 +50,7 @@ export class SessionsRepository {
       `(kind = 'outline' AND seq = ANY(${p(spec.outlineSeqs)}::int[]))`,
     ].filter(Boolean).join(' OR ');
     const rows: MessageRow[] = await m.query(
-      `SELECT seq, role, content, name, tool_call_id, tool_calls, tokens, kind FROM messages WHERE (${owners.join(' OR ')}) AND (${where}) ORDER BY seq`,
+      `SELECT seq, role, ${withContent ? 'content' : 'NULL AS content'}, name, tool_call_id, tool_calls, tokens, kind FROM messages WHERE (${owners.join(' OR ')}) AND (${where}) ORDER BY seq`,
       params,
     );
     const outlinesBySeq = new Map<number, StoredMessage>();
@@ -58,6 +62,11 @@ export class SessionsRepository {
     }
     const outlines = spec.outlineSeqs.map((s) => outlinesBySeq.get(s)).filter((x): x is StoredMessage => !!x);
     return { outlines, recent };
+  }
+
+  /** The window's rows without their text: enough to plan a cut (seqs, roles, tokens, tool pairs), cheap at any size. */
+  windowShape(session: Pick<SessionEntity, 'id' | 'historyBases'>, spec: WindowSpec): Promise<{ outlines: StoredMessage[]; recent: StoredMessage[] }> {
+    return this.windowMessages(session, spec, this.ds.manager, false);
   }
 
   /** History in seq order, inherited (fork bases) and own. */

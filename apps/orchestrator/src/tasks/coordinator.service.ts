@@ -256,7 +256,7 @@ export class CoordinatorService implements OnModuleInit {
     const last = await this.ds.getRepository(CompressionEntity).findOne({ where: { sessionId }, order: { createdAt: 'DESC' } });
     const s = (await this.ds.getRepository(SessionEntity).findOne({ where: { id: sessionId } }))!;
     if (!last || last.toSeq < s.lastSeq - 1) {
-      const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 });
+      const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true });
       return { text: r.outline, snapshotId: r.snapshot_id, fromSeq: r.compressed_seqs[0], toSeq: r.compressed_seqs[1] };
     }
     const msg = await this.ds.query('SELECT content FROM messages WHERE session_id = $1 AND seq = $2', [sessionId, last.outlineSeq]);

@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { WindowSpec } from '@so/domain';
+import type { FragmentRef } from './session.entity';
 
 export type SnapshotReason = 'manual' | 'rolling' | 'pre-compress' | 'pre-restore' | 'pre-truncate' | 'fork';
 
@@ -24,6 +25,10 @@ export class SnapshotEntity {
 
   @Column('integer', { name: 'window_tokens' })
   windowTokens: number;
+
+  /** The pinned fragment versions at the snapshot, so restore and fork bring back the same prefix. */
+  @Column('jsonb', { name: 'fragment_refs', nullable: true })
+  fragmentRefs: FragmentRef[] | null;
 
   @Column('text')
   reason: SnapshotReason;
