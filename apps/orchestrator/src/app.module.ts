@@ -32,6 +32,7 @@ import { SessionsController } from './sessions/sessions.controller';
 import { SessionsRepository } from './sessions/sessions.repository';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnService } from './sessions/turn.service';
+import { WindowCache } from './sessions/window-cache';
 import { LlmGateway } from './upstream/llm-gateway';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
 
@@ -96,6 +97,7 @@ export class AppModule {
         SessionsRepository,
         SessionsService,
         TurnService,
+        WindowCache,
         SessionTitleJob,
         SessionStateRepository,
         FragmentsRepository,

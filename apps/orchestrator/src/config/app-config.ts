@@ -29,6 +29,7 @@ export interface AppConfig {
   poolLeaseTtlMs: number;
   poolReapIntervalMs: number;
   workerConcurrency: number;
+  windowCacheMb: number;
   logLevel: string;
   /** Embedded mode only: kimi-sim options when no upstream is configured. */
   simPort: number;
@@ -120,6 +121,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     poolLeaseTtlMs: int(env, 'POOL_LEASE_TTL_MS', 30_000, 1000),
     poolReapIntervalMs: int(env, 'POOL_REAP_INTERVAL_MS', 10_000, 100),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 200, 1, 10_000),
+    windowCacheMb: int(env, 'WINDOW_CACHE_MB', 64, 0, 100_000),
     logLevel,
     simPort: int(env, 'SIM_PORT', 0, 0, 65535),
   };

@@ -85,6 +85,35 @@ export class SessionsRepository {
     return this.ds.getRepository(TurnEntity).findOne({ where: { sessionId, idempotencyKey: key } });
   }
 
+  /**
+   * The turn's first round trip: takes the turn lock (free or expired), renews the session's idle pool
+   * lease, and returns the session row, all in one statement. Null when the lock is not free, the
+   * session is closed, or it is not this account's.
+   */
+  async lockForTurn(accountId: string, sessionId: string, lockId: string, lockTtlMs: number, idleLeaseTtlMs: number): Promise<{ session: SessionEntity; hasLease: boolean } | null> {
+    const rows: Array<Record<string, unknown>> = firstResultRows(
+      await this.ds.query(
+        `WITH lease AS (
+           UPDATE session_leases SET expires_at = CASE WHEN holder LIKE 'idle:%' THEN now() + ($5 || ' milliseconds')::interval ELSE expires_at END
+           WHERE session_id = $1 AND expires_at > now() RETURNING session_id
+         )
+         UPDATE sessions SET turn_lock_id = $3, turn_lock_until = now() + ($4 || ' milliseconds')::interval
+         WHERE id = $1 AND account_id = $2 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now())
+         RETURNING *, EXISTS (SELECT 1 FROM lease) AS has_lease`,
+        [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs)],
+      ),
+    ) as never;
+    if (!rows.length) return null;
+    return { session: this.sessionFromRow(rows[0]), hasLease: rows[0].has_lease === true };
+  }
+
+  /** A raw `sessions` row (snake_case) as the entity, using TypeORM's column metadata. */
+  sessionFromRow(row: Record<string, unknown>): SessionEntity {
+    const e = new SessionEntity();
+    for (const col of this.ds.getMetadata(SessionEntity).columns) (e as unknown as Record<string, unknown>)[col.propertyName] = row[col.databaseName];
+    return e;
+  }
+
   /** Takes the session's turn lock if it is free or expired; false when another turn holds it. */
   async acquireTurnLock(sessionId: string, lockId: string, ttlMs: number): Promise<boolean> {
     const rows: unknown[] = await this.ds.query(
@@ -102,8 +131,9 @@ export class SessionsRepository {
   /** Runs `work` in one transaction with the session row locked; returns null if the lock is no longer ours. */
   async inTurnTransaction<T>(sessionId: string, lockId: string | null, work: (m: EntityManager, s: SessionEntity) => Promise<T>): Promise<T | null> {
     return this.ds.transaction(async (m) => {
-      const s = await m.getRepository(SessionEntity).createQueryBuilder('s').setLock('pessimistic_write').where('s.id = :id', { id: sessionId }).getOne();
-      if (!s) return null;
+      const rows: Array<Record<string, unknown>> = await m.query('SELECT * FROM sessions WHERE id = $1 FOR UPDATE', [sessionId]);
+      if (!rows.length) return null;
+      const s = this.sessionFromRow(rows[0]);
       if (lockId !== null && s.turnLockId !== lockId) return null;
       return work(m, s);
     });

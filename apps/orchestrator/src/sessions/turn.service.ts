@@ -20,7 +20,8 @@ import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
 import { PoolService } from '../pool/pool.service';
 import { ApiError } from '../common/api-error';
-import { uuidv7 } from '../common/ids';
+import { isUuid, uuidv7 } from '../common/ids';
+import { WindowCache } from './window-cache';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { LlmGateway, PricedReply } from '../upstream/llm-gateway';
 import type { AppendMessagesDto, InputMessageDto } from './sessions.dto';
@@ -76,38 +77,38 @@ export class TurnService {
     private readonly compactor: Compactor,
     private readonly fragments: FragmentsService,
     private readonly pool: PoolService,
+    private readonly windows: WindowCache,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null): Promise<TurnResponse> {
-    const session = await this.sessions.mustFind(account, sessionId);
     const requestHash = hashRequest(dto);
-    if (idempotencyKey !== null) {
-      const replay = await this.replay(session.id, idempotencyKey, requestHash);
-      if (replay) return replay;
-    }
-    if (session.status === 'closed') throw new ApiError('conflict', `Session '${session.id}' is closed.`, 'session_id');
-
     const incoming = this.normalize(dto.messages);
     assertAppendSize(incoming.reduce((n, m) => n + m.tokens, 0));
 
+    // One round trip: turn lock + idle lease renewal + the session row.
     const lockId = uuidv7();
-    if (!(await this.repo.acquireTurnLock(session.id, lockId, this.config.turnLockMs))) {
+    const locked = isUuid(sessionId) ? await this.repo.lockForTurn(account.id, sessionId, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs) : null;
+    if (!locked) {
       const fresh = await this.sessions.mustFind(account, sessionId);
-      if (fresh.status === 'closed') throw new ApiError('conflict', `Session '${session.id}' is closed.`, 'session_id');
-      throw new ApiError('conflict', `Session '${session.id}' is busy with another turn; retry when it has finished.`, 'session_id');
+      if (idempotencyKey !== null) {
+        const replay = await this.replay(fresh.id, idempotencyKey, requestHash);
+        if (replay) return replay;
+      }
+      if (fresh.status === 'closed') throw new ApiError('conflict', `Session '${fresh.id}' is closed.`, 'session_id');
+      throw new ApiError('conflict', `Session '${fresh.id}' is busy with another turn; retry when it has finished.`, 'session_id');
     }
+    const session = locked.session;
     let committed = false;
     try {
-      // Re-read under the lock: the window may have moved since the first read.
-      let s = await this.sessions.mustFind(account, sessionId);
+      let s = session;
       if (idempotencyKey !== null) {
         const replay = await this.replay(s.id, idempotencyKey, requestHash);
         if (replay) return replay;
       }
       // A parked session (its slot was released while idle) takes a slot again, or the turn is refused with 429.
-      if (!(await this.pool.renew(s.id))) await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, s.id, { kind: 'idle', waitMs: 0 });
-      let { outlines, recent } = await this.repo.windowMessages(s, s.window);
+      if (!locked.hasLease) await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, s.id, { kind: 'idle', waitMs: 0 });
+      let { outlines, recent } = await this.windows.get(s, () => this.repo.windowMessages(s, s.window));
       this.checkToolResults(recent, incoming);
       const turnId = uuidv7();
       const generate = dto.generate ?? true;
@@ -119,7 +120,7 @@ export class TurnService {
         compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, model.contextWindow);
         if (compaction) {
           s = await this.sessions.mustFind(account, sessionId);
-          ({ outlines, recent } = await this.repo.windowMessages(s, s.window));
+          ({ outlines, recent } = await this.windows.get(s, () => this.repo.windowMessages(s, s.window)));
         }
       }
       const windowEstimate = s.windowTokens + incomingTokens;
@@ -147,10 +148,13 @@ export class TurnService {
           response_format: dto.response_format,
         };
         const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const };
-        reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c)) : await this.llm.complete(ctx, req);
+        // The usage row of a successful call is written inside the turn's transaction (one round trip less).
+        reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
       }
 
-      const result = await this.repo.inTurnTransaction(s.id, lockId, async (m, locked) => {
+      let result: TurnResponse | null;
+      try {
+        result = await this.repo.inTurnTransaction(s.id, lockId, async (m, locked) => {
         const firstSeq = locked.lastSeq + 1;
         const rows: Partial<MessageEntity>[] = incoming.map((msg, i) => ({
           sessionId: s.id,
@@ -214,8 +218,16 @@ export class TurnService {
           completion: reply ? { id: reply.id, created: reply.created, model: reply.model, finish_reason: reply.finishReason } : undefined,
         };
         await this.repo.insertTurn(m, { id: turnId, sessionId: s.id, idempotencyKey, requestHash, firstSeq, lastSeq, response: response as unknown as Record<string, unknown> });
+        if (reply) await this.llm.recordIn(m, reply);
+        this.windows.appended(s.id, locked.version, locked.version + 1, rows.map(toStored));
         return response;
       });
+      } catch (err) {
+        // The transaction rolled back with the usage row in it: the call was still paid for.
+        if (reply) await this.llm.recordIn(null, reply).catch(() => undefined);
+        throw err;
+      }
+      if (!result && reply) await this.llm.recordIn(null, reply).catch(() => undefined);
       if (!result) throw new ApiError('conflict', `Session '${s.id}' changed during the turn (closed or its turn lock expired); nothing was written.`, 'session_id');
       committed = true;
       if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);
@@ -325,6 +337,10 @@ export class TurnService {
   }
 }
 
+
+function toStored(r: Partial<MessageEntity>): StoredMessage {
+  return { seq: r.seq!, role: r.role!, content: r.content ?? null, name: r.name ?? null, toolCallId: r.toolCallId ?? null, toolCalls: r.toolCalls ?? null, tokens: r.tokens!, kind: 'message' };
+}
 
 function toWire(m: NewMessage): ChatMessage {
   const out: ChatMessage = { role: m.role, content: m.content };

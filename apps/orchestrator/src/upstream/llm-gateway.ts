@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import {
   ModelRegistry,
   UPSTREAM,
@@ -25,6 +25,13 @@ export interface CallContext {
 
 export interface PricedReply extends UpstreamReply {
   costUsd: number;
+  /** The usage row, when the caller writes it in its own transaction (deferRecord). */
+  pendingUsage?: Partial<UsageEventEntity>;
+}
+
+export interface RecordOptions {
+  /** Leave the usage row of a successful call to the caller (recordIn); failures are always recorded here. */
+  deferRecord?: boolean;
 }
 
 /** The one way the service calls a model: picks the account's upstream, records a usage event per call. */
@@ -43,21 +50,33 @@ export class LlmGateway {
     return { baseUrl: this.config.llmBaseUrl!, apiKey: this.config.llmApiKey! };
   }
 
-  complete(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>): Promise<PricedReply> {
-    return this.call(ctx, req, (t, r) => this.upstream.complete(t, r, { signal: ctx.signal }));
+  complete(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, opts: RecordOptions = {}): Promise<PricedReply> {
+    return this.call(ctx, req, (t, r) => this.upstream.complete(t, r, { signal: ctx.signal }), opts);
   }
 
-  stream(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, onChunk: (c: UpstreamChunk) => void): Promise<PricedReply> {
-    return this.call(ctx, req, (t, r) => this.upstream.stream(t, r, onChunk, { signal: ctx.signal }));
+  stream(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, onChunk: (c: UpstreamChunk) => void, opts: RecordOptions = {}): Promise<PricedReply> {
+    return this.call(ctx, req, (t, r) => this.upstream.stream(t, r, onChunk, { signal: ctx.signal }), opts);
   }
 
-  private async call(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, run: (t: UpstreamTarget, r: UpstreamChatRequest) => Promise<UpstreamReply>): Promise<PricedReply> {
+  /** Writes a deferred usage row, inside the caller's transaction (or on its own with null). */
+  async recordIn(m: EntityManager | null, reply: PricedReply): Promise<void> {
+    if (!reply.pendingUsage) return;
+    await (m ?? this.ds.manager).getRepository(UsageEventEntity).insert(reply.pendingUsage);
+    reply.pendingUsage = undefined;
+  }
+
+  private async call(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, run: (t: UpstreamTarget, r: UpstreamChatRequest) => Promise<UpstreamReply>, opts: RecordOptions): Promise<PricedReply> {
     const started = Date.now();
     try {
       const reply = await run(this.target(ctx.account), { ...req, purpose: ctx.purpose });
       const costUsd = this.models.costUsd(req.model, reply.usage);
       this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd);
-      await this.record(ctx, req.model, {
+      const row: Partial<UsageEventEntity> = {
+        accountId: ctx.account.id,
+        sessionId: ctx.sessionId,
+        turnId: ctx.turnId,
+        purpose: ctx.purpose,
+        model: req.model,
         promptTokens: reply.usage.promptTokens,
         cachedTokens: reply.usage.cachedTokens,
         completionTokens: reply.usage.completionTokens,
@@ -66,7 +85,9 @@ export class LlmGateway {
         upstreamRequestId: reply.upstreamRequestId,
         outcome: 'ok',
         attempts: reply.attempts,
-      });
+      };
+      if (opts.deferRecord) return { ...reply, costUsd, pendingUsage: row };
+      await this.ds.getRepository(UsageEventEntity).insert(row);
       return { ...reply, costUsd };
     } catch (err) {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';
