@@ -68,7 +68,7 @@ export class AppModule {
             autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
           },
         }),
-        QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix }),
+        QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
       controllers: serves
         ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController]

@@ -29,6 +29,10 @@ export interface AppConfig {
   poolLeaseTtlMs: number;
   poolReapIntervalMs: number;
   workerConcurrency: number;
+  /** Bull: lock on an active job (renewed every half of it); a dead worker's jobs come back after about lock + 2 x stalled interval. */
+  queueLockMs: number;
+  /** Bull: how often workers look for jobs whose lock expired. */
+  queueStalledMs: number;
   windowCacheMb: number;
   logLevel: string;
   /** Embedded mode only: kimi-sim options when no upstream is configured. */
@@ -121,6 +125,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     poolLeaseTtlMs: int(env, 'POOL_LEASE_TTL_MS', 30_000, 1000),
     poolReapIntervalMs: int(env, 'POOL_REAP_INTERVAL_MS', 10_000, 100),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 200, 1, 10_000),
+    queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000),
+    queueStalledMs: int(env, 'QUEUE_STALLED_MS', 30_000, 100),
     windowCacheMb: int(env, 'WINDOW_CACHE_MB', 64, 0, 100_000),
     logLevel,
     simPort: int(env, 'SIM_PORT', 0, 0, 65535),

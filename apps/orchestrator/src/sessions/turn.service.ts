@@ -152,10 +152,9 @@ export class TurnService {
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
       }
 
-      let result: TurnResponse | null;
-      try {
-        result = await this.repo.inTurnTransaction(s.id, lockId, async (m, locked) => {
-        const firstSeq = locked.lastSeq + 1;
+      // Everything the commit writes, computed from a session row (the one read under the turn lock, or a re-read).
+      const build = (base: SessionEntity) => {
+        const firstSeq = base.lastSeq + 1;
         const rows: Partial<MessageEntity>[] = incoming.map((msg, i) => ({
           sessionId: s.id,
           seq: firstSeq + i,
@@ -188,23 +187,26 @@ export class TurnService {
         const addedTokens = rows.reduce((n, r) => n + (r.tokens ?? 0), 0);
         const patch: Partial<SessionEntity> = {
           lastSeq,
-          window: appendToWindow(locked.window, firstSeq),
-          windowTokens: locked.windowTokens + addedTokens,
-          version: locked.version + 1,
+          window: appendToWindow(base.window, firstSeq),
+          windowTokens: base.windowTokens + addedTokens,
+          version: base.version + 1,
           turnLockId: null,
           turnLockUntil: null,
-          status: locked.status === 'parked' ? 'active' : locked.status,
+          status: base.status === 'parked' ? 'active' : base.status,
+          promptTokens: base.promptTokens,
+          cachedTokens: base.cachedTokens,
+          completionTokens: base.completionTokens,
+          costUsd: base.costUsd,
+          tokenCalibration: base.tokenCalibration,
         };
         if (reply) {
-          patch.promptTokens = String(Number(locked.promptTokens) + reply.usage.promptTokens);
-          patch.cachedTokens = String(Number(locked.cachedTokens) + reply.usage.cachedTokens);
-          patch.completionTokens = String(Number(locked.completionTokens) + reply.usage.completionTokens);
-          patch.costUsd = (Number(locked.costUsd) + reply.costUsd).toFixed(8);
-          if (!reply.usage.estimated) patch.tokenCalibration = calibrate(windowEstimate, reply.usage.promptTokens, locked.tokenCalibration);
+          patch.promptTokens = String(Number(base.promptTokens) + reply.usage.promptTokens);
+          patch.cachedTokens = String(Number(base.cachedTokens) + reply.usage.cachedTokens);
+          patch.completionTokens = String(Number(base.completionTokens) + reply.usage.completionTokens);
+          patch.costUsd = (Number(base.costUsd) + reply.costUsd).toFixed(8);
+          if (!reply.usage.estimated) patch.tokenCalibration = calibrate(windowEstimate, reply.usage.promptTokens, base.tokenCalibration);
         }
-        await this.repo.insertMessages(m, rows);
-        await this.repo.updateSession(m, s.id, patch);
-        const after = { ...locked, ...patch } as SessionEntity;
+        const after = { ...base, ...patch } as SessionEntity;
         const response: TurnResponse = {
           id: turnId,
           object: 'session.turn',
@@ -217,13 +219,32 @@ export class TurnService {
           idempotent_replay: false,
           completion: reply ? { id: reply.id, created: reply.created, model: reply.model, finish_reason: reply.finishReason } : undefined,
         };
-        await this.repo.insertTurn(m, { id: turnId, sessionId: s.id, idempotencyKey, requestHash, firstSeq, lastSeq, response: response as unknown as Record<string, unknown> });
-        if (reply) await this.llm.recordIn(m, reply);
-        this.windows.appended(s.id, locked.version, locked.version + 1, rows.map(toStored));
-        return response;
-      });
+        const turn = { id: turnId, sessionId: s.id, idempotencyKey, requestHash, firstSeq, lastSeq, response: response as unknown as Record<string, unknown> };
+        return { rows, patch, response, turn };
+      };
+
+      let result: TurnResponse | null = null;
+      try {
+        // Fast path, one statement: valid while nothing but this turn touched the row since it was read.
+        const fast = build(s);
+        if (await this.repo.commitTurn(s.id, lockId, s.version, fast.rows, fast.patch, fast.turn, reply?.pendingUsage ?? null)) {
+          if (reply) reply.pendingUsage = undefined;
+          this.windows.appended(s.id, s.version, s.version + 1, fast.rows.map(toStored));
+          result = fast.response;
+        } else {
+          // Something else moved the row (a coordinator merge into a master): recompute under the row lock.
+          result = await this.repo.inTurnTransaction(s.id, lockId, async (m, locked) => {
+            const b = build(locked);
+            await this.repo.insertMessages(m, b.rows);
+            await this.repo.updateSession(m, s.id, b.patch);
+            await this.repo.insertTurn(m, b.turn);
+            if (reply) await this.llm.recordIn(m, reply);
+            this.windows.drop(s.id);
+            return b.response;
+          });
+        }
       } catch (err) {
-        // The transaction rolled back with the usage row in it: the call was still paid for.
+        // The commit rolled back with the usage row in it: the call was still paid for.
         if (reply) await this.llm.recordIn(null, reply).catch(() => undefined);
         throw err;
       }

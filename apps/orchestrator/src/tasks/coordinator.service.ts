@@ -171,31 +171,42 @@ export class CoordinatorService implements OnModuleInit {
     const child = await this.tasks.findChild(taskId, index);
     if (!task || !child || FINISHED.includes(task.status) || ['succeeded', 'failed', 'cancelled'].includes(child.status)) return { merged: false };
     const account = await this.accounts.resolveById(task.accountId);
-    await this.tasks.updateChild(taskId, index, { status: 'running', attempts: attemptsMade + 1, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
-    await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
     const sessionId = child.sessionId ?? (await this.tasks.claimChildSession(taskId, index, uuidv7()));
     const cancelled = new AbortController();
     const watch = setInterval(() => {
       this.tasks.findTaskById(taskId).then((t) => t?.status === 'cancelled' && cancelled.abort(), () => undefined);
     }, 1000);
+    // Read from the database at each step, not only by the watch: a slot freed by a cancel must not start a queued child.
+    const stopIfCancelled = async () => {
+      if (cancelled.signal.aborted || (await this.tasks.findTaskById(taskId))?.status === 'cancelled') throw new TaskCancelled();
+    };
     try {
-      // Waits in line for a slot (counted as waiting in the pool stats) instead of failing.
+      // Waits in line for a slot (counted as waiting in the pool stats) instead of failing; the child stays queued meanwhile.
       await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
         kind: 'worker', waitMs: 24 * 3600_000, taskId, taskLimit: task.options.max_parallel, signal: cancelled.signal,
       });
-      if (cancelled.signal.aborted) throw new TaskCancelled();
+      await stopIfCancelled();
+      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: attemptsMade + 1, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
+      await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
+      // A run of this job on a worker that died may have left the child's turn lock behind (held for TURN_LOCK_MS);
+      // this job is the child session's only user, so the lock is stale.
+      if (child.sessionId) await this.ds.query('UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id IS NOT NULL', [sessionId]);
       await this.ensureChildSession(task, child, sessionId);
-      await this.runRounds(account, task, child, sessionId, cancelled.signal);
+      await stopIfCancelled();
+      await this.runRounds(account, task, child, sessionId, stopIfCancelled);
       const outline = await this.childOutline(account, task, sessionId);
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
       await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
-      await this.pool.release(sessionId);
+      // Done before the slot goes, so `running` never counts more children than hold slots.
       await this.tasks.updateChild(taskId, index, { status: 'succeeded', finishedAt: new Date(), error: null }, ['running', 'queued']);
+      await this.pool.release(sessionId);
       return { merged };
     } catch (err) {
       await this.pool.release(sessionId).catch(() => undefined);
       const isCancel = err instanceof TaskCancelled || (await this.tasks.findTaskById(taskId))?.status === 'cancelled';
       if (isCancel) {
+        // A child session created after the cancel closed the others must not stay behind as active.
+        await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
         await this.tasks.updateChild(taskId, index, { status: 'cancelled', finishedAt: new Date() }, ['running', 'queued']);
         return { merged: false };
       }
@@ -205,7 +216,8 @@ export class CoordinatorService implements OnModuleInit {
         await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message }, ['running', 'queued']);
         await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
       } else {
-        await this.tasks.updateChild(taskId, index, { error: message }, ['running']);
+        // Back in line (without a slot) until the queue retries it.
+        await this.tasks.updateChild(taskId, index, { status: 'queued', error: message }, ['running']);
       }
       this.logger.warn({ taskId, index, attempt: attemptsMade + 1, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
       throw err;
@@ -229,7 +241,7 @@ export class CoordinatorService implements OnModuleInit {
     });
   }
 
-  private async runRounds(account: ResolvedAccount, task: TaskEntity, child: TaskChildEntity, sessionId: string, signal: AbortSignal): Promise<void> {
+  private async runRounds(account: ResolvedAccount, task: TaskEntity, child: TaskChildEntity, sessionId: string, stopIfCancelled: () => Promise<void>): Promise<void> {
     const template = task.options.child.prompt_template ?? DEFAULT_TEMPLATE;
     const fill = (content: string) =>
       template.replace(/\{\{goal\}\}/g, task.goal).replace(/\{\{title\}\}/g, child.title).replace(/\{\{index\}\}/g, String(child.index)).replace(/\{\{content\}\}/g, content);
@@ -239,13 +251,13 @@ export class CoordinatorService implements OnModuleInit {
     if (this.estimator.countMessage({ content: prompt }) > MAX_APPEND_TOKENS) {
       const parts = splitTokenChunks(child.content, { chunkTokens: Math.max(256, Math.min(6000, budget)), countTokens: (t) => this.estimator.countText(t) });
       for (const [i, part] of parts.entries()) {
-        if (signal.aborted) throw new TaskCancelled();
+        await stopIfCancelled();
         await this.turns.append(account, sessionId, { messages: [{ role: 'user', content: `[${child.title}, part ${i + 1} of ${parts.length}]\n${part.content}` }], generate: false }, `task:${task.id}:${child.index}:part${i}`, null);
       }
       prompt = fill(`(the content is in the ${parts.length} parts above)`);
     }
     for (let round = 1; round <= task.options.child.max_rounds; round++) {
-      if (signal.aborted) throw new TaskCancelled();
+      await stopIfCancelled();
       const content = round === 1 ? prompt : task.options.child.followup_prompt ?? DEFAULT_FOLLOWUP;
       await this.turns.append(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null);
     }

@@ -1,0 +1,57 @@
+import { TestAccount, TestHarness } from '../support/harness';
+
+describe('turn commit', () => {
+  let h: TestHarness;
+  let a: TestAccount;
+  beforeAll(async () => {
+    h = await TestHarness.start();
+    a = await h.createAccount();
+  });
+  afterAll(async () => h?.stop());
+
+  it('still commits, after the outline, when a coordinator merge moved the session during the upstream call', async () => {
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'master-like' });
+    await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'first' }] });
+    h.sim.configure({ firstTokenMs: 400 });
+    try {
+      const pending = h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'second' }] });
+      for (let i = 0; i < 400 && !(h.simStatsFor(a.simKey) as any).in_flight; i++) await new Promise((r) => setTimeout(r, 5));
+      // What a merge does: an outline message at the next seq, the window and version moved, under the row lock.
+      await h.handle.dataSource.transaction(async (m) => {
+        const [row] = await m.query('SELECT last_seq, "window", version FROM sessions WHERE id = $1 FOR UPDATE', [s.body.id]);
+        const seq = row.last_seq + 1;
+        await m.query(`INSERT INTO messages (session_id, seq, role, content, tokens, kind) VALUES ($1, $2, 'system', '# Outline (merged)', 10, 'outline')`, [s.body.id, seq]);
+        const w = row.window;
+        w.outlineSeqs.push(seq);
+        await m.query('UPDATE sessions SET last_seq = $2, "window" = $3::jsonb, window_tokens = window_tokens + 10, version = version + 1 WHERE id = $1', [s.body.id, seq, JSON.stringify(w)]);
+      });
+      const r = await pending;
+      expect(r.status).toBe(200);
+      expect(r.body.seqs).toEqual([4, 5]);
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+    }
+    const msgs = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}/messages?limit=100`);
+    expect(msgs.body.data.map((m: { seq: number; kind: string }) => `${m.seq}:${m.kind}`)).toEqual(['1:message', '2:message', '3:outline', '4:message', '5:message']);
+    const ctx = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}/context`);
+    const session = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}`);
+    expect(session.body.usage.window_tokens).toBe(ctx.body.tokens.total);
+    expect(session.body.last_seq).toBe(5);
+    const usage = await h.handle.dataSource.query('SELECT count(*)::int AS n FROM usage_events WHERE session_id = $1', [s.body.id]);
+    expect(usage[0].n).toBe(2);
+    // The next turn goes through normally.
+    const third = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'third' }] });
+    expect(third.body.seqs).toEqual([6, 7]);
+  });
+
+  it('writes the turn, its messages and its usage row together (one usage row per successful call)', async () => {
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'ledger' });
+    for (let i = 0; i < 3; i++) await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: `turn ${i}` }] });
+    const [c] = await h.handle.dataSource.query(
+      `SELECT (SELECT count(*)::int FROM turns WHERE session_id = $1) AS turns, (SELECT count(*)::int FROM messages WHERE session_id = $1) AS messages,
+              (SELECT count(*)::int FROM usage_events WHERE session_id = $1 AND outcome = 'ok') AS usage`,
+      [s.body.id],
+    );
+    expect(c).toEqual({ turns: 3, messages: 6, usage: 3 });
+  });
+});
