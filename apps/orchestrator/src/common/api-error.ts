@@ -47,6 +47,9 @@ const TYPE: Record<ApiErrorCode, string> = {
   service_unavailable: 'server_error',
 };
 
+/** Headers for an error that a retry cannot fix (the official SDK retries 409 unless told not to). */
+export const FINAL: Record<string, string> = { 'x-should-retry': 'false' };
+
 export interface ApiErrorBody {
   error: { message: string; type: string; code: string; param: string | null };
 }

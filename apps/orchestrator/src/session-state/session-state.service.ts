@@ -18,7 +18,7 @@ import type { SessionEntity, SnapshotEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
 import { PoolService } from '../pool/pool.service';
-import { ApiError } from '../common/api-error';
+import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -63,7 +63,7 @@ export class SessionStateService {
   /** Runs a window operation under the session's turn lock, so it never interleaves with a turn. */
   private async locked<T>(account: ResolvedAccount, id: string, op: (s: SessionEntity, lockId: string) => Promise<T>): Promise<T> {
     const s0 = await this.sessions.mustFind(account, id);
-    if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id');
+    if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id', FINAL);
     const lockId = uuidv7();
     if (!(await this.repo.acquireTurnLock(s0.id, lockId, this.config.turnLockMs))) {
       throw new ApiError('conflict', `Session '${s0.id}' is busy with another operation; retry when it has finished.`, 'session_id');

@@ -19,7 +19,7 @@ import type { MessageEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
 import { PoolService } from '../pool/pool.service';
-import { ApiError } from '../common/api-error';
+import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { WindowCache } from './window-cache';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -95,7 +95,7 @@ export class TurnService {
         const replay = await this.replay(fresh.id, idempotencyKey, requestHash);
         if (replay) return replay;
       }
-      if (fresh.status === 'closed') throw new ApiError('conflict', `Session '${fresh.id}' is closed.`, 'session_id');
+      if (fresh.status === 'closed') throw new ApiError('conflict', `Session '${fresh.id}' is closed.`, 'session_id', FINAL);
       throw new ApiError('conflict', `Session '${fresh.id}' is busy with another turn; retry when it has finished.`, 'session_id');
     }
     const session = locked.session;
@@ -320,7 +320,7 @@ export class TurnService {
     const turn = await this.repo.findTurnByKey(sessionId, key);
     if (!turn) return null;
     if (turn.requestHash !== requestHash) {
-      throw new ApiError('conflict', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key');
+      throw new ApiError('conflict', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key', FINAL);
     }
     return { ...(turn.response as unknown as TurnResponse), idempotent_replay: true };
   }
