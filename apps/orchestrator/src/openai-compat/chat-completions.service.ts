@@ -7,7 +7,8 @@ import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import type { InputMessageDto } from '../sessions/sessions.dto';
 import { SessionsService } from '../sessions/sessions.service';
-import { TurnResponse, TurnService } from '../sessions/turn.service';
+import { replayChunk } from '../sessions/turn-chunks';
+import { TurnService } from '../sessions/turn.service';
 import { LlmGateway, PricedReply } from '../upstream/llm-gateway';
 import type { ChatCompletionDto } from './chat-completions.dto';
 
@@ -142,17 +143,4 @@ function completionObject(id: string, created: number | undefined, model: string
 
 function usageChunk(id: string, created: number | undefined, model: string, usage: unknown) {
   return { id, object: 'chat.completion.chunk', created: created ?? Math.floor(Date.now() / 1000), model, choices: [], usage };
-}
-
-function replayChunk(t: TurnResponse, model: string) {
-  const m = t.message!;
-  const delta: Record<string, unknown> = { role: 'assistant', content: m.content };
-  if (m.tool_calls) delta.tool_calls = m.tool_calls.map((c, index) => ({ index, ...c }));
-  return {
-    id: t.completion?.id ?? t.id,
-    object: 'chat.completion.chunk',
-    created: t.completion?.created ?? Math.floor(Date.now() / 1000),
-    model: t.completion?.model ?? model,
-    choices: [{ index: 0, delta, finish_reason: t.completion?.finish_reason ?? 'stop' }],
-  };
 }

@@ -17,7 +17,8 @@ import {
 } from './sessions.dto';
 import { SessionsService } from './sessions.service';
 import { SseWriter } from './sse';
-import { TurnResponse, TurnService } from './turn.service';
+import { finalChunk, replayChunk } from './turn-chunks';
+import { TurnService } from './turn.service';
 
 @ApiTags('sessions')
 @ApiBearerAuth('account')
@@ -89,37 +90,4 @@ export class SessionsController {
   messages(@CurrentAccount() account: ResolvedAccount, @Param('id') id: string, @Query() q: ListMessagesQuery) {
     return this.sessions.messages(account, id, q);
   }
-}
-
-/** A replayed turn streams its stored reply as one chunk. */
-export function replayChunk(t: TurnResponse) {
-  const m = t.message!;
-  const delta: Record<string, unknown> = { role: 'assistant', content: m.content };
-  if (m.tool_calls) delta.tool_calls = m.tool_calls.map((c, index) => ({ index, ...c }));
-  return {
-    id: t.completion?.id ?? t.id,
-    object: 'chat.completion.chunk',
-    created: t.completion?.created ?? Math.floor(Date.now() / 1000),
-    model: t.completion?.model ?? '',
-    choices: [{ index: 0, delta, finish_reason: t.completion?.finish_reason ?? 'stop' }],
-  };
-}
-
-/** The closing chunk: OpenAI's usage chunk plus this service's turn fields. */
-export function finalChunk(t: TurnResponse) {
-  return {
-    id: t.completion?.id ?? t.id,
-    object: 'chat.completion.chunk',
-    created: t.completion?.created ?? Math.floor(Date.now() / 1000),
-    model: t.completion?.model ?? '',
-    choices: [],
-    usage: t.usage,
-    turn_id: t.id,
-    session_id: t.session_id,
-    seqs: t.seqs,
-    session_usage: t.session_usage,
-    compaction: t.compaction,
-    idempotent_replay: t.idempotent_replay,
-    ...(t.idempotent_replay && t.message ? { replayed_message: t.message } : {}),
-  };
 }
