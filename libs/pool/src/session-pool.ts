@@ -110,6 +110,7 @@ export class SessionPool {
     const started = Date.now();
     const deadline = started + o.waitMs;
     let waiterId: string | null = null;
+    let waiterUntil = 0;
     let delay = this.pollMs;
     try {
       for (;;) {
@@ -118,16 +119,27 @@ export class SessionPool {
           return;
         }
         if (Date.now() >= deadline || o.signal?.aborted) {
-          await this.ds.query(
+          // A waiter whose caller gave up (a cancelled task) was not refused by the pool.
+          if (!o.signal?.aborted) await this.ds.query(
             `INSERT INTO pool_counters (account_id, refused_total) VALUES ($1, 1)
              ON CONFLICT (account_id) DO UPDATE SET refused_total = pool_counters.refused_total + 1`,
             [acc.accountId],
           );
           throw new PoolExhaustedError(acc.limit, 1);
         }
+        // The waiter row lives for a lease TTL at a time and is renewed while waiting, so a crashed
+        // instance's waiters stop counting after that TTL instead of after their whole wait.
+        const now = Date.now();
         if (!waiterId) {
           waiterId = randomUUID();
-          await this.ds.query(`INSERT INTO pool_waiters (id, account_id, until) VALUES ($1, $2, to_timestamp($3 / 1000.0))`, [waiterId, acc.accountId, deadline]);
+          waiterUntil = Math.min(deadline, now + this.opts.workerTtlMs);
+          await this.ds.query(`INSERT INTO pool_waiters (id, account_id, until) VALUES ($1, $2, to_timestamp($3 / 1000.0))`, [waiterId, acc.accountId, waiterUntil]);
+        } else if (waiterUntil < deadline && waiterUntil - now < (this.opts.workerTtlMs * 2) / 3) {
+          waiterUntil = Math.min(deadline, now + this.opts.workerTtlMs);
+          await this.ds.query(
+            `INSERT INTO pool_waiters (id, account_id, until) VALUES ($1, $2, to_timestamp($3 / 1000.0)) ON CONFLICT (id) DO UPDATE SET until = EXCLUDED.until`,
+            [waiterId, acc.accountId, waiterUntil],
+          );
         }
         await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), o.signal);
         delay = Math.min(this.maxPollMs, Math.ceil(delay * 1.5));
@@ -234,10 +246,16 @@ function rowsOf(result: unknown): unknown[] {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    if (signal?.aborted) return resolve();
+    // The listener goes when the timer fires: a long wait polls many times on the same signal.
+    const onAbort = () => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
