@@ -1,8 +1,8 @@
 // Shared helpers for the benchmarks (see /work/shared/BENCH.md): machine and commit, percentiles,
 // median and spread over rounds, interleaved A/B rounds, a text table and the JSON writer.
 // Benchmarks are scripts (`npm run bench:*`), never part of `npm test`.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, freemem, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -245,4 +245,172 @@ export function describeRun(title: string, machine: MachineInfo, commit: CommitI
     `commit:  ${commit.commit ?? 'none'}${commit.dirty ? ' (+ uncommitted changes)' : ''}${commit.note ? `  [${commit.note}]` : ''}`,
     ...extra,
   ].join('\n');
+}
+
+// ---------------------------------------------------------------- cleanup, load, the service as a child process
+// (added for the fanout, lineage, streaming and memory benches)
+
+/** Cleanups run once, newest first, each bounded; SIGINT/SIGTERM run them too. */
+export interface CleanupStack {
+  push(name: string, run: () => Promise<unknown>): void;
+  run(): Promise<void>;
+  /** Removes the signal handlers (call after run()). */
+  dispose(): void;
+}
+
+export function cleanupStack(timeoutMs = 15_000): CleanupStack {
+  const list: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  let done = false;
+  const run = async () => {
+    if (done) return;
+    done = true;
+    for (const c of list.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([c.run(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), timeoutMs)))])
+        .catch((err: unknown) => console.error(`cleanup ${c.name} failed: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => clearTimeout(timer));
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    console.error(`\n${sig}: cleaning up`);
+    void run().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    push: (name, fn) => list.push({ name, run: fn }),
+    run,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** The closing line every bench prints: load average at start and end, flagged when the machine was shared. */
+export function loadLine(machine: MachineInfo): { text: string; end: number } {
+  const end = round(loadavg()[0], 2);
+  const busy = Math.max(machine.loadavg_1m, end) > machine.cores + 0.5;
+  return {
+    end,
+    text: `load average (1 min): ${machine.loadavg_1m} at start, ${end} at end on ${machine.cores} cores${busy ? ' - other work shared the machine; compare within rounds, not across runs' : ''}`,
+  };
+}
+
+export interface ProcStatus {
+  /** VmRSS: resident set now, MB (2^20 bytes). */
+  rss_mb: number;
+  /** VmHWM: the peak resident set so far, MB. */
+  hwm_mb: number;
+}
+
+/** VmRSS and VmHWM of a process from /proc (Linux); null when it is gone or /proc is not there. */
+export function procStatus(pid: number): ProcStatus | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { rss_mb: round(kb('VmRSS') / 1024, 1), hwm_mb: round(kb('VmHWM') / 1024, 1) };
+  } catch {
+    return null;
+  }
+}
+
+export interface ServiceProcess {
+  /** http://127.0.0.1:PORT (no trailing slash, no /v1). */
+  url: string;
+  port: number;
+  pid: number;
+  status(): ProcStatus | null;
+  /** The last lines the process wrote (stdout and stderr), for error reports. */
+  output(): string;
+  readonly exited: boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const SERVICE_ENV_PASSTHROUGH = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'];
+
+/**
+ * Starts the built service (`node dist/apps/orchestrator/src/main.js`) as its own process, so its event
+ * loop, CPU and memory are its own. The environment is only PATH/HOME/LANG/TZ/TMPDIR plus `env` (nothing
+ * else leaks in from the bench's environment, e.g. no REDIS_URL unless given). PORT defaults to 0 and
+ * HOST to 127.0.0.1; the URL comes from the banner line `  API        http://...:PORT/v1`.
+ */
+export async function startServiceProcess(env: Record<string, string>, opts: { startTimeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ServiceProcess> {
+  const main = join(repoRoot(), 'dist', 'apps', 'orchestrator', 'src', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: build first (npm run build)`);
+  const childEnv: Record<string, string> = {};
+  for (const k of SERVICE_ENV_PASSTHROUGH) if (process.env[k] !== undefined) childEnv[k] = process.env[k]!;
+  Object.assign(childEnv, { PORT: '0', HOST: '127.0.0.1' }, env);
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), main], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot() });
+  const lines: string[] = [];
+  let partial = '';
+  const keep = (buf: Buffer) => {
+    const text = partial + buf.toString('utf8');
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    for (const l of parts) {
+      lines.push(l);
+      if (lines.length > 200) lines.shift();
+    }
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exited = false;
+  const exitedP = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  // If the bench dies without cleaning up, the service must not outlive it.
+  const killOnExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const output = () => [...lines, partial].filter(Boolean).slice(-60).join('\n');
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`the service did not print its banner within ${opts.startTimeoutMs ?? 60_000} ms`)), opts.startTimeoutMs ?? 60_000);
+    const onData = () => {
+      const m = /API\s+(http:\/\/\S+?)\/v1\b/.exec([...lines, partial].join('\n'));
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m[1]);
+      }
+    };
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      if (!exited) child.kill('SIGKILL');
+      reject(new Error(`${err.message}\n--- service output ---\n${output()}`));
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code, sig) => fail(new Error(`the service exited during start (code ${code}, signal ${sig})`)));
+  });
+  return {
+    url,
+    port: Number(new URL(url).port),
+    pid: child.pid!,
+    status: () => procStatus(child.pid!),
+    output,
+    get exited() {
+      return exited;
+    },
+    stop: async (graceMs = 10_000) => {
+      process.off('exit', killOnExit);
+      if (exited) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => !exited && child.kill('SIGKILL'), graceMs);
+      await exitedP;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** JSON over fetch with a bearer key; throws on an unexpected status (with the body). */
+export async function httpJson(base: string, method: string, path: string, key: string, body?: unknown, expect = 200): Promise<any> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status !== expect) throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text.slice(0, 500)}`);
+  return text ? JSON.parse(text) : null;
 }
