@@ -76,6 +76,16 @@ export class SessionPool {
 
   /** One attempt: true when the session holds a live slot afterwards. */
   async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit'>): Promise<boolean> {
+    // Cheap look first, without the account lock: a full pool with nothing expired (and no slot of our own) is a no.
+    // The decision itself is always taken under the lock below.
+    const [peek] = await this.ds.query(
+      `SELECT count(*) FILTER (WHERE expires_at > now())::int AS live, count(*) FILTER (WHERE expires_at <= now())::int AS expired,
+              count(*) FILTER (WHERE session_id = $2)::int AS mine,
+              count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live
+       FROM session_leases WHERE account_id = $1`,
+      [acc.accountId, sessionId, o.taskId ?? null],
+    );
+    if (peek.mine === 0 && peek.expired === 0 && (peek.live >= acc.limit || (!!o.taskId && !!o.taskLimit && peek.task_live >= o.taskLimit))) return false;
     return this.ds.transaction(async (m) => {
       await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [acc.accountId]);
       await this.reclaim(m, acc.accountId);

@@ -31,6 +31,8 @@ export class AccountsService {
   private readonly box: SecretBox;
   // Short-lived cache of key hash -> account: key checks run on every request.
   private readonly keyCache = new Map<string, { account: ResolvedAccount; until: number }>();
+  // One lookup per key in flight: a burst of requests with a cold cache shares it.
+  private readonly inFlight = new Map<string, Promise<ResolvedAccount | null>>();
 
   constructor(private readonly repo: AccountsRepository, @Inject(APP_CONFIG) private readonly config: AppConfig, @Inject(SecretBox) box: SecretBox) {
     this.box = box;
@@ -82,12 +84,19 @@ export class AccountsService {
     const now = Date.now();
     const hit = this.keyCache.get(hash);
     if (hit && hit.until > now) return hit.account;
-    const row = await this.repo.findByKeyHash(hash);
-    if (!row) return null;
-    const account = this.resolve(row);
-    if (this.keyCache.size > 10_000) this.keyCache.clear();
-    this.keyCache.set(hash, { account, until: now + 5_000 });
-    return account;
+    let pending = this.inFlight.get(hash);
+    if (!pending) {
+      pending = this.repo.findByKeyHash(hash).then((row) => {
+        if (!row) return null;
+        const account = this.resolve(row);
+        if (this.keyCache.size > 10_000) this.keyCache.clear();
+        this.keyCache.set(hash, { account, until: Date.now() + 5_000 });
+        return account;
+      });
+      this.inFlight.set(hash, pending);
+      void pending.finally(() => this.inFlight.delete(hash)).catch(() => undefined);
+    }
+    return pending;
   }
 
   async resolveById(id: string): Promise<ResolvedAccount> {

@@ -267,8 +267,21 @@ export class SessionStateService {
     const nodes = await this.state.lineage(account.id, s.id);
     const ids = nodes.map((n) => n.id);
     const [snaps, comps, merges] = await Promise.all([this.state.snapshotsOf(ids), this.state.compressionsOf(ids), this.state.mergesInto(ids)]);
-    const byParent = new Map<string | null, typeof nodes>();
-    for (const n of nodes) byParent.set(n.parent_id, [...(byParent.get(n.parent_id) ?? []), n]);
+    // Grouped once, so building the tree is linear in nodes + snapshots + outlines.
+    const group = <T>(items: T[], key: (t: T) => string | null) => {
+      const m = new Map<string | null, T[]>();
+      for (const it of items) {
+        const k = key(it);
+        const list = m.get(k);
+        if (list) list.push(it);
+        else m.set(k, [it]);
+      }
+      return m;
+    };
+    const byParent = group(nodes, (n) => n.parent_id);
+    const snapsBy = group(snaps, (x) => x.sessionId);
+    const compsBy = group(comps, (c) => c.sessionId);
+    const mergesBy = group(merges, (x) => x.masterSessionId);
     const build = (n: (typeof nodes)[number]): Record<string, unknown> => ({
       id: n.id,
       role: n.role,
@@ -276,12 +289,12 @@ export class SessionStateService {
       title: n.title,
       task_id: n.task_id,
       parent_id: n.parent_id,
-      snapshots: snaps.filter((x) => x.sessionId === n.id).map(snapshotView),
-      outlines: comps.filter((c) => c.sessionId === n.id).map((c) => ({
+      snapshots: (snapsBy.get(n.id) ?? []).map(snapshotView),
+      outlines: (compsBy.get(n.id) ?? []).map((c) => ({
         outline_seq: c.outlineSeq, session_id: c.sessionId, snapshot_id: c.snapshotId, seq_range: [c.fromSeq, c.toSeq],
         input_tokens: c.inputTokens, output_tokens: c.outputTokens, achieved_ratio: c.achievedRatio, method: c.method, trigger: c.trigger,
       })),
-      merged_outlines: merges.filter((x) => x.masterSessionId === n.id).map((x) => ({
+      merged_outlines: (mergesBy.get(n.id) ?? []).map((x) => ({
         master_seq: x.masterSeq, child_index: x.childIndex, child_session_id: x.childSessionId, snapshot_id: x.snapshotId, seq_range: [x.fromSeq, x.toSeq],
       })),
       children: (byParent.get(n.id) ?? []).map(build),

@@ -105,8 +105,10 @@ export class CoordinatorService implements OnModuleInit {
       );
     });
     // Deterministic job ids (task, index): enqueueing twice is a no-op.
-    for (const u of units) {
-      await this.queue.add(CHILD_QUEUE, 'child', { taskId, index: u.index }, { jobId: `${taskId}:${u.index}`, attempts: CHILD_ATTEMPTS, backoffMs: 1000 });
+    for (let i = 0; i < units.length; i += 50) {
+      await Promise.all(
+        units.slice(i, i + 50).map((u) => this.queue.add(CHILD_QUEUE, 'child', { taskId, index: u.index }, { jobId: `${taskId}:${u.index}`, attempts: CHILD_ATTEMPTS, backoffMs: 1000 })),
+      );
     }
     return this.view((await this.tasks.findTask(account.id, taskId))!);
   }
