@@ -60,6 +60,9 @@ const WAIT_SAMPLE_WINDOW = "interval '15 minutes'";
 export class SessionPool {
   private readonly pollMs: number;
   private readonly maxPollMs: number;
+  // This instance's waiters per account, oldest first: a slot released here wakes the oldest at once
+  // (waiters on other instances notice within their poll interval).
+  private readonly localWaiters = new Map<string, Array<() => void>>();
 
   constructor(private readonly ds: DataSource, private readonly opts: PoolOptions) {
     this.pollMs = opts.pollMs ?? 25;
@@ -151,7 +154,7 @@ export class SessionPool {
             [waiterId, acc.accountId, waiterUntil],
           );
         }
-        await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), o.signal);
+        await this.waitForSlot(acc.accountId, Math.min(delay, Math.max(1, deadline - Date.now())), o.signal);
         delay = Math.min(this.maxPollMs, Math.ceil(delay * 1.5));
       }
     } finally {
@@ -173,7 +176,35 @@ export class SessionPool {
   }
 
   async release(sessionId: string): Promise<void> {
-    await this.ds.query('DELETE FROM session_leases WHERE session_id = $1', [sessionId]);
+    const gone: Array<{ account_id: string }> = rowsOf(await this.ds.query('DELETE FROM session_leases WHERE session_id = $1 RETURNING account_id', [sessionId])) as never;
+    if (gone.length) this.wakeOne(gone[0].account_id);
+  }
+
+  private wakeOne(accountId: string): void {
+    const queue = this.localWaiters.get(accountId);
+    const wake = queue?.shift();
+    if (queue && !queue.length) this.localWaiters.delete(accountId);
+    wake?.();
+  }
+
+  /** Sleeps until the poll interval passes, a slot of this account is released here, or the caller gives up. */
+  private waitForSlot(accountId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const queue = this.localWaiters.get(accountId) ?? [];
+      this.localWaiters.set(accountId, queue);
+      const done = () => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', done);
+        const i = queue.indexOf(done);
+        if (i >= 0) queue.splice(i, 1);
+        if (!queue.length && this.localWaiters.get(accountId) === queue) this.localWaiters.delete(accountId);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      queue.push(done);
+    });
   }
 
   /** Renews every job-held lease of this instance; run it every workerTtlMs / 3. */
@@ -252,20 +283,4 @@ function rowsOf(result: unknown): unknown[] {
   // TypeORM returns [rows, affected] for UPDATE/DELETE ... RETURNING on postgres.
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
   return Array.isArray(result) ? result : [];
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    // The listener goes when the timer fires: a long wait polls many times on the same signal.
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
