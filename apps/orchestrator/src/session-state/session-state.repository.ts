@@ -1,7 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { CompressionEntity, SessionEventEntity, SessionEventType, SnapshotEntity, TaskMergeEntity } from '@so/persistence';
+import { CompressionEntity, SessionEventEntity, SessionEventType, SnapshotEntity } from '@so/persistence';
+
+export interface LineageRow {
+  id: string;
+  parent_id: string | null;
+  role: string;
+  status: string;
+  title: string | null;
+  task_id: string | null;
+  depth: number;
+  snapshots: unknown[];
+  outlines: unknown[];
+  merged_outlines: unknown[];
+}
 
 /** Snapshots, compressions and the session event log. */
 @Injectable()
@@ -44,30 +57,34 @@ export class SessionStateRepository {
       .orderBy('e.id', 'ASC').limit(limit + 1).getMany();
   }
 
-  /** The session and every descendant (children, forks) in one recursive query. */
-  async lineage(accountId: string, rootId: string): Promise<Array<{ id: string; parent_id: string | null; role: string; status: string; title: string | null; task_id: string | null; depth: number }>> {
+  /**
+   * The session and every descendant (children, forks), each with its snapshots, outlines and merged
+   * child outlines, in ONE query however deep: the tree is recursive, the rest are per-node aggregates
+   * served by the (session_id, ...) indexes.
+   */
+  async lineage(accountId: string, rootId: string): Promise<LineageRow[]> {
     return this.ds.query(
       `WITH RECURSIVE tree AS (
          SELECT id, parent_id, role, status, title, task_id, 0 AS depth FROM sessions WHERE id = $1 AND account_id = $2
          UNION ALL
          SELECT s.id, s.parent_id, s.role, s.status, s.title, s.task_id, t.depth + 1 FROM sessions s JOIN tree t ON s.parent_id = t.id WHERE s.account_id = $2
-       ) SELECT * FROM tree ORDER BY depth, id`,
+       )
+       SELECT t.id, t.parent_id, t.role, t.status, t.title, t.task_id, t.depth,
+         (SELECT coalesce(json_agg(json_build_object(
+            'id', x.id, 'object', 'session.snapshot', 'session_id', x.session_id, 'at_seq', x.at_seq, 'window_tokens', x.window_tokens,
+            'reason', x.reason, 'label', x.label, 'shared', x.share_token_hash IS NOT NULL, 'created_at', floor(extract(epoch FROM x.created_at))::bigint
+          ) ORDER BY x.id), '[]'::json) FROM snapshots x WHERE x.session_id = t.id) AS snapshots,
+         (SELECT coalesce(json_agg(json_build_object(
+            'outline_seq', c.outline_seq, 'session_id', c.session_id, 'snapshot_id', c.snapshot_id, 'seq_range', json_build_array(c.from_seq, c.to_seq),
+            'input_tokens', c.input_tokens, 'output_tokens', c.output_tokens, 'achieved_ratio', c.achieved_ratio, 'method', c.method, 'trigger', c.trigger
+          ) ORDER BY c.created_at), '[]'::json) FROM compressions c WHERE c.session_id = t.id) AS outlines,
+         (SELECT coalesce(json_agg(json_build_object(
+            'master_seq', m.master_seq, 'child_index', m.child_index, 'child_session_id', m.child_session_id, 'snapshot_id', m.snapshot_id,
+            'seq_range', json_build_array(m.from_seq, m.to_seq)
+          ) ORDER BY m.master_seq), '[]'::json) FROM task_merges m WHERE t.role = 'master' AND m.task_id = t.task_id AND m.master_session_id = t.id) AS merged_outlines
+       FROM tree t ORDER BY t.depth, t.id`,
       [rootId, accountId],
     );
   }
 
-  snapshotsOf(ids: string[]): Promise<SnapshotEntity[]> {
-    if (!ids.length) return Promise.resolve([]);
-    return this.ds.getRepository(SnapshotEntity).createQueryBuilder('s').where('s.session_id = ANY(:ids)', { ids }).orderBy('s.id').getMany();
-  }
-
-  mergesInto(ids: string[]): Promise<TaskMergeEntity[]> {
-    if (!ids.length) return Promise.resolve([]);
-    return this.ds.getRepository(TaskMergeEntity).createQueryBuilder('m').where('m.master_session_id = ANY(:ids)', { ids }).orderBy('m.master_seq').getMany();
-  }
-
-  compressionsOf(ids: string[]): Promise<CompressionEntity[]> {
-    if (!ids.length) return Promise.resolve([]);
-    return this.ds.getRepository(CompressionEntity).createQueryBuilder('c').where('c.session_id = ANY(:ids)', { ids }).orderBy('c.created_at').getMany();
-  }
 }

@@ -27,7 +27,7 @@ import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
 import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto } from './session-state.dto';
-import { SessionStateRepository } from './session-state.repository';
+import { LineageRow, SessionStateRepository } from './session-state.repository';
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 
@@ -265,38 +265,23 @@ export class SessionStateService {
   async lineage(account: ResolvedAccount, id: string) {
     const s = await this.sessions.mustFind(account, id);
     const nodes = await this.state.lineage(account.id, s.id);
-    const ids = nodes.map((n) => n.id);
-    const [snaps, comps, merges] = await Promise.all([this.state.snapshotsOf(ids), this.state.compressionsOf(ids), this.state.mergesInto(ids)]);
-    // Grouped once, so building the tree is linear in nodes + snapshots + outlines.
-    const group = <T>(items: T[], key: (t: T) => string | null) => {
-      const m = new Map<string | null, T[]>();
-      for (const it of items) {
-        const k = key(it);
-        const list = m.get(k);
-        if (list) list.push(it);
-        else m.set(k, [it]);
-      }
-      return m;
-    };
-    const byParent = group(nodes, (n) => n.parent_id);
-    const snapsBy = group(snaps, (x) => x.sessionId);
-    const compsBy = group(comps, (c) => c.sessionId);
-    const mergesBy = group(merges, (x) => x.masterSessionId);
-    const build = (n: (typeof nodes)[number]): Record<string, unknown> => ({
+    // Children grouped once, so building the tree is linear in its size.
+    const byParent = new Map<string | null, LineageRow[]>();
+    for (const n of nodes) {
+      const list = byParent.get(n.parent_id);
+      if (list) list.push(n);
+      else byParent.set(n.parent_id, [n]);
+    }
+    const build = (n: LineageRow): Record<string, unknown> => ({
       id: n.id,
       role: n.role,
       status: n.status,
       title: n.title,
       task_id: n.task_id,
       parent_id: n.parent_id,
-      snapshots: (snapsBy.get(n.id) ?? []).map(snapshotView),
-      outlines: (compsBy.get(n.id) ?? []).map((c) => ({
-        outline_seq: c.outlineSeq, session_id: c.sessionId, snapshot_id: c.snapshotId, seq_range: [c.fromSeq, c.toSeq],
-        input_tokens: c.inputTokens, output_tokens: c.outputTokens, achieved_ratio: c.achievedRatio, method: c.method, trigger: c.trigger,
-      })),
-      merged_outlines: (mergesBy.get(n.id) ?? []).map((x) => ({
-        master_seq: x.masterSeq, child_index: x.childIndex, child_session_id: x.childSessionId, snapshot_id: x.snapshotId, seq_range: [x.fromSeq, x.toSeq],
-      })),
+      snapshots: n.snapshots,
+      outlines: n.outlines,
+      merged_outlines: n.merged_outlines,
       children: (byParent.get(n.id) ?? []).map(build),
     });
     return { object: 'session.lineage', root: build(nodes[0]), total_sessions: nodes.length };
