@@ -11,9 +11,10 @@ export interface LineageRow {
   title: string | null;
   task_id: string | null;
   depth: number;
-  snapshots: unknown[];
-  outlines: unknown[];
-  merged_outlines: unknown[];
+  /** null when the session has none. */
+  snapshots: unknown[] | null;
+  outlines: unknown[] | null;
+  merged_outlines: unknown[] | null;
 }
 
 /** Snapshots, compressions and the session event log. */
@@ -68,21 +69,31 @@ export class SessionStateRepository {
          SELECT id, parent_id, role, status, title, task_id, 0 AS depth FROM sessions WHERE id = $1 AND account_id = $2
          UNION ALL
          SELECT s.id, s.parent_id, s.role, s.status, s.title, s.task_id, t.depth + 1 FROM sessions s JOIN tree t ON s.parent_id = t.id WHERE s.account_id = $2
+       ), snaps AS (
+         SELECT x.session_id, json_agg(json_build_object(
+           'id', x.id, 'object', 'session.snapshot', 'session_id', x.session_id, 'at_seq', x.at_seq, 'window_tokens', x.window_tokens,
+           'reason', x.reason, 'label', x.label, 'shared', x.share_token_hash IS NOT NULL, 'created_at', floor(extract(epoch FROM x.created_at))::bigint
+         ) ORDER BY x.id) AS j
+         FROM snapshots x JOIN tree t ON x.session_id = t.id GROUP BY x.session_id
+       ), comps AS (
+         SELECT c.session_id, json_agg(json_build_object(
+           'outline_seq', c.outline_seq, 'session_id', c.session_id, 'snapshot_id', c.snapshot_id, 'seq_range', json_build_array(c.from_seq, c.to_seq),
+           'input_tokens', c.input_tokens, 'output_tokens', c.output_tokens, 'achieved_ratio', c.achieved_ratio, 'method', c.method, 'trigger', c.trigger
+         ) ORDER BY c.created_at) AS j
+         FROM compressions c JOIN tree t ON c.session_id = t.id GROUP BY c.session_id
+       ), merges AS (
+         SELECT m.master_session_id, json_agg(json_build_object(
+           'master_seq', m.master_seq, 'child_index', m.child_index, 'child_session_id', m.child_session_id, 'snapshot_id', m.snapshot_id,
+           'seq_range', json_build_array(m.from_seq, m.to_seq)
+         ) ORDER BY m.master_seq) AS j
+         FROM task_merges m JOIN tree t ON t.role = 'master' AND m.task_id = t.task_id AND m.master_session_id = t.id GROUP BY m.master_session_id
        )
-       SELECT t.id, t.parent_id, t.role, t.status, t.title, t.task_id, t.depth,
-         (SELECT coalesce(json_agg(json_build_object(
-            'id', x.id, 'object', 'session.snapshot', 'session_id', x.session_id, 'at_seq', x.at_seq, 'window_tokens', x.window_tokens,
-            'reason', x.reason, 'label', x.label, 'shared', x.share_token_hash IS NOT NULL, 'created_at', floor(extract(epoch FROM x.created_at))::bigint
-          ) ORDER BY x.id), '[]'::json) FROM snapshots x WHERE x.session_id = t.id) AS snapshots,
-         (SELECT coalesce(json_agg(json_build_object(
-            'outline_seq', c.outline_seq, 'session_id', c.session_id, 'snapshot_id', c.snapshot_id, 'seq_range', json_build_array(c.from_seq, c.to_seq),
-            'input_tokens', c.input_tokens, 'output_tokens', c.output_tokens, 'achieved_ratio', c.achieved_ratio, 'method', c.method, 'trigger', c.trigger
-          ) ORDER BY c.created_at), '[]'::json) FROM compressions c WHERE c.session_id = t.id) AS outlines,
-         (SELECT coalesce(json_agg(json_build_object(
-            'master_seq', m.master_seq, 'child_index', m.child_index, 'child_session_id', m.child_session_id, 'snapshot_id', m.snapshot_id,
-            'seq_range', json_build_array(m.from_seq, m.to_seq)
-          ) ORDER BY m.master_seq), '[]'::json) FROM task_merges m WHERE t.role = 'master' AND m.task_id = t.task_id AND m.master_session_id = t.id) AS merged_outlines
-       FROM tree t ORDER BY t.depth, t.id`,
+       SELECT t.id, t.parent_id, t.role, t.status, t.title, t.task_id, t.depth, snaps.j AS snapshots, comps.j AS outlines, merges.j AS merged_outlines
+       FROM tree t
+         LEFT JOIN snaps ON snaps.session_id = t.id
+         LEFT JOIN comps ON comps.session_id = t.id
+         LEFT JOIN merges ON merges.master_session_id = t.id
+       ORDER BY t.depth, t.id`,
       [rootId, accountId],
     );
   }

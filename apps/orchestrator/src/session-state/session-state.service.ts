@@ -279,9 +279,9 @@ export class SessionStateService {
       title: n.title,
       task_id: n.task_id,
       parent_id: n.parent_id,
-      snapshots: n.snapshots,
-      outlines: n.outlines,
-      merged_outlines: n.merged_outlines,
+      snapshots: n.snapshots ?? [],
+      outlines: n.outlines ?? [],
+      merged_outlines: n.merged_outlines ?? [],
       children: (byParent.get(n.id) ?? []).map(build),
     });
     return { object: 'session.lineage', root: build(nodes[0]), total_sessions: nodes.length };
