@@ -86,7 +86,11 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     await app.listen(config.port, config.host);
     const addr = app.getHttpServer().address() as { port: number };
     const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${addr.port}`;
-    if (opts.banner) printBanner(config, url, devApiKey, embedded, sim);
+    if (opts.banner) {
+      // Let the framework's buffered startup logs go out first, so the banner is the last thing on screen.
+      await new Promise((r) => setTimeout(r, 150));
+      printBanner(config, url, devApiKey, embedded, sim);
+    }
     return { app, config, url, dataSource, devApiKey, sim, close: closeAll };
   } catch (err) {
     await closeAll();
