@@ -83,6 +83,7 @@ export class TestHarness {
       LOG_LEVEL: 'silent',
       UPSTREAM_RETRY_BASE_MS: '5',
       UPSTREAM_MAX_ATTEMPTS: '3',
+      SUMMARIZER_MAX_ATTEMPTS: '3',
       UPSTREAM_TIMEOUT_MS: '3000',
       UPSTREAM_STREAM_IDLE_MS: '3000',
       DB_POOL_SIZE: '5',

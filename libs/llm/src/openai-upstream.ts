@@ -64,10 +64,11 @@ export class OpenAIUpstream implements UpstreamPort {
       const onOuterAbort = () => deadline.abort();
       callOpts.signal?.addEventListener('abort', onOuterAbort, { once: true });
       let timedOut = false;
+      const timeoutMs = callOpts.timeoutMs ?? this.opts.timeoutMs;
       const timer = setTimeout(() => {
         timedOut = true;
         deadline.abort();
-      }, this.opts.timeoutMs);
+      }, timeoutMs);
       let data: OpenAI.Chat.ChatCompletion;
       let response: Response;
       try {
@@ -78,7 +79,7 @@ export class OpenAIUpstream implements UpstreamPort {
           })
           .withResponse());
       } catch (err) {
-        if (timedOut) throw new AttemptFailure(new UpstreamError('upstream_timeout', `the upstream did not answer within ${this.opts.timeoutMs} ms`, attempt), true, null);
+        if (timedOut) throw new AttemptFailure(new UpstreamError('upstream_timeout', `the upstream did not answer within ${timeoutMs} ms`, attempt), true, null);
         throw err;
       } finally {
         clearTimeout(timer);
@@ -183,7 +184,8 @@ export class OpenAIUpstream implements UpstreamPort {
   }
 
   private async withRetries(req: UpstreamChatRequest, callOpts: CallOptions, run: (attempt: number) => Promise<UpstreamReply>): Promise<UpstreamReply> {
-    const { maxAttempts, baseDelayMs, maxDelayMs, maxRetryAfterMs } = this.opts.retry;
+    const { baseDelayMs, maxDelayMs, maxRetryAfterMs } = this.opts.retry;
+    const maxAttempts = callOpts.maxAttempts ?? this.opts.retry.maxAttempts;
     for (let attempt = 1; ; attempt++) {
       try {
         return await run(attempt);

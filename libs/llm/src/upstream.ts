@@ -85,6 +85,9 @@ export class UpstreamError extends Error {
 export interface CallOptions {
   /** Aborts the call (for example when a task is cancelled). */
   signal?: AbortSignal;
+  /** Per-call overrides of the adapter's deadline and attempt budget (the summarizer has its own). */
+  timeoutMs?: number;
+  maxAttempts?: number;
 }
 
 /** The one place that calls the upstream. */

@@ -14,6 +14,8 @@ export interface AppConfig {
   llmApiKey: string | null;
   llmModel: string;
   summarizerModel: string | null;
+  summarizerTimeoutMs: number;
+  summarizerMaxAttempts: number;
   contextWindow: number;
   sessionLimit: number;
   adminApiKey: string | null;
@@ -97,6 +99,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const contextWindow = int(env, 'CONTEXT_WINDOW', 262144, 8192, 4_000_000);
   const logLevel = str(env, 'LOG_LEVEL') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
+  const upstreamTimeoutMs = int(env, 'UPSTREAM_TIMEOUT_MS', 120_000, 100);
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
     host: str(env, 'HOST') ?? '0.0.0.0',
@@ -110,11 +113,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
     llmApiKey,
     llmModel: str(env, 'LLM_MODEL') ?? 'kimi-k2-0905-preview',
     summarizerModel: str(env, 'SUMMARIZER_MODEL'),
+    // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.
+    summarizerTimeoutMs: int(env, 'SUMMARIZER_TIMEOUT_MS', Math.min(60_000, upstreamTimeoutMs), 100),
+    summarizerMaxAttempts: int(env, 'SUMMARIZER_MAX_ATTEMPTS', 2, 1, 20),
     contextWindow,
     sessionLimit: int(env, 'SESSION_LIMIT', 100, 1, 100_000),
     adminApiKey,
     encryptionKey,
-    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 120_000, 100),
+    upstreamTimeoutMs,
     upstreamStreamIdleMs: int(env, 'UPSTREAM_STREAM_IDLE_MS', 60_000, 100),
     upstreamMaxAttempts: int(env, 'UPSTREAM_MAX_ATTEMPTS', 4, 1, 20),
     upstreamRetryBaseMs: int(env, 'UPSTREAM_RETRY_BASE_MS', 500, 0),

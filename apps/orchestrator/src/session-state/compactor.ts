@@ -86,7 +86,7 @@ export class Compactor {
     const spent = { prompt: 0, cached: 0, completion: 0, cost: 0 };
     for (let attempt = 1; attempt <= 2 && !outline; attempt++) {
       const reply = await this.llm.complete(
-        { account, sessionId: s.id, turnId: null, purpose: 'compress' },
+        { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts },
         { model: this.config.summarizerModel ?? s.model, messages, max_tokens: summarizerReplyTokens(inputTokens, req.ratio), temperature: 0 },
       );
       spent.prompt += reply.usage.promptTokens;

@@ -21,6 +21,9 @@ export interface CallContext {
   turnId: string | null;
   purpose: UsagePurpose;
   signal?: AbortSignal;
+  /** Overrides of the default deadline and attempts for this call. */
+  timeoutMs?: number;
+  maxAttempts?: number;
 }
 
 export interface PricedReply extends UpstreamReply {
@@ -51,7 +54,7 @@ export class LlmGateway {
   }
 
   complete(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, opts: RecordOptions = {}): Promise<PricedReply> {
-    return this.call(ctx, req, (t, r) => this.upstream.complete(t, r, { signal: ctx.signal }), opts);
+    return this.call(ctx, req, (t, r) => this.upstream.complete(t, r, { signal: ctx.signal, timeoutMs: ctx.timeoutMs, maxAttempts: ctx.maxAttempts }), opts);
   }
 
   stream(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, onChunk: (c: UpstreamChunk) => void, opts: RecordOptions = {}): Promise<PricedReply> {
