@@ -403,14 +403,24 @@ export async function startServiceProcess(env: Record<string, string>, opts: { s
   };
 }
 
-/** JSON over fetch with a bearer key; throws on an unexpected status (with the body). */
-export async function httpJson(base: string, method: string, path: string, key: string, body?: unknown, expect = 200): Promise<any> {
+/**
+ * JSON over fetch with a bearer key, timed: client wall time of the call including reading the body, and
+ * the body's size in bytes. Throws on an unexpected status (with the body).
+ */
+export async function timedHttpJson(base: string, method: string, path: string, key: string, body?: unknown, expect = 200): Promise<{ body: any; ms: number; bytes: number }> {
+  const t0 = performance.now();
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
+  const ms = performance.now() - t0;
   if (res.status !== expect) throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text.slice(0, 500)}`);
-  return text ? JSON.parse(text) : null;
+  return { body: text ? JSON.parse(text) : null, ms, bytes: Buffer.byteLength(text) };
+}
+
+/** JSON over fetch with a bearer key; throws on an unexpected status (with the body). */
+export async function httpJson(base: string, method: string, path: string, key: string, body?: unknown, expect = 200): Promise<any> {
+  return (await timedHttpJson(base, method, path, key, body, expect)).body;
 }

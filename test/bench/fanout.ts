@@ -34,34 +34,11 @@
 // BENCH_FIRST_TOKEN_MS (200), BENCH_WORKER_CONCURRENCY (200), BENCH_DB_POOL_SIZE (service default 10),
 // BENCH_DRIVERS (bull,inproc), REDIS_URL (redis://127.0.0.1:6379), BENCH_SERVICE_NODE_ARGS (node flags for the services).
 import { randomBytes } from 'node:crypto';
-import type { KimiSim } from '@so/kimi-sim';
 import { Client } from 'pg';
-import {
-  cleanupStack,
-  describeRun,
-  envFlag,
-  envNumber,
-  fmtMs,
-  fmtSpread,
-  formatTable,
-  gitCommit,
-  httpJson,
-  loadLine,
-  machineInfo,
-  medianSpread,
-  passFail,
-  percentile,
-  round,
-  ServiceProcess,
-  sleep,
-  startServiceProcess,
-  summarize,
-  writeResults,
-} from './bench-util';
+import { announceRun, benchServiceEnv, createBenchAccount, finishRun, runBench, startScratchDbAndSim, withCleanups } from './bench-stack';
+import { envFlag, envNumber, fmtMs, fmtSpread, formatTable, httpJson, medianSpread, passFail, percentile, round, ServiceProcess, sleep, startServiceProcess, summarize } from './bench-util';
 
 type Driver = 'bull' | 'inproc';
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
-const ENCRYPTION_KEY = `bench-encryption-${randomBytes(8).toString('hex')}`;
 const TARGET_RATIO = 1.15;
 const TERMINAL = ['succeeded', 'partial', 'failed', 'cancelled'];
 
@@ -136,34 +113,15 @@ interface RunResult {
 
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
-  console.log(
-    describeRun('fan-out bench: 500 children through a pool of 100', machine, commit, [
-      `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} round(s) per driver (${P.drivers.join(', ')}), ${P.inputs} inputs, session_limit ${P.session_limit}, kimi-sim ${P.sim.firstTokenMs} ms per call, WORKER_CONCURRENCY ${P.worker_concurrency}, DB_POOL_SIZE ${P.db_pool_size ?? 'service default'}`,
-    ]),
-  );
-  const cleanups = cleanupStack();
-  try {
-    const { startKimiSim } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push('drop scratch database', () => db.drop());
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1', ...P.sim, requestLogSize: 100 });
-    cleanups.push('close kimi-sim', () => sim.close());
+  const { machine, commit, started } = announceRun('fan-out bench: 500 children through a pool of 100', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} round(s) per driver (${P.drivers.join(', ')}), ${P.inputs} inputs, session_limit ${P.session_limit}, kimi-sim ${P.sim.firstTokenMs} ms per call, WORKER_CONCURRENCY ${P.worker_concurrency}, DB_POOL_SIZE ${P.db_pool_size ?? 'service default'}`,
+  ]);
+  return withCleanups('fanout', async (cleanups) => {
+    const { db, sim } = await startScratchDbAndSim(cleanups, { ...P.sim, requestLogSize: 100 });
 
     const prefix = `sobench-fanout-${randomBytes(4).toString('hex')}`;
-    const common: Record<string, string> = {
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY,
-      LOG_LEVEL: 'warn',
-      WORKER_CONCURRENCY: String(P.worker_concurrency),
-      ...(P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {}),
-    };
+    // One environment (one encryption key) for both services: they share the database.
+    const common = benchServiceEnv(db, sim, 'warn', { WORKER_CONCURRENCY: String(P.worker_concurrency), ...(P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {}) });
     const services = new Map<Driver, ServiceProcess>();
     if (P.drivers.includes('bull')) {
       // Redis keys of this prefix are removed at the end, after the service stopped.
@@ -187,7 +145,7 @@ async function main(): Promise<number> {
     const runTask = async (d: Driver, n: number, label: string, r: number): Promise<RunResult> => {
       const svc = services.get(d)!;
       const simKey = `sim-fanout-${d}-${label}-${randomBytes(3).toString('hex')}`;
-      const account = await httpJson(svc.url, 'POST', '/admin/accounts', ADMIN_KEY, { name: `bench-fanout-${++accountSeq}`, session_limit: P.session_limit, upstream: { base_url: sim.baseUrl, api_key: simKey } }, 201);
+      const account = await createBenchAccount(svc.url, { name: `bench-fanout-${++accountSeq}`, sessionLimit: P.session_limit, simBaseUrl: sim.baseUrl, simKey });
       const body = { goal: `Summarize the ${n} items: total weight and total cost.`, inputs: inputs(n, label) };
 
       // Sampler: live leases every 20 ms, task status every 100 ms, on its own connection.
@@ -399,19 +357,7 @@ async function main(): Promise<number> {
     );
     const bad = per.filter((p) => !p.all_children_ok || p.errors_429 > 0);
     if (bad.length) out.push(`! not every child succeeded or kimi-sim refused calls: ${bad.map((p) => `${p.driver} (429s: ${p.errors_429})`).join(', ')}`);
-    const load = loadLine(machine);
-    const totalS = (Date.now() - started) / 1000;
-    out.push(load.text);
-    out.push(`total ${totalS.toFixed(0)} s`);
-    console.log(out.join('\n'));
-
-    const file = writeResults('fanout', {
-      bench: 'fanout',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine: { ...machine, loadavg_1m_at_end: load.end },
-      commit,
-      parameters: { ...P, queue_prefix: prefix },
+    finishRun('fanout', { machine, commit, started }, out, { ...P, queue_prefix: prefix }, {
       method: {
         service: 'node dist/apps/orchestrator/src/main.js as a child process per driver, one scratch database; kimi-sim in the bench process',
         makespan: 'tasks.finished_at - the moment POST /v1/tasks was sent',
@@ -427,15 +373,8 @@ async function main(): Promise<number> {
       per_driver: per,
       targets,
     });
-    console.log(`wrote ${file}`);
     return 0;
-  } catch (err) {
-    console.error(`fanout bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanups.run();
-    cleanups.dispose();
-  }
+  });
 }
 
 /** Deletes every Redis key under `prefix:`; returns how many. */
@@ -457,12 +396,4 @@ async function deleteRedisKeys(url: string, prefix: string): Promise<number> {
   return n;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBench(main);

@@ -20,30 +20,10 @@
 // medians beside it. Warm-up rounds are not counted.
 // Env: BENCH_QUICK=1, BENCH_ROUNDS, BENCH_CHILDREN (100), BENCH_GRANDCHILDREN (99), BENCH_SINGLE_READS (5).
 import { randomBytes } from 'node:crypto';
-import type { KimiSim } from '@so/kimi-sim';
 import { Client } from 'pg';
-import {
-  cleanupStack,
-  describeRun,
-  envFlag,
-  envNumber,
-  fmtMs,
-  fmtSpread,
-  formatTable,
-  gitCommit,
-  httpJson,
-  loadLine,
-  machineInfo,
-  medianSpread,
-  passFail,
-  percentile,
-  round,
-  startServiceProcess,
-  summarize,
-  writeResults,
-} from './bench-util';
+import { announceRun, createBenchAccount, finishRun, runBench, startServiceStack, withCleanups } from './bench-stack';
+import { envFlag, envNumber, fmtMs, fmtSpread, formatTable, httpJson, medianSpread, passFail, percentile, round, summarize, timedHttpJson } from './bench-util';
 
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
 const TARGET_RATIO = 20;
 
 function params() {
@@ -58,50 +38,21 @@ function params() {
   };
 }
 
-async function timed(url: string, key: string): Promise<{ ms: number; bytes: number; body: any }> {
-  const t0 = performance.now();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
-  const text = await res.text();
-  const ms = performance.now() - t0;
-  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}: ${text.slice(0, 300)}`);
-  return { ms, bytes: Buffer.byteLength(text), body: JSON.parse(text) };
-}
-
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
   const total = 1 + P.children + P.children * P.grandchildren;
-  console.log(
-    describeRun('lineage bench: tree read vs single session read', machine, commit, [
-      `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up), tree 1 + ${P.children} + ${P.children} x ${P.grandchildren} = ${total} sessions`,
-    ]),
-  );
-  const cleanups = cleanupStack();
-  try {
-    const { startKimiSim } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push('drop scratch database', () => db.drop());
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1' });
-    cleanups.push('close kimi-sim', () => sim.close());
-    const svc = await startServiceProcess({
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-    });
-    cleanups.push('stop service', () => svc.stop());
-    console.log(`service: pid ${svc.pid} at ${svc.url}`);
+  const { machine, commit, started } = announceRun('lineage bench: tree read vs single session read', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up), tree 1 + ${P.children} + ${P.children} x ${P.grandchildren} = ${total} sessions`,
+  ]);
+  return withCleanups('lineage', async (cleanups) => {
+    const { db, sim, svc } = await startServiceStack(cleanups);
     const pg = new Client({ connectionString: db.url });
     await pg.connect();
     cleanups.push('close database connection', () => pg.end());
 
-    const account = await httpJson(svc.url, 'POST', '/admin/accounts', ADMIN_KEY, { name: 'bench-lineage', session_limit: 1_000, upstream: { base_url: sim.baseUrl, api_key: `sim-lineage-${randomBytes(3).toString('hex')}` } }, 201);
+    const account = await createBenchAccount(svc.url, { name: 'bench-lineage', sessionLimit: 1_000, simBaseUrl: sim.baseUrl, simKey: `sim-lineage-${randomBytes(3).toString('hex')}` });
     const key: string = account.api_key;
+    const timedGet = (path: string) => timedHttpJson(svc.url, 'GET', path, key);
 
     // ---------------------------------------------------------------- build the trees
     const COPY = `account_id, model, system, system_tokens, tools, tools_tokens, fragment_refs, history_bases, policy, "window", window_tokens`;
@@ -160,13 +111,13 @@ async function main(): Promise<number> {
       const singles: number[] = [];
       let singleBytes = 0;
       for (let i = 0; i < P.single_reads; i++) {
-        const x = await timed(`${svc.url}/v1/sessions/${plain.root}`, key);
+        const x = await timedGet(`/v1/sessions/${plain.root}`);
         if (x.body.id !== plain.root) throw new Error('single read returned another session');
         singles.push(x.ms);
         singleBytes = x.bytes;
       }
-      const a = await timed(`${svc.url}/v1/sessions/${plain.root}/lineage`, key);
-      const b = await timed(`${svc.url}/v1/sessions/${snaps.root}/lineage`, key);
+      const a = await timedGet(`/v1/sessions/${plain.root}/lineage`);
+      const b = await timedGet(`/v1/sessions/${snaps.root}/lineage`);
       if (r === 0) {
         check(a.body, plain);
         check(b.body, snaps);
@@ -206,21 +157,9 @@ async function main(): Promise<number> {
     out.push('');
     out.push('Targets (BENCH.md)');
     out.push(formatTable(['figure', 'target', 'measured', 'result'], targets.map((t) => [t.name, t.target, t.value.toFixed(1), passFail(t.pass)])));
-    const load = loadLine(machine);
-    const totalS = (Date.now() - started) / 1000;
     out.push('');
     out.push(`per-session cost: plain ${fmtMs((plainMs.median / plain.sessions) * 1000, 1)} us, with snapshots ${fmtMs((snapsMs.median / snaps.sessions) * 1000, 1)} us per session`);
-    out.push(load.text);
-    out.push(`total ${totalS.toFixed(0)} s`);
-    console.log(out.join('\n'));
-
-    const file = writeResults('lineage', {
-      bench: 'lineage',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine: { ...machine, loadavg_1m_at_end: load.end },
-      commit,
-      parameters: P,
+    finishRun('lineage', { machine, commit, started }, out, P, {
       method: {
         service: 'node dist/apps/orchestrator/src/main.js as a child process; scratch database on the real Postgres',
         tree: 'root created with POST /v1/sessions; descendants inserted with SQL copying the root row (role standalone, parked, parent_id, root_id = root); second tree adds one snapshot per session (reason fork)',
@@ -235,23 +174,8 @@ async function main(): Promise<number> {
       body_bytes: { plain: rounds[0]?.plain_bytes, snapshots: rounds[0]?.snaps_bytes },
       targets,
     });
-    console.log(`wrote ${file}`);
     return 0;
-  } catch (err) {
-    console.error(`lineage bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanups.run();
-    cleanups.dispose();
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBench(main);

@@ -24,52 +24,12 @@
 // Env: BENCH_QUICK=1, BENCH_SESSIONS, BENCH_APPENDS (4), BENCH_APPEND_TOKENS (7800), BENCH_TURNS (100),
 // BENCH_IDLE_S, WINDOW_CACHE_MB (passed to the service when set).
 import { randomBytes } from 'node:crypto';
-import type { KimiSim } from '@so/kimi-sim';
 import { Client } from 'pg';
-import {
-  cleanupStack,
-  describeRun,
-  envFlag,
-  envNumber,
-  fmtMs,
-  formatTable,
-  gitCommit,
-  httpJson,
-  loadLine,
-  machineInfo,
-  mapLimit,
-  passFail,
-  ProcStatus,
-  round,
-  ServiceProcess,
-  sleep,
-  startServiceProcess,
-  writeResults,
-} from './bench-util';
+import { announceRun, createBenchAccount, finishRun, loadTokenText, runBench, startServiceStack, withCleanups } from './bench-stack';
+import { envFlag, envNumber, fmtMs, formatTable, httpJson, mapLimit, passFail, ProcStatus, round, sleep } from './bench-util';
 
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
 const TARGET_MB = 300;
 const SYSTEM = 'You are a careful assistant working over a long document.';
-
-const WORDS = (
-  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there ' +
-  'would their we him been has when who will more no if out so said what up its about into than them can only other new some could ' +
-  'time these two may then do first any my now such like our over man me even most made after also did many before must through back ' +
-  'years where much your way well down should because each just those people how too little state good very make world still own see ' +
-  'men work long get here between both life being under never day same another know while last might us great old year off come since ' +
-  'against go came right used take three river garden window number letter market winter summer morning evening country city'
-).split(' ');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function params() {
   const quick = envFlag('BENCH_QUICK');
@@ -98,34 +58,15 @@ interface Point {
 
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
-  console.log(
-    describeRun('memory bench: service RSS with idle ~32K-token sessions', machine, commit, [
-      `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.sessions} sessions x ${P.appends} appends of ~${P.append_tokens} tokens, ${P.turns} turns, idle up to ${P.idle_s} s, WINDOW_CACHE_MB ${P.window_cache_mb ?? 'service default (64)'}`,
-    ]),
-  );
-  const cleanups = cleanupStack();
-  try {
-    const { startKimiSim } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const { countTokens } = await import('gpt-tokenizer/cjs/encoding/o200k_base');
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push('drop scratch database', () => db.drop());
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1', replyTokens: 16, requestLogSize: 2 * P.turns });
-    cleanups.push('close kimi-sim', () => sim.close());
-    const svc: ServiceProcess = await startServiceProcess({
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-      ...(P.window_cache_mb ? { WINDOW_CACHE_MB: P.window_cache_mb } : {}),
+  const { machine, commit, started } = announceRun('memory bench: service RSS with idle ~32K-token sessions', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.sessions} sessions x ${P.appends} appends of ~${P.append_tokens} tokens, ${P.turns} turns, idle up to ${P.idle_s} s, WINDOW_CACHE_MB ${P.window_cache_mb ?? 'service default (64)'}`,
+  ]);
+  return withCleanups('memory', async (cleanups) => {
+    const { textOfTokens } = await loadTokenText();
+    const { db, sim, svc } = await startServiceStack(cleanups, {
+      sim: { replyTokens: 16, requestLogSize: 2 * P.turns },
+      env: P.window_cache_mb ? { WINDOW_CACHE_MB: P.window_cache_mb } : {},
     });
-    cleanups.push('stop service', () => svc.stop());
-    console.log(`service: pid ${svc.pid} at ${svc.url}`);
 
     const heapUsedMb = async (): Promise<number | null> => {
       try {
@@ -187,25 +128,12 @@ async function main(): Promise<number> {
     const baseline = await mark('baseline');
 
     const simKey = `sim-memory-${randomBytes(3).toString('hex')}`;
-    const account = await httpJson(svc.url, 'POST', '/admin/accounts', ADMIN_KEY, { name: 'bench-memory', session_limit: 10 * P.sessions, upstream: { base_url: sim.baseUrl, api_key: simKey } }, 201);
+    const account = await createBenchAccount(svc.url, { name: 'bench-memory', sessionLimit: 10 * P.sessions, simBaseUrl: sim.baseUrl, simKey });
     const key: string = account.api_key;
 
     // ---------------------------------------------------------------- texts: a few distinct bodies, each append made unique by a header
-    const texts: string[] = [];
-    for (let k = 0; k < P.distinct_texts; k++) {
-      const next = rng(1000 + k);
-      const words: string[] = [];
-      for (let i = 0; i < P.append_tokens; i++) words.push(WORDS[Math.floor(next() * WORDS.length)]);
-      const render = () => words.map((w, i) => (i % 14 === 13 ? `${w}.` : w)).join(' ');
-      let text = render();
-      let n = countTokens(text);
-      while (n > P.append_tokens - 40) {
-        words.length = Math.max(1, Math.floor((words.length * (P.append_tokens - 40)) / n) - 2);
-        text = render();
-        n = countTokens(text);
-      }
-      texts.push(text);
-    }
+    // append_tokens words, cut to at most append_tokens - 40 tokens (room for the header).
+    const texts = Array.from({ length: P.distinct_texts }, (_, k) => textOfTokens(1000 + k, P.append_tokens - 40, P.append_tokens));
 
     // ---------------------------------------------------------------- build
     console.log(`build: ${P.sessions} sessions x ${P.appends} appends (generate: false), ${P.build_concurrency} sessions at a time`);
@@ -293,20 +221,8 @@ async function main(): Promise<number> {
     out.push('');
     out.push('Targets (BENCH.md)');
     out.push(formatTable(['figure', 'target', 'measured MB', 'result'], targets.map((t) => [t.name, t.target, fmtMs(t.value, 1), passFail(t.pass)])));
-    const load = loadLine(machine);
-    const totalS = (Date.now() - started) / 1000;
     out.push('');
-    out.push(load.text);
-    out.push(`total ${totalS.toFixed(0)} s`);
-    console.log(out.join('\n'));
-
-    const file = writeResults('memory', {
-      bench: 'memory',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine: { ...machine, loadavg_1m_at_end: load.end },
-      commit,
-      parameters: P,
+    finishRun('memory', { machine, commit, started }, out, P, {
       method: {
         service: 'node dist/apps/orchestrator/src/main.js as a child process (PORT=0, URL from the banner), service defaults otherwise; kimi-sim in the bench process',
         rss: 'VmRSS from /proc/<pid>/status; VmHWM as the peak; V8 heap used from the service /metrics',
@@ -320,23 +236,8 @@ async function main(): Promise<number> {
       database: dbFigures,
       targets,
     });
-    console.log(`wrote ${file}`);
     return 0;
-  } catch (err) {
-    console.error(`memory bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanups.run();
-    cleanups.dispose();
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBench(main);

@@ -18,30 +18,24 @@
 // BENCH_RPS_PER_CONNECTION (autocannon connections = max(2, ceil(rate / this)), default 50), BENCH_SEQ_ROUNDS.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { loadavg } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { KimiSim } from '@so/kimi-sim';
-import type { OrchestratorHandle } from '../../apps/orchestrator/src/bootstrap';
+import { announceRun, createBenchAccount, finishRun, loadTokenText, runBench, startInProcessStack, withCleanups } from './bench-stack';
 import {
-  describeRun,
   envFlag,
   envNumber,
   envNumberList,
   fmtMs,
   fmtSpread,
   formatTable,
-  gitCommit,
+  httpJson,
   interleave,
   LatencySummary,
-  machineInfo,
   mapLimit,
   medianSpread,
   passFail,
   round,
   sleep,
-  Spread,
   summarize,
-  writeResults,
 } from './bench-util';
 
 // ================================================================ shared types
@@ -346,27 +340,6 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 // ================================================================ main: setup, phases, report
 
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
-const WORDS = (
-  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there ' +
-  'would their we him been has when who will more no if out so said what up its about into than them can only other new some could ' +
-  'time these two may then do first any my now such like our over man me even most made after also did many before must through back ' +
-  'years where much your way well down should because each just those people how too little state good very make world still own see ' +
-  'men work long get here between both life being under never day same another know while last might us great old year off come since ' +
-  'against go came right used take three river garden window number letter market winter summer morning evening country city'
-).split(' ');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Params {
   quick: boolean;
   sim: { firstTokenMs: number; tokensPerSecond: number; replyTokens: number };
@@ -430,68 +403,18 @@ function figures(a: number[], b: number[]): PhaseFigures {
 
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
-  console.log(describeRun('overhead bench: service turn vs direct kimi-sim call', machine, commit, [`mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}`]));
-
-  const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const c of cleanups.reverse()) {
-      await Promise.race([c.run(), sleep(15_000).then(() => Promise.reject(new Error('timed out')))]).catch((err: unknown) =>
-        console.error(`cleanup ${c.name} failed: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    console.error(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
-  try {
-    // Loaded here, not at the top: the worker thread runs this file too and needs none of it.
-    const { startKimiSim } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const { startOrchestrator } = await import('../../apps/orchestrator/src/bootstrap');
-    const { countTokens } = await import('gpt-tokenizer/cjs/encoding/o200k_base');
-
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push({ name: 'drop scratch database', run: () => db.drop() });
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1', ...P.sim, requestLogSize: 2_000 });
-    cleanups.push({ name: 'close kimi-sim', run: () => sim.close() });
-    const handle: OrchestratorHandle = await startOrchestrator({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
-      LOG_LEVEL: 'silent',
-      DB_POOL_SIZE: P.db_pool_size,
-    });
-    cleanups.push({ name: 'close service', run: () => handle.close() });
+  const { machine, commit, started } = announceRun('overhead bench: service turn vs direct kimi-sim call', [`mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}`]);
+  return withCleanups('overhead', async (cleanups) => {
+    // The stack and the tokenizer are loaded inside these helpers, not at the top: the worker thread runs this file too and needs none of it.
+    const { sim, handle } = await startInProcessStack(cleanups, { sim: { ...P.sim, requestLogSize: 2_000 }, env: { DB_POOL_SIZE: P.db_pool_size } });
+    const { textOfTokens } = await loadTokenText();
     const load = new LoadWorker();
-    cleanups.push({ name: 'stop load worker', run: () => load.terminate() });
+    cleanups.push('stop load worker', () => load.terminate());
 
     // ---------------------------------------------------------------- account and sessions
     const simKey = `sim-bench-${randomBytes(4).toString('hex')}`;
-    const json = async (method: string, path: string, key: string, body?: unknown, expect = 200): Promise<any> => {
-      const res = await fetch(`${handle.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (res.status !== expect) throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text.slice(0, 500)}`);
-      return text ? JSON.parse(text) : null;
-    };
-    const account = await json('POST', '/admin/accounts', ADMIN_KEY, { name: 'bench-overhead', session_limit: 100_000, upstream: { base_url: sim.baseUrl, api_key: simKey } }, 201);
+    const json = (method: string, path: string, key: string, body?: unknown, expect = 200) => httpJson(handle.url, method, path, key, body, expect);
+    const account = await createBenchAccount(handle.url, { name: 'bench-overhead', sessionLimit: 100_000, simBaseUrl: sim.baseUrl, simKey });
     const apiKey: string = account.api_key;
     await load.call({ type: 'init', init: { simPort: sim.port, simKey, servicePort: Number(new URL(handle.url).port), apiKey, maxTokens: P.max_tokens } });
 
@@ -514,21 +437,6 @@ async function main(): Promise<number> {
       return set.map((s) => s.id);
     };
 
-    /** Text of at most `tokens` o200k tokens (the service's estimator), from a seeded word list. */
-    const textOfTokens = (seed: number, tokens: number): string => {
-      const next = rng(seed);
-      const words: string[] = [];
-      for (let i = 0; i < tokens; i++) words.push(WORDS[Math.floor(next() * WORDS.length)]);
-      const render = () => words.map((w, i) => (i % 14 === 13 ? `${w}.` : w)).join(' ');
-      let text = render();
-      let n = countTokens(text);
-      while (n > tokens) {
-        words.length = Math.max(1, Math.floor((words.length * tokens) / n) - 2);
-        text = render();
-        n = countTokens(text);
-      }
-      return text;
-    };
     /** Grows a seeded session to at least `target` window tokens with generate:false appends (each under 8,192 tokens). */
     const createWindowSession = async (target: number, seed: number): Promise<MirrorInit & { windowTokens: number; appends: number }> => {
       const s = await createSeeded({ auto_compact: false });
@@ -801,19 +709,7 @@ async function main(): Promise<number> {
     out.push(formatTable(['figure', 'target', 'measured', 'result'], targets.map((t) => [t.name, t.target, typeof t.value === 'number' ? fmtMs(t.value) : t.value ?? '-', passFail(t.pass)])));
     out.push('');
     out.push(`identical upstream bodies: ${bodyCheck.mismatched} of ${bodyCheck.pairs} sequential A/B pairs differ (kimi-sim request log: message count, prompt tokens, last user text)`);
-    const totalS = (Date.now() - started) / 1000;
-    const loadEnd = round(loadavg()[0], 2);
-    out.push(`load average (1 min): ${machine.loadavg_1m} at start, ${loadEnd} at end on ${machine.cores} cores${Math.max(machine.loadavg_1m, loadEnd) > machine.cores + 0.5 ? ' - other work shared the machine; compare within rounds, not across runs' : ''}`);
-    out.push(`total ${totalS.toFixed(0)} s`);
-    console.log(out.join('\n'));
-
-    const file = writeResults('overhead', {
-      bench: 'overhead',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine: { ...machine, loadavg_1m_at_end: loadEnd },
-      commit,
-      parameters: P,
+    finishRun('overhead', { machine, commit, started }, out, P, {
       method: {
         direct: 'POST kimi-sim /v1/chat/completions {model, messages: session window + new user message, max_tokens}',
         service: 'POST /v1/sessions/{id}/messages {messages: [new user message], max_tokens}; every turn persisted',
@@ -832,26 +728,12 @@ async function main(): Promise<number> {
       body_check: bodyCheck,
       targets,
     });
-    console.log(`wrote ${file}`);
     return 0;
-  } catch (err) {
-    console.error(`overhead bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === WORKER_ROLE) {
   runWorker();
 } else if (isMainThread && require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  runBench(main);
 }

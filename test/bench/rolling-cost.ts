@@ -23,26 +23,9 @@
 // includes outlines) for full and ours, the last request's messages for sliding.
 // Env: BENCH_QUICK=1, BENCH_ROUNDS, BENCH_TRIGGER_TOKENS, BENCH_FACT_EVERY, BENCH_SWEEP_TRIGGERS (full mode).
 import { randomBytes } from 'node:crypto';
-import type { KimiSim } from '@so/kimi-sim';
-import type { OrchestratorHandle } from '../../apps/orchestrator/src/bootstrap';
-import {
-  describeRun,
-  envFlag,
-  envNumber,
-  envNumberList,
-  fmtMs,
-  formatTable,
-  gitCommit,
-  interleave,
-  machineInfo,
-  medianSpread,
-  passFail,
-  round,
-  sleep,
-  writeResults,
-} from './bench-util';
+import { announceRun, createBenchAccount, loadTokenText, runBench, saveBenchResults, startInProcessStack, withCleanups } from './bench-stack';
+import { envFlag, envNumber, envNumberList, fmtMs, formatTable, httpJson, interleave, medianSpread, passFail, round } from './bench-util';
 
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
 const MODEL = 'kimi-k2-0905-preview';
 const POLICIES = ['full', 'sliding', 'ours'] as const;
 type Policy = (typeof POLICIES)[number];
@@ -53,25 +36,6 @@ const SEED_MODEL = { full: 0.82, sliding: 1.37, chunked_cut: 0.4 };
 /** The sim's per-message overhead on top of content tokens (kimi-sim README, "Usage"). */
 const SIM_MESSAGE_OVERHEAD = 4;
 
-const WORDS = (
-  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there ' +
-  'would their we him been has when who will more no if out so said what up its about into than them can only other new some could ' +
-  'time these two may then do first any my now such like our over man me even most made after also did many before must through back ' +
-  'years where much your way well down should because each just those people how too little state good very make world still own see ' +
-  'men work long get here between both life being under never day same another know while last might us great old year off come since ' +
-  'against go came right used take three river garden window number letter market winter summer morning evening country city'
-).split(' ');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Params {
   quick: boolean;
@@ -120,87 +84,22 @@ const factLine = (n: number) => `FACT-${n}: the deploy token for service s${n} i
 
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
-  console.log(
-    describeRun('rolling-cost bench: full history vs one-turn sliding window vs cache-aware rolling policy', machine, commit, [
-      `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}: ${P.rounds} rounds, system ~${P.system_tokens}, user ~${P.user_tokens}, reply ${P.reply_tokens} tokens, a fact every ${P.fact_every} rounds; trigger_tokens ${P.policy.trigger_tokens}, keep_rounds ${P.policy.keep_rounds}, compress_ratio ${P.policy.compress_ratio}`,
-    ]),
-  );
-
-  const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const c of cleanups.reverse()) {
-      await Promise.race([c.run(), sleep(15_000).then(() => Promise.reject(new Error('timed out')))]).catch((err: unknown) =>
-        console.error(`cleanup ${c.name} failed: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    console.error(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
-  try {
-    const { startKimiSim, KIMI_MODELS } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const { startOrchestrator } = await import('../../apps/orchestrator/src/bootstrap');
-    const { countTokens } = await import('gpt-tokenizer/cjs/encoding/o200k_base');
+  const { machine, commit, started } = announceRun('rolling-cost bench: full history vs one-turn sliding window vs cache-aware rolling policy', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}: ${P.rounds} rounds, system ~${P.system_tokens}, user ~${P.user_tokens}, reply ${P.reply_tokens} tokens, a fact every ${P.fact_every} rounds; trigger_tokens ${P.policy.trigger_tokens}, keep_rounds ${P.policy.keep_rounds}, compress_ratio ${P.policy.compress_ratio}`,
+  ]);
+  return withCleanups('rolling-cost', async (cleanups) => {
+    const { KIMI_MODELS } = await import('@so/kimi-sim');
+    const { countTokens, textOfTokens } = await loadTokenText();
     const { default: OpenAI } = await import('openai');
     const prices = KIMI_MODELS.find((m) => m.id === MODEL)!;
     const priced = (prompt: number, cached: number, completion: number) =>
       ((prompt - cached) * prices.inputCacheMissPerM + cached * prices.inputCacheHitPerM + completion * prices.outputPerM) / 1e6;
     const pricedNoCache = (prompt: number, completion: number) => (prompt * prices.inputCacheMissPerM + completion * prices.outputPerM) / 1e6;
 
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push({ name: 'drop scratch database', run: () => db.drop() });
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1', replyTokens: P.reply_tokens, requestLogSize: 20_000 });
-    cleanups.push({ name: 'close kimi-sim', run: () => sim.close() });
-    const handle: OrchestratorHandle = await startOrchestrator({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      LLM_MODEL: MODEL,
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
-      LOG_LEVEL: 'silent',
-    });
-    cleanups.push({ name: 'close service', run: () => handle.close() });
-
-    const json = async (method: string, path: string, key: string, body?: unknown, expect = 200): Promise<any> => {
-      const res = await fetch(`${handle.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (res.status !== expect) throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text.slice(0, 500)}`);
-      return text ? JSON.parse(text) : null;
-    };
+    const { sim, handle } = await startInProcessStack(cleanups, { sim: { replyTokens: P.reply_tokens, requestLogSize: 20_000 }, env: { LLM_MODEL: MODEL } });
+    const json = (method: string, path: string, key: string, body?: unknown, expect = 200) => httpJson(handle.url, method, path, key, body, expect);
 
     // ---------------------------------------------------------------- the script
-    const textOfTokens = (seed: number, tokens: number): string => {
-      const next = rng(seed);
-      const words: string[] = [];
-      for (let i = 0; i < tokens; i++) words.push(WORDS[Math.floor(next() * WORDS.length)]);
-      const render = () => words.map((w, i) => (i % 14 === 13 ? `${w}.` : w)).join(' ');
-      let text = render();
-      let n = countTokens(text);
-      while (n > tokens) {
-        words.length = Math.max(1, Math.floor((words.length * tokens) / n) - 2);
-        text = render();
-        n = countTokens(text);
-      }
-      return text;
-    };
     const SYSTEM = `You are the deploy assistant for a fleet of services. Keep every deploy token the user gives you.\n${textOfTokens(7, P.system_tokens - 24)}`;
     const planted: number[] = [];
     const userMessage = (r: number): string => {
@@ -226,7 +125,7 @@ async function main(): Promise<number> {
       const tag = `${Math.round(trigger / 1000)}k-${randomBytes(3).toString('hex')}`;
       const simKeys: Record<Policy, string> = { full: `sim-rc-full-${tag}`, sliding: `sim-rc-sliding-${tag}`, ours: `sim-rc-ours-${tag}` };
       const accountFor = async (p: Policy) =>
-        (await json('POST', '/admin/accounts', ADMIN_KEY, { name: `bench-rolling-${p}-${tag}`, session_limit: 1_000, upstream: { base_url: sim.baseUrl, api_key: simKeys[p], model: MODEL } }, 201)).api_key as string;
+        (await createBenchAccount(handle.url, { name: `bench-rolling-${p}-${tag}`, sessionLimit: 1_000, simBaseUrl: sim.baseUrl, simKey: simKeys[p], model: MODEL })).api_key;
       const keyFull = await accountFor('full');
       const keyOurs = await accountFor('ours');
       const slidingClient = new OpenAI({ apiKey: simKeys.sliding, baseURL: sim.baseUrl, maxRetries: 0, timeout: 120_000 });
@@ -477,13 +376,7 @@ async function main(): Promise<number> {
     out.push(`rounds took ${runS.toFixed(0)} s; total ${totalS.toFixed(0)} s`);
     console.log(out.join('\n'));
 
-    const file = writeResults('rolling-cost', {
-      bench: 'rolling-cost',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine,
-      commit,
-      parameters: P,
+    saveBenchResults('rolling-cost', { machine, commit, started, totalS, parameters: P }, {
       prices: { model: MODEL, input_cache_miss_per_m: prices.inputCacheMissPerM, input_cache_hit_per_m: prices.inputCacheHitPerM, output_per_m: prices.outputPerM },
       method: {
         full: 'service session, policy.auto_compact false: the service resends system + every message (= client resending full history)',
@@ -509,24 +402,8 @@ async function main(): Promise<number> {
         ours_compactions: r.compactionsOurs,
       })),
     });
-    console.log(`wrote ${file}`);
     return 0;
-  } catch (err) {
-    console.error(`rolling-cost bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBench(main);

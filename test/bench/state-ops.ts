@@ -19,27 +19,9 @@
 // rounds [min..max]; ratio 256K/1K as the ratio of the medians and as the median of per-round ratios.
 // Env: BENCH_QUICK=1, BENCH_ROUNDS, BENCH_SIZES (window targets in tokens, default 1000,32000,252000).
 import { randomBytes } from 'node:crypto';
-import type { KimiSim } from '@so/kimi-sim';
-import type { OrchestratorHandle } from '../../apps/orchestrator/src/bootstrap';
-import {
-  describeRun,
-  envFlag,
-  envNumber,
-  envNumberList,
-  fmtMs,
-  fmtSpread,
-  formatTable,
-  gitCommit,
-  machineInfo,
-  medianSpread,
-  passFail,
-  round,
-  sleep,
-  Spread,
-  writeResults,
-} from './bench-util';
+import { announceRun, createBenchAccount, loadTokenText, runBench, saveBenchResults, startInProcessStack, withCleanups } from './bench-stack';
+import { envFlag, envNumber, envNumberList, fmtMs, fmtSpread, formatTable, medianSpread, passFail, round, Spread, timedHttpJson } from './bench-util';
 
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
 const CONTEXT_WINDOW = 262_144;
 const APPEND_TOKENS = 7_800; // under the 8,192-token append limit
 const TAIL_TOKENS = 6_000;
@@ -48,26 +30,6 @@ const REF_OPS = ['context'] as const;
 type Op = (typeof OPS)[number] | (typeof REF_OPS)[number];
 const ALL_OPS: Op[] = [...OPS, ...REF_OPS];
 const TARGET_RATIO = 1.5;
-
-const WORDS = (
-  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there ' +
-  'would their we him been has when who will more no if out so said what up its about into than them can only other new some could ' +
-  'time these two may then do first any my now such like our over man me even most made after also did many before must through back ' +
-  'years where much your way well down should because each just those people how too little state good very make world still own see ' +
-  'men work long get here between both life being under never day same another know while last might us great old year off come since ' +
-  'against go came right used take three river garden window number letter market winter summer morning evening country city'
-).split(' ');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function label(tokens: number): string {
   // ~256K: the largest window that still leaves an 8,192-token reply reserve in a 262,144 context.
@@ -92,81 +54,15 @@ function params(): Params {
 
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
-  console.log(describeRun('state-ops bench: snapshot / truncate / restore / fork vs window size', machine, commit, [`mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up)`]));
+  const { machine, commit, started } = announceRun('state-ops bench: snapshot / truncate / restore / fork vs window size', [`mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up)`]);
+  return withCleanups('state-ops', async (cleanups) => {
+    const { sim, handle } = await startInProcessStack(cleanups, { sim: { replyTokens: 16 } });
+    const { countTokens, textOfTokens } = await loadTokenText();
 
-  const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const c of cleanups.reverse()) {
-      await Promise.race([c.run(), sleep(15_000).then(() => Promise.reject(new Error('timed out')))]).catch((err: unknown) =>
-        console.error(`cleanup ${c.name} failed: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    console.error(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
-  try {
-    const { startKimiSim } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const { startOrchestrator } = await import('../../apps/orchestrator/src/bootstrap');
-    const { countTokens } = await import('gpt-tokenizer/cjs/encoding/o200k_base');
-
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push({ name: 'drop scratch database', run: () => db.drop() });
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1', replyTokens: 16 });
-    cleanups.push({ name: 'close kimi-sim', run: () => sim.close() });
-    const handle: OrchestratorHandle = await startOrchestrator({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
-      LOG_LEVEL: 'silent',
-    });
-    cleanups.push({ name: 'close service', run: () => handle.close() });
-
-    const call = async (method: string, path: string, key: string, body?: unknown, expect = 200): Promise<{ body: any; ms: number; bytes: number }> => {
-      const t0 = performance.now();
-      const res = await fetch(`${handle.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      const ms = performance.now() - t0;
-      if (res.status !== expect) throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text.slice(0, 500)}`);
-      return { body: text ? JSON.parse(text) : null, ms, bytes: Buffer.byteLength(text) };
-    };
+    const call = (method: string, path: string, key: string, body?: unknown, expect = 200) => timedHttpJson(handle.url, method, path, key, body, expect);
     const simKey = `sim-bench-state-${randomBytes(4).toString('hex')}`;
-    const account = (await call('POST', '/admin/accounts', ADMIN_KEY, { name: 'bench-state-ops', session_limit: 100_000, upstream: { base_url: sim.baseUrl, api_key: simKey } }, 201)).body;
+    const account = await createBenchAccount(handle.url, { name: 'bench-state-ops', sessionLimit: 100_000, simBaseUrl: sim.baseUrl, simKey });
     const apiKey: string = account.api_key;
-
-    const textOfTokens = (seed: number, tokens: number): string => {
-      const next = rng(seed);
-      const words: string[] = [];
-      for (let i = 0; i < tokens; i++) words.push(WORDS[Math.floor(next() * WORDS.length)]);
-      const render = () => words.map((w, i) => (i % 14 === 13 ? `${w}.` : w)).join(' ');
-      let text = render();
-      let n = countTokens(text);
-      while (n > tokens) {
-        words.length = Math.max(1, Math.floor((words.length * tokens) / n) - 2);
-        text = render();
-        n = countTokens(text);
-      }
-      return text;
-    };
 
     // ---------------------------------------------------------------- build one session per size
     console.log('setup: building windows with generate:false appends ...');
@@ -314,13 +210,7 @@ async function main(): Promise<number> {
     out.push(`total ${totalS.toFixed(0)} s`);
     console.log(out.join('\n'));
 
-    const file = writeResults('state-ops', {
-      bench: 'state-ops',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine,
-      commit,
-      parameters: P,
+    saveBenchResults('state-ops', { machine, commit, started, totalS, parameters: P }, {
       method: {
         setup: 'one session per size, built with POST messages {generate:false} (auto_compact false), kimi-sim and service in-process, scratch database on the real Postgres',
         round: 'per size: snapshot; truncate {preserve_len}; restore to that snapshot (undoes the truncate); fork that snapshot (fork closed after, untimed); GET context as reference. Sizes interleaved in every round, order rotating',
@@ -331,24 +221,8 @@ async function main(): Promise<number> {
       ratios,
       checks: { failed: problems.length, problems: problems.slice(0, 20) },
     });
-    console.log(`wrote ${file}`);
     return problems.length ? 1 : 0;
-  } catch (err) {
-    console.error(`state-ops bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBench(main);

@@ -30,30 +30,9 @@
 // BENCH_SERVICE_NODE_ARGS (node flags for the service, e.g. --cpu-prof).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { KimiSim } from '@so/kimi-sim';
-import {
-  cleanupStack,
-  describeRun,
-  envFlag,
-  envNumber,
-  fmtMs,
-  fmtSpread,
-  formatTable,
-  gitCommit,
-  httpJson,
-  loadLine,
-  machineInfo,
-  mapLimit,
-  medianSpread,
-  passFail,
-  percentile,
-  round,
-  startServiceProcess,
-  summarize,
-  writeResults,
-} from './bench-util';
+import { announceRun, createBenchAccount, finishRun, runBench, startServiceStack, withCleanups } from './bench-stack';
+import { envFlag, envNumber, fmtMs, fmtSpread, formatTable, httpJson, mapLimit, medianSpread, passFail, percentile, round, summarize } from './bench-util';
 
-const ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
 const TARGET_TTFB_P50 = 5;
 const SYSTEM = 'You are a helpful assistant. Answer in a few sentences.';
 
@@ -185,33 +164,15 @@ function side(rs: StreamResult[]): SideFigures {
 
 async function main(): Promise<number> {
   const P = params();
-  const machine = machineInfo();
-  const commit = gitCommit();
-  const started = Date.now();
-  console.log(
-    describeRun('streaming bench: 100 concurrent streams through the service vs direct', machine, commit, [
-      `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up) x ${P.streams} concurrent streams per side; kimi-sim first token ${P.sim.firstTokenMs} ms, ${P.sim.tokensPerSecond} tok/s, ${P.sim.replyTokens} tokens, DB_POOL_SIZE ${P.db_pool_size ?? 'service default'}`,
-    ]),
-  );
-  const cleanups = cleanupStack();
-  try {
-    const { startKimiSim } = await import('@so/kimi-sim');
-    const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
-    const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
-    cleanups.push('drop scratch database', () => db.drop());
-    const sim: KimiSim = await startKimiSim({ port: 0, host: '127.0.0.1', ...P.sim, requestLogSize: 4 * P.streams });
-    cleanups.push('close kimi-sim', () => sim.close());
-    const svc = await startServiceProcess({
-      DATABASE_URL: db.url,
-      LLM_BASE_URL: sim.baseUrl,
-      LLM_API_KEY: 'sim-default',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-      ...(P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {}),
-    }, { nodeArgs: P.node_args });
-    cleanups.push('stop service', () => svc.stop());
-    console.log(`service: pid ${svc.pid} at ${svc.url}`);
+  const { machine, commit, started } = announceRun('streaming bench: 100 concurrent streams through the service vs direct', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up) x ${P.streams} concurrent streams per side; kimi-sim first token ${P.sim.firstTokenMs} ms, ${P.sim.tokensPerSecond} tok/s, ${P.sim.replyTokens} tokens, DB_POOL_SIZE ${P.db_pool_size ?? 'service default'}`,
+  ]);
+  return withCleanups('streaming', async (cleanups) => {
+    const { sim, svc } = await startServiceStack(cleanups, {
+      sim: { ...P.sim, requestLogSize: 4 * P.streams },
+      env: P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {},
+      nodeArgs: P.node_args,
+    });
     const simAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
     const svcAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
     cleanups.push('close client agents', async () => {
@@ -221,7 +182,7 @@ async function main(): Promise<number> {
 
     const directKey = `sim-stream-direct-${randomBytes(3).toString('hex')}`;
     const serviceKey = `sim-stream-service-${randomBytes(3).toString('hex')}`;
-    const account = await httpJson(svc.url, 'POST', '/admin/accounts', ADMIN_KEY, { name: 'bench-streaming', session_limit: 10 * P.streams, upstream: { base_url: sim.baseUrl, api_key: serviceKey } }, 201);
+    const account = await createBenchAccount(svc.url, { name: 'bench-streaming', sessionLimit: 10 * P.streams, simBaseUrl: sim.baseUrl, simKey: serviceKey });
     const apiKey: string = account.api_key;
     // A title, so no background title job calls kimi-sim during the rounds.
     const sessions = await mapLimit(Array.from({ length: P.streams }), 8, async (_, i) => {
@@ -357,20 +318,8 @@ async function main(): Promise<number> {
     out.push('');
     out.push('Targets (BENCH.md)');
     out.push(formatTable(['figure', 'target', 'measured', 'result'], targets.map((t) => [t.name, t.target, typeof t.value === 'number' ? fmtMs(t.value) : t.value, passFail(t.pass)])));
-    const load = loadLine(machine);
-    const totalS = (Date.now() - started) / 1000;
     out.push('');
-    out.push(load.text);
-    out.push(`total ${totalS.toFixed(0)} s`);
-    console.log(out.join('\n'));
-
-    const file = writeResults('streaming', {
-      bench: 'streaming',
-      timestamp: new Date(started).toISOString(),
-      duration_s: round(totalS, 1),
-      machine: { ...machine, loadavg_1m_at_end: load.end },
-      commit,
-      parameters: P,
+    finishRun('streaming', { machine, commit, started }, out, P, {
       method: {
         service: 'node dist/apps/orchestrator/src/main.js as a child process; kimi-sim and the client in the bench process',
         direct: 'POST kimi-sim /v1/chat/completions {model, messages: mirrored window + user, max_tokens, stream: true, stream_options: {include_usage: true}}',
@@ -390,23 +339,8 @@ async function main(): Promise<number> {
       sim_peak_concurrency: { direct: simStats[directKey]?.peak_concurrency ?? 0, service: simStats[serviceKey]?.peak_concurrency ?? 0 },
       targets,
     });
-    console.log(`wrote ${file}`);
     return 0;
-  } catch (err) {
-    console.error(`streaming bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
-  } finally {
-    await cleanups.run();
-    cleanups.dispose();
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBench(main);

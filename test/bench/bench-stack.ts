@@ -1,0 +1,204 @@
+// The setup every bench shares: a scratch database on the real Postgres, kimi-sim in this process, the
+// service (in this process or as its own process), a bench account, seeded text of a given token count,
+// and the frame around a bench's main() (start lines, cleanup on exit and on signals, the result file).
+// Heavy modules (kimi-sim, the service, the tokenizer) are loaded inside the functions, so a worker
+// thread that runs a bench file (overhead's load generator) loads none of them.
+import { randomBytes } from 'node:crypto';
+import type { KimiSim, KimiSimOptionsPatch } from '@so/kimi-sim';
+import { seededRandom } from '@so/kimi-sim/random';
+import type { OrchestratorHandle } from '../../apps/orchestrator/src/bootstrap';
+import { CleanupStack, cleanupStack, CommitInfo, describeRun, gitCommit, httpJson, loadLine, machineInfo, MachineInfo, round, ServiceProcess, startServiceProcess, writeResults } from './bench-util';
+
+/** The admin key every service of this bench process is started with. */
+export const BENCH_ADMIN_KEY = `bench-admin-${randomBytes(8).toString('hex')}`;
+
+// ---------------------------------------------------------------- the frame of a bench
+
+export interface RunInfo {
+  machine: MachineInfo;
+  commit: CommitInfo;
+  /** Date.now() when the bench started. */
+  started: number;
+}
+
+/** Machine, commit and start time; prints the lines every bench prints first. */
+export function announceRun(title: string, extra: string[] = []): RunInfo {
+  const machine = machineInfo();
+  const commit = gitCommit();
+  const started = Date.now();
+  console.log(describeRun(title, machine, commit, extra));
+  return { machine, commit, started };
+}
+
+/**
+ * Runs a bench's body with a cleanup stack: an error is printed as `<name> bench failed: ...` and gives
+ * exit code 1; the cleanups run at the end either way (and on SIGINT/SIGTERM).
+ */
+export async function withCleanups(name: string, body: (cleanups: CleanupStack) => Promise<number>): Promise<number> {
+  const cleanups = cleanupStack();
+  try {
+    return await body(cleanups);
+  } catch (err) {
+    console.error(`${name} bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    return 1;
+  } finally {
+    await cleanups.run();
+    cleanups.dispose();
+  }
+}
+
+/** Runs main() and exits with its code (1 on an uncaught error). */
+export function runBench(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
+
+/**
+ * Writes bench/results/<name>.json: bench, timestamp, duration_s, machine, commit, parameters, then
+ * `data`; prints `wrote <file>`.
+ */
+export function saveBenchResults(name: string, run: RunInfo & { totalS: number; machine: MachineInfo & { loadavg_1m_at_end?: number }; parameters: unknown }, data: Record<string, unknown>): string {
+  const file = writeResults(name, {
+    bench: name,
+    timestamp: new Date(run.started).toISOString(),
+    duration_s: round(run.totalS, 1),
+    machine: run.machine,
+    commit: run.commit,
+    parameters: run.parameters,
+    ...data,
+  });
+  console.log(`wrote ${file}`);
+  return file;
+}
+
+/**
+ * Ends a report: appends the load-average line and `total N s` to `out`, prints it, and writes the result
+ * file with the load average at the end beside the machine.
+ */
+export function finishRun(name: string, run: RunInfo, out: string[], parameters: unknown, data: Record<string, unknown>): void {
+  const load = loadLine(run.machine);
+  const totalS = (Date.now() - run.started) / 1000;
+  out.push(load.text);
+  out.push(`total ${totalS.toFixed(0)} s`);
+  console.log(out.join('\n'));
+  saveBenchResults(name, { ...run, totalS, machine: { ...run.machine, loadavg_1m_at_end: load.end }, parameters }, data);
+}
+
+// ---------------------------------------------------------------- the stack: database, kimi-sim, service
+
+export interface ScratchDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A scratch database on the real Postgres and kimi-sim on 127.0.0.1 (random port); both cleaned up at the end. */
+export async function startScratchDbAndSim(cleanups: CleanupStack, sim: KimiSimOptionsPatch = {}): Promise<{ db: ScratchDatabase; sim: KimiSim }> {
+  const { startKimiSim } = await import('@so/kimi-sim');
+  const { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } = await import('@so/persistence/cli/scratch-database');
+  const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sobench');
+  cleanups.push('drop scratch database', () => db.drop());
+  const kimi = await startKimiSim({ port: 0, host: '127.0.0.1', ...sim });
+  cleanups.push('close kimi-sim', () => kimi.close());
+  return { db, sim: kimi };
+}
+
+/**
+ * The service's environment in every bench: the scratch database, kimi-sim as the default upstream, the
+ * bench admin key and a fresh encryption key, then `extra`. Services sharing one database must share one
+ * environment (the encryption key).
+ */
+export function benchServiceEnv(db: { url: string }, sim: { baseUrl: string }, logLevel: 'silent' | 'warn', extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: db.url,
+    LLM_BASE_URL: sim.baseUrl,
+    LLM_API_KEY: 'sim-default',
+    ADMIN_API_KEY: BENCH_ADMIN_KEY,
+    ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
+    LOG_LEVEL: logLevel,
+    ...extra,
+  };
+}
+
+/** Scratch database, kimi-sim and the service, all in this process (PORT 0 on 127.0.0.1, LOG_LEVEL silent). */
+export async function startInProcessStack(
+  cleanups: CleanupStack,
+  opts: { sim?: KimiSimOptionsPatch; env?: Record<string, string> } = {},
+): Promise<{ db: ScratchDatabase; sim: KimiSim; handle: OrchestratorHandle }> {
+  const { db, sim } = await startScratchDbAndSim(cleanups, opts.sim);
+  const { startOrchestrator } = await import('../../apps/orchestrator/src/bootstrap');
+  const handle = await startOrchestrator({ PORT: '0', HOST: '127.0.0.1', ...benchServiceEnv(db, sim, 'silent', opts.env) });
+  cleanups.push('close service', () => handle.close());
+  return { db, sim, handle };
+}
+
+/**
+ * Scratch database and kimi-sim in this process, the service as its own process (LOG_LEVEL warn,
+ * see startServiceProcess); prints `service: pid ... at ...`.
+ */
+export async function startServiceStack(
+  cleanups: CleanupStack,
+  opts: { sim?: KimiSimOptionsPatch; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<{ db: ScratchDatabase; sim: KimiSim; svc: ServiceProcess }> {
+  const { db, sim } = await startScratchDbAndSim(cleanups, opts.sim);
+  const svc = await startServiceProcess(benchServiceEnv(db, sim, 'warn', opts.env), opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {});
+  cleanups.push('stop service', () => svc.stop());
+  console.log(`service: pid ${svc.pid} at ${svc.url}`);
+  return { db, sim, svc };
+}
+
+/** POST /admin/accounts with kimi-sim as the account's upstream (under `simKey`); returns the account (id, api_key, ...). */
+export async function createBenchAccount(
+  serviceUrl: string,
+  account: { name: string; sessionLimit: number; simBaseUrl: string; simKey: string; model?: string },
+): Promise<{ id: string; api_key: string; [k: string]: any }> {
+  const upstream = { base_url: account.simBaseUrl, api_key: account.simKey, ...(account.model ? { model: account.model } : {}) };
+  return httpJson(serviceUrl, 'POST', '/admin/accounts', BENCH_ADMIN_KEY, { name: account.name, session_limit: account.sessionLimit, upstream }, 201);
+}
+
+// ---------------------------------------------------------------- seeded text
+
+/** An English-looking word list for seeded filler text. */
+export const FILLER_WORDS = (
+  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there ' +
+  'would their we him been has when who will more no if out so said what up its about into than them can only other new some could ' +
+  'time these two may then do first any my now such like our over man me even most made after also did many before must through back ' +
+  'years where much your way well down should because each just those people how too little state good very make world still own see ' +
+  'men work long get here between both life being under never day same another know while last might us great old year off come since ' +
+  'against go came right used take three river garden window number letter market winter summer morning evening country city'
+).split(' ');
+
+export interface TokenText {
+  /** o200k token count (the service's estimator). */
+  countTokens(text: string): number;
+  /**
+   * Seeded filler text of at most `tokens` o200k tokens: `words` words (default `tokens`) from the seed,
+   * a period every 14th word, cut down until it fits.
+   */
+  textOfTokens(seed: number, tokens: number, words?: number): string;
+}
+
+/** Loads the o200k tokenizer and returns the seeded-text helpers over it. */
+export async function loadTokenText(): Promise<TokenText> {
+  const { countTokens } = await import('gpt-tokenizer/cjs/encoding/o200k_base');
+  const textOfTokens = (seed: number, tokens: number, wordCount = tokens): string => {
+    const next = seededRandom(seed);
+    const words: string[] = [];
+    for (let i = 0; i < wordCount; i++) words.push(FILLER_WORDS[Math.floor(next() * FILLER_WORDS.length)]);
+    const render = () => words.map((w, i) => (i % 14 === 13 ? `${w}.` : w)).join(' ');
+    let text = render();
+    let n = countTokens(text);
+    while (n > tokens) {
+      words.length = Math.max(1, Math.floor((words.length * tokens) / n) - 2);
+      text = render();
+      n = countTokens(text);
+    }
+    return text;
+  };
+  return { countTokens, textOfTokens };
+}
