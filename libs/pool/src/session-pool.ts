@@ -162,19 +162,6 @@ export class SessionPool {
     }
   }
 
-  /** Extends a live lease (a turn counts as use); false when the session holds no live slot. */
-  async renew(sessionId: string, kind: LeaseKind = 'idle'): Promise<boolean> {
-    const r: unknown = await this.ds.query(
-      `UPDATE session_leases SET expires_at = now() + ($2 || ' milliseconds')::interval
-       WHERE session_id = $1 AND expires_at > now() AND holder LIKE $3 RETURNING session_id`,
-      [sessionId, String(this.ttl(kind)), `${kind}:%`],
-    );
-    if (rowsOf(r).length > 0) return true;
-    // A job-held lease is live too; a turn must not downgrade it.
-    const [{ live }] = await this.ds.query('SELECT count(*)::int AS live FROM session_leases WHERE session_id = $1 AND expires_at > now()', [sessionId]);
-    return live > 0;
-  }
-
   async release(sessionId: string): Promise<void> {
     const gone: Array<{ account_id: string }> = rowsOf(await this.ds.query('DELETE FROM session_leases WHERE session_id = $1 RETURNING account_id', [sessionId])) as never;
     if (gone.length) this.wakeOne(gone[0].account_id);

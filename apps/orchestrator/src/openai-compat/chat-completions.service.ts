@@ -1,15 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ChatMessage } from '@so/domain';
 import type { UpstreamChunk } from '@so/llm';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import type { InputMessageDto } from '../sessions/sessions.dto';
 import { SessionsService } from '../sessions/sessions.service';
 import { replayChunk } from '../sessions/turn-chunks';
 import { TurnService } from '../sessions/turn.service';
-import { LlmGateway, PricedReply } from '../upstream/llm-gateway';
+import { LlmGateway, openAiUsage } from '../upstream/llm-gateway';
+import { parseInputMessage, toWireMessage } from '../sessions/input-messages';
 import type { ChatCompletionDto } from './chat-completions.dto';
 
 type ChunkSink = ((c: unknown) => void) | null;
@@ -69,7 +68,7 @@ export class ChatCompletionsService {
     for (const k of PASSTHROUGH_EXTRA) if (dto[k] !== undefined) extra[k] = dto[k];
     const req = {
       model,
-      messages: dto.messages.map(toWire),
+      messages: dto.messages.map((m, i) => toWireMessage(parseInputMessage(m, i))),
       tools: dto.tools as never,
       tool_choice: dto.tool_choice,
       max_tokens: dto.max_tokens ?? dto.max_completion_tokens,
@@ -82,10 +81,10 @@ export class ChatCompletionsService {
     const ctx = { account, sessionId: null, turnId: uuidv7(), purpose: 'passthrough' as const };
     if (!sink) {
       const r = await this.llm.complete(ctx, req);
-      return completionObject(r.id, r.created, r.model, r.content, r.toolCalls, r.finishReason, usageOf(r), {});
+      return completionObject(r.id, r.created, r.model, r.content, r.toolCalls, r.finishReason, openAiUsage(r), {});
     }
     const r = await this.llm.stream(ctx, req, (c) => sink(c));
-    return dto.stream_options?.include_usage ? usageChunk(r.id, r.created, r.model, usageOf(r)) : null;
+    return dto.stream_options?.include_usage ? usageChunk(r.id, r.created, r.model, openAiUsage(r)) : null;
   }
 }
 
@@ -104,27 +103,6 @@ function canonicalJson(v: unknown): string {
     return x;
   };
   return JSON.stringify(sort(v));
-}
-
-function toWire(m: InputMessageDto, i: number): ChatMessage {
-  const content = Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : m.content ?? null;
-  if (m.role === 'tool' && !m.tool_call_id) throw new ApiError('invalid_request', 'A tool message needs tool_call_id.', `messages[${i}].tool_call_id`);
-  if (content === null && !(m.role === 'assistant' && m.tool_calls?.length)) throw new ApiError('invalid_request', 'content is required (it may be null only on an assistant message with tool_calls).', `messages[${i}].content`);
-  const out: ChatMessage = { role: m.role, content };
-  if (m.name) out.name = m.name;
-  if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
-  if (m.tool_calls?.length) out.tool_calls = m.tool_calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
-  return out;
-}
-
-function usageOf(r: PricedReply) {
-  return {
-    prompt_tokens: r.usage.promptTokens,
-    completion_tokens: r.usage.completionTokens,
-    total_tokens: r.usage.promptTokens + r.usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
-    cost_usd: Math.round(r.costUsd * 1e8) / 1e8,
-  };
 }
 
 function completionObject(id: string, created: number | undefined, model: string, content: string | null, toolCalls: unknown[] | null | undefined, finish: string | null, usage: unknown, extension: Record<string, unknown>) {

@@ -12,7 +12,6 @@ import {
   type ChatMessage,
   type PinnedPrefix,
   type StoredMessage,
-  type ToolCall,
 } from '@so/domain';
 import { ModelRegistry, TokenEstimator, UpstreamChunk } from '@so/llm';
 import type { MessageEntity, SessionEntity } from '@so/persistence';
@@ -23,7 +22,8 @@ import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { WindowCache } from './window-cache';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { LlmGateway, PricedReply } from '../upstream/llm-gateway';
+import { LlmGateway, openAiUsage, PricedReply } from '../upstream/llm-gateway';
+import { parseInputMessage, ParsedMessage, toWireMessage } from './input-messages';
 import type { AppendMessagesDto, InputMessageDto } from './sessions.dto';
 import { messageView, sessionUsageView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
@@ -51,12 +51,7 @@ export interface TurnStreamSink {
   chunk(c: UpstreamChunk): void;
 }
 
-interface NewMessage {
-  role: InputMessageDto['role'];
-  content: string | null;
-  name: string | null;
-  toolCallId: string | null;
-  toolCalls: ToolCall[] | null;
+interface NewMessage extends ParsedMessage {
   tokens: number;
 }
 
@@ -136,7 +131,7 @@ export class TurnService {
             'max_tokens',
           );
         }
-        const messages: ChatMessage[] = [...assembleWindow(await this.pinned(s), outlines, recent), ...incoming.map(toWire)];
+        const messages: ChatMessage[] = [...assembleWindow(await this.pinned(s), outlines, recent), ...incoming.map(toWireMessage)];
         const req = {
           model: s.model,
           messages,
@@ -213,7 +208,7 @@ export class TurnService {
           session_id: s.id,
           seqs: rows.map((r) => r.seq!),
           message: replyRow ? messageView(s.id, replyRow as MessageEntity, after.window) : null,
-          usage: reply ? turnUsage(reply) : null,
+          usage: reply ? openAiUsage(reply) : null,
           session_usage: sessionUsageView(after),
           compaction,
           idempotent_replay: false,
@@ -331,17 +326,8 @@ export class TurnService {
 
   private normalize(input: InputMessageDto[]): NewMessage[] {
     return input.map((m, i) => {
-      const content = Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : m.content ?? null;
-      const param = `messages[${i}]`;
-      // Postgres cannot store NUL; refuse it before any upstream call is paid for.
-      if (content?.includes('\u0000') || m.name?.includes('\u0000')) throw new ApiError('invalid_request', 'Message text must not contain NUL (\\u0000) characters.', `${param}.content`);
-      if (m.role === 'tool' && !m.tool_call_id) throw new ApiError('invalid_request', 'A tool message needs tool_call_id.', `${param}.tool_call_id`);
-      if (m.role !== 'tool' && m.tool_call_id) throw new ApiError('invalid_request', 'Only tool messages carry tool_call_id.', `${param}.tool_call_id`);
-      if (m.tool_calls && m.role !== 'assistant') throw new ApiError('invalid_request', 'Only assistant messages carry tool_calls.', `${param}.tool_calls`);
-      if (content === null && !(m.role === 'assistant' && m.tool_calls?.length)) throw new ApiError('invalid_request', 'content is required (it may be null only on an assistant message with tool_calls).', `${param}.content`);
-      const toolCalls = m.tool_calls?.length ? m.tool_calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: c.function.arguments } })) : null;
-      const wire = { content, name: m.name, tool_call_id: m.tool_call_id, tool_calls: toolCalls ?? undefined };
-      return { role: m.role, content, name: m.name ?? null, toolCallId: m.tool_call_id ?? null, toolCalls, tokens: this.estimator.countMessage(wire) };
+      const parsed = parseInputMessage(m, i);
+      return { ...parsed, tokens: this.estimator.countMessage(toWireMessage(parsed)) };
     });
   }
 
@@ -361,24 +347,6 @@ export class TurnService {
 
 function toStored(r: Partial<MessageEntity>): StoredMessage {
   return { seq: r.seq!, role: r.role!, content: r.content ?? null, name: r.name ?? null, toolCallId: r.toolCallId ?? null, toolCalls: r.toolCalls ?? null, tokens: r.tokens!, kind: 'message' };
-}
-
-function toWire(m: NewMessage): ChatMessage {
-  const out: ChatMessage = { role: m.role, content: m.content };
-  if (m.name) out.name = m.name;
-  if (m.toolCallId) out.tool_call_id = m.toolCallId;
-  if (m.toolCalls) out.tool_calls = m.toolCalls;
-  return out;
-}
-
-function turnUsage(r: PricedReply) {
-  return {
-    prompt_tokens: r.usage.promptTokens,
-    completion_tokens: r.usage.completionTokens,
-    total_tokens: r.usage.promptTokens + r.usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
-    cost_usd: Math.round(r.costUsd * 1e8) / 1e8,
-  };
 }
 
 /** The request's identity for Idempotency-Key; `stream` is left out so a replay may use either mode. */

@@ -32,6 +32,17 @@ export interface PricedReply extends UpstreamReply {
   pendingUsage?: Partial<UsageEventEntity>;
 }
 
+/** A priced reply's usage in OpenAI's shape, plus its cost. */
+export function openAiUsage(r: PricedReply) {
+  return {
+    prompt_tokens: r.usage.promptTokens,
+    completion_tokens: r.usage.completionTokens,
+    total_tokens: r.usage.promptTokens + r.usage.completionTokens,
+    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
+    cost_usd: Math.round(r.costUsd * 1e8) / 1e8,
+  };
+}
+
 export interface RecordOptions {
   /** Leave the usage row of a successful call to the caller (recordIn); failures are always recorded here. */
   deferRecord?: boolean;
