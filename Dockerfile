@@ -7,7 +7,6 @@ COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY apps ./apps
 COPY libs ./libs
 COPY test/bench ./test/bench
-COPY test/support ./test/support
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -1,4 +1,5 @@
 import { TestHarness, TestAccount } from '../support/harness';
+import { sessionApi } from '../support/session-api';
 
 /**
  * The rolling policy under pressure: big rounds on a small (8K) context, the default reply reserve,
@@ -34,33 +35,7 @@ describe('rolling policy under pressure', () => {
   });
   afterAll(async () => h?.stop());
 
-  const path = (id: string, rest = '') => `/v1/sessions/${id}${rest}`;
-  async function createSession(a: TestAccount, body: Record<string, unknown>): Promise<string> {
-    const r = await h.api(a.apiKey, 'POST', '/v1/sessions', { system: SYSTEM, title: 'rolling test', ...body });
-    expect(r.status).toBe(201);
-    return r.body.id;
-  }
-  async function turn(a: TestAccount, id: string, content: string, extra: Record<string, unknown> = {}) {
-    const r = await h.api(a.apiKey, 'POST', path(id, '/messages'), { messages: [{ role: 'user', content }], ...extra });
-    if (r.status !== 200) throw new Error(`turn failed: ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  }
-  async function context(a: TestAccount, id: string): Promise<any> {
-    const r = await h.api(a.apiKey, 'GET', path(id, '/context'));
-    expect(r.status).toBe(200);
-    return r.body;
-  }
-  async function allMessages(a: TestAccount, id: string): Promise<any[]> {
-    const out: any[] = [];
-    let after = 0;
-    for (;;) {
-      const r = await h.api(a.apiKey, 'GET', path(id, `/messages?limit=100&after_seq=${after}`));
-      expect(r.status).toBe(200);
-      out.push(...r.body.data);
-      if (!r.body.has_more) return out;
-      after = r.body.data[r.body.data.length - 1].seq;
-    }
-  }
+  const { path, createSession, turn, context, allMessages } = sessionApi(() => h, { system: SYSTEM, title: 'rolling test' });
   /** The session's running window_tokens equals the window /context assembles. */
   async function expectBookkeeping(a: TestAccount, id: string) {
     const ctx = await context(a, id);

@@ -1,4 +1,5 @@
 import { TestHarness, TestAccount } from '../support/harness';
+import { sessionApi } from '../support/session-api';
 
 /**
  * Session state operations end to end: the rolling policy over a long session, restore, fork/share,
@@ -48,38 +49,10 @@ describe('session state operations', () => {
   });
   afterAll(async () => h?.stop());
 
-  const path = (id: string, rest = '') => `/v1/sessions/${id}${rest}`;
-
-  async function createSession(a: TestAccount, body: Record<string, unknown> = {}): Promise<string> {
-    // A title keeps the background title job (an upstream call) out of the request counts.
-    const r = await h.api(a.apiKey, 'POST', '/v1/sessions', { system: SYSTEM, title: 'state test', ...body });
-    expect(r.status).toBe(201);
-    return r.body.id;
-  }
-
-  async function turn(a: TestAccount, id: string, content: string, extra: Record<string, unknown> = {}) {
-    const r = await h.api(a.apiKey, 'POST', path(id, '/messages'), { messages: [{ role: 'user', content }], ...extra });
-    if (r.status !== 200) throw new Error(`turn failed: ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  }
-
-  async function context(a: TestAccount, id: string): Promise<Ctx> {
-    const r = await h.api(a.apiKey, 'GET', path(id, '/context'));
-    expect(r.status).toBe(200);
-    return r.body;
-  }
-
-  async function allMessages(a: TestAccount, id: string): Promise<any[]> {
-    const out: any[] = [];
-    let after = 0;
-    for (;;) {
-      const r = await h.api(a.apiKey, 'GET', path(id, `/messages?limit=100&after_seq=${after}`));
-      expect(r.status).toBe(200);
-      out.push(...r.body.data);
-      if (!r.body.has_more) return out;
-      after = r.body.data[r.body.data.length - 1].seq;
-    }
-  }
+  // A title keeps the background title job (an upstream call) out of the request counts.
+  const api = sessionApi(() => h, { system: SYSTEM, title: 'state test' });
+  const { path, createSession, turn, allMessages } = api;
+  const context = (a: TestAccount, id: string) => api.context<Ctx>(a, id);
 
   async function events(a: TestAccount, id: string): Promise<any[]> {
     const r = await h.api(a.apiKey, 'GET', path(id, '/events?limit=100'));

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
 import OpenAI from 'openai';
 import { startKimiSim, type KimiSim, type KimiSimOptions, type RequestSummary } from '@so/kimi-sim';
 import { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } from '@so/persistence/cli/scratch-database';
 import { startOrchestrator, type OrchestratorHandle } from '../../apps/orchestrator/src/bootstrap';
+import { ADMIN_KEY, deleteRedisKeys, ENCRYPTION_KEY, http, REDIS_URL } from './test-env';
 
 export interface SseResult {
   status: number;
@@ -39,8 +39,7 @@ export function parseSse(raw: string): { events: any[]; done: boolean } {
   return { events, done };
 }
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const ADMIN_KEY = 'test-admin-key-0123456789';
+export { ADMIN_KEY, REDIS_URL } from './test-env';
 
 export interface TestAccount {
   id: string;
@@ -79,7 +78,7 @@ export class TestHarness {
       LLM_BASE_URL: h.sim.baseUrl,
       LLM_API_KEY: 'sim-default',
       ADMIN_API_KEY: ADMIN_KEY,
-      ENCRYPTION_KEY: 'test-encryption-key-0123456789',
+      ENCRYPTION_KEY,
       LOG_LEVEL: 'silent',
       UPSTREAM_RETRY_BASE_MS: '5',
       UPSTREAM_MAX_ATTEMPTS: '3',
@@ -105,20 +104,8 @@ export class TestHarness {
   }
 
   /** JSON request with an account key; returns status, body and headers. */
-  async api<T = any>(key: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      /* SSE or plain text */
-    }
-    return { status: res.status, body: parsed as T, headers: res.headers };
+  api<T = any>(key: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+    return http<T>(this.url, key, method, path, body, headers);
   }
 
   /** POSTs a streamed request and reads the whole SSE body: every `data:` payload, parsed when JSON. */
@@ -147,19 +134,6 @@ export class TestHarness {
     await this.handle?.close();
     await this.sim?.close();
     await this.dropDb?.();
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    try {
-      await redis.connect();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.queuePrefix}:*`, 'COUNT', 500);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    } catch {
-      /* Redis not used by this harness */
-    } finally {
-      redis.disconnect();
-    }
+    await deleteRedisKeys(this.queuePrefix);
   }
 }

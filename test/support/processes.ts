@@ -2,14 +2,15 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Redis from 'ioredis';
 import { Client } from 'pg';
 import { createScratchDatabase, DEFAULT_ADMIN_DATABASE_URL } from '@so/persistence/cli/scratch-database';
-import { ADMIN_KEY, REDIS_URL } from './harness';
+import type { PoolAccountStats } from '@so/pool';
+import { ADMIN_KEY, deleteRedisKeys, ENCRYPTION_KEY, http, REDIS_URL } from './test-env';
+
+export { deleteRedisKeys, ENCRYPTION_KEY, http, type HttpResult } from './test-env';
 
 /** The built service, started exactly as `npm run start:prod` does. */
 export const MAIN_JS = process.env.TEST_MAIN_JS ? resolve(process.env.TEST_MAIN_JS) : resolve(__dirname, '../../dist/apps/orchestrator/src/main.js');
-export const ENCRYPTION_KEY = 'test-encryption-key-0123456789';
 
 /** Fails with a message that says what to do, instead of a spawn error or a timeout. */
 export function assertBuilt(): void {
@@ -29,40 +30,8 @@ export async function waitFor<T>(fn: () => Promise<T>, ok: (t: T) => boolean, ti
   }
 }
 
-export interface HttpResult<T = any> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
-/** JSON request against `baseUrl` with a bearer key. */
-export async function http<T = any>(baseUrl: string, key: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
-  const res = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* SSE or plain text */
-  }
-  return { status: res.status, body: parsed as T, headers: res.headers };
-}
-
-export interface PoolRow {
-  account_id: string;
-  limit: number;
-  in_use: number;
-  waiting: number;
-  parked: number;
-  acquire_wait_ms: { p50: number | null; p99: number | null; samples: number };
-  acquired_total: number;
-  refused_total: number;
-  reclaimed_total: number;
-}
+/** One account's row of GET /admin/pool. */
+export type PoolRow = PoolAccountStats;
 
 /** `/admin/pool` for one account. */
 export async function poolStats(baseUrl: string, accountId: string): Promise<PoolRow> {
@@ -263,23 +232,6 @@ export class Cluster {
     await this.pg?.end().catch(() => undefined);
     await this.dropDb?.().catch(() => undefined);
     await deleteRedisKeys(this.queuePrefix);
-  }
-}
-
-export async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } catch {
-    /* nothing to clean */
-  } finally {
-    redis.disconnect();
   }
 }
 
