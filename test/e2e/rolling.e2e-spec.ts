@@ -1,32 +1,12 @@
 import { TestHarness, TestAccount } from '../support/harness';
-import { sessionApi } from '../support/session-api';
+import { factLine, OUTLINE_HEADER, sessionApi, userMsg } from '../support/session-api';
 
 /**
  * The rolling policy under pressure: big rounds on a small (8K) context, the default reply reserve,
  * streamed turns, compactions after a restore, and the session's token bookkeeping.
  */
 
-const OUTLINE_HEADER = '[outline of earlier conversation]\n';
 const SYSTEM = 'You are a careful assistant. Keep answers short.';
-const WORDS = [
-  'river', 'stone', 'garden', 'window', 'ladder', 'candle', 'meadow', 'harbor', 'silver', 'forest',
-  'pencil', 'orange', 'bridge', 'castle', 'pillow', 'rocket', 'basket', 'marble', 'violet', 'thunder',
-  'copper', 'falcon', 'lantern', 'mirror', 'pepper', 'saddle', 'timber', 'walnut', 'yellow', 'anchor',
-  'blanket', 'canyon', 'dragon', 'engine', 'feather', 'glacier', 'hammer', 'island', 'jacket', 'kettle',
-];
-function filler(seed: number, words: number): string {
-  let x = seed * 2654435761 + 12345;
-  const out: string[] = [];
-  for (let i = 0; i < words; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    out.push(WORDS[x % WORDS.length]);
-    if (i % 10 === 9) out[out.length - 1] += '.';
-  }
-  const text = out.join(' ');
-  return text.charAt(0).toUpperCase() + text.slice(1) + '.';
-}
-const factLine = (n: number) => `FACT-${n}: the code for item ${n} is Z${n}.`;
-const userMsg = (n: number, words = 270) => `${filler(n, words)}\n${factLine(n)}`;
 
 describe('rolling policy under pressure', () => {
   let h: TestHarness;

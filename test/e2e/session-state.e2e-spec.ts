@@ -1,5 +1,5 @@
 import { TestHarness, TestAccount } from '../support/harness';
-import { sessionApi } from '../support/session-api';
+import { factLine, filler, OUTLINE_HEADER, sessionApi, userMsg, WORDS } from '../support/session-api';
 
 /**
  * Session state operations end to end: the rolling policy over a long session, restore, fork/share,
@@ -7,33 +7,8 @@ import { sessionApi } from '../support/session-api';
  * Token numbers are the service's local o200k estimates; kimi-sim replies are deterministic.
  */
 
-const OUTLINE_HEADER = '[outline of earlier conversation]\n';
 const SYSTEM = 'You are a careful assistant. Keep answers short.';
 const ATTEMPTS = 3; // UPSTREAM_MAX_ATTEMPTS in the harness
-
-const WORDS = [
-  'river', 'stone', 'garden', 'window', 'ladder', 'candle', 'meadow', 'harbor', 'silver', 'forest',
-  'pencil', 'orange', 'bridge', 'castle', 'pillow', 'rocket', 'basket', 'marble', 'violet', 'thunder',
-  'copper', 'falcon', 'lantern', 'mirror', 'pepper', 'saddle', 'timber', 'walnut', 'yellow', 'anchor',
-  'blanket', 'canyon', 'dragon', 'engine', 'feather', 'glacier', 'hammer', 'island', 'jacket', 'kettle',
-];
-
-/** Deterministic plain prose with no facts, identifiers, colons, digits or questions (nothing the sim keeps). */
-function filler(seed: number, words: number): string {
-  let x = seed * 2654435761 + 12345;
-  const out: string[] = [];
-  for (let i = 0; i < words; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    out.push(WORDS[x % WORDS.length]);
-    if (i % 10 === 9) out[out.length - 1] += '.';
-  }
-  const text = out.join(' ');
-  return text.charAt(0).toUpperCase() + text.slice(1) + '.';
-}
-
-const factLine = (n: number) => `FACT-${n}: the code for item ${n} is Z${n}.`;
-/** ~300 tokens; filler first so kimi-sim's "Re: <first 8 words>" reply never echoes the fact. */
-const userMsg = (n: number, words = 270) => `${filler(n, words)}\n${factLine(n)}`;
 
 interface Ctx {
   messages: Array<{ role: string; content: string | null; tool_calls?: any[]; tool_call_id?: string }>;
