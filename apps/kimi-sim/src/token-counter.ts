@@ -20,6 +20,27 @@ export interface TokenPiece {
   tokens: number;
 }
 
+/**
+ * The encoder's cost grows with the square of a run without a break (letters without spaces, CJK, a
+ * blob), so such runs are encoded in slices of 128 code points: a real tokenizer service stays
+ * responsive on any input, and so must the simulator.
+ */
+const LONG_RUN = /\S{257,}|\s{257,}/gu;
+const RUN_SLICE = /[\s\S]{1,128}/gu;
+
+export function encoderParts(text: string): string[] {
+  if (text.length <= 256) return [text];
+  const parts: string[] = [];
+  let last = 0;
+  for (const m of text.matchAll(LONG_RUN)) {
+    if (m.index! > last) parts.push(text.slice(last, m.index));
+    for (const slice of m[0].match(RUN_SLICE)!) parts.push(slice);
+    last = m.index! + m[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
 export function digestOf(text: string): string {
   return createHash('sha1').update(text).digest('base64');
 }
@@ -44,11 +65,18 @@ export class TokenCounter {
   constructor(private readonly maxCachedMessages = 50_000) {}
 
   countText(text: string | null | undefined): number {
-    return text ? encode(text, ENCODE_OPTIONS).length : 0;
+    if (!text) return 0;
+    let n = 0;
+    for (const part of encoderParts(text)) n += encode(part, ENCODE_OPTIONS).length;
+    return n;
   }
 
   encode(text: string): number[] {
-    return encode(text, ENCODE_OPTIONS);
+    const parts = encoderParts(text);
+    if (parts.length === 1) return encode(text, ENCODE_OPTIONS);
+    const out: number[] = [];
+    for (const part of parts) for (const t of encode(part, ENCODE_OPTIONS)) out.push(t);
+    return out;
   }
 
   decode(tokens: number[]): string {

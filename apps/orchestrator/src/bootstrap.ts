@@ -14,6 +14,7 @@ import type { KimiSim } from '@so/kimi-sim';
 import { AccountsService } from './accounts/accounts.service';
 import { mountQueueUi } from './admin/queue-ui';
 import { AppModule } from './app.module';
+import { answerClientErrors, jsonBodies } from './common/body-limits';
 import { ErrorFilter } from './common/error.filter';
 import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
@@ -75,7 +76,7 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     cleanups.push(() => dataSource.destroy());
     await migrate(dataSource, !embedded);
 
-    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, dataSource }), { bufferLogs: true });
+    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, dataSource }), { bufferLogs: true, bodyParser: false });
     cleanups.push(() => app.close());
     configureApp(app);
     if (config.role !== 'worker') mountQueueUi(app, config.adminApiKey);
@@ -101,7 +102,8 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
 /** Global pieces shared by the service and the tests: errors, validation, body limits, docs. */
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(PinoLogger));
-  app.useBodyParser('json', { limit: '16mb' });
+  app.use(jsonBodies());
+  answerClientErrors(app.getHttpServer());
   app.useGlobalFilters(new ErrorFilter());
   app.useGlobalPipes(apiValidationPipe());
   app.disable('x-powered-by');

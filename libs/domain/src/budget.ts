@@ -46,6 +46,24 @@ export function outlineTargetTokens(inputTokens: number, ratio: number): number 
   return Math.ceil(inputTokens / ratio);
 }
 
+/**
+ * Characters one append may carry. Checked before any token is counted, so an oversized body is refused
+ * for the price of summing string lengths. No real text of 8,192 tokens comes near it: prose runs about
+ * 4 characters a token and code or JSON fewer, so 12 per token leaves a wide margin.
+ */
+export const MAX_APPEND_CHARS = MAX_APPEND_TOKENS * 12;
+
+/** Rejects an append whose text alone is over MAX_APPEND_CHARS, before tokenizing it. */
+export function assertAppendChars(chars: number, limit: number = MAX_APPEND_CHARS): void {
+  if (chars > limit) {
+    throw new DomainError(
+      'append_too_large',
+      `append of ${chars} characters exceeds the limit of ${limit} characters (and ${MAX_APPEND_TOKENS} tokens) per append`,
+      'messages',
+    );
+  }
+}
+
 /** Rejects an append over MAX_APPEND_TOKENS with the API's `append_too_large`. */
 export function assertAppendSize(tokens: number, limit: number = MAX_APPEND_TOKENS): void {
   if (tokens > limit) {

@@ -92,4 +92,28 @@ describe('token chunks', () => {
     expect(splitTask({ inputs }, countChars4)).toHaveLength(1);
     expect(splitTask({ inputs, split: { strategy: 'token_chunks', chunkTokens: 256 } }, countChars4)).toHaveLength(3);
   });
+
+  it('cuts a multi-megabyte line with work linear in its length (each character counted a bounded number of times)', () => {
+    const text = Array.from({ length: 200_000 }, (_, i) => `w${i % 97}`).join(' ');
+    let counted = 0;
+    const spy = (t: string) => {
+      counted += t.length;
+      return countChars4(t);
+    };
+    const chunks = splitTokenChunks([{ title: 'one line', content: text }], { chunkTokens: 1000, countTokens: spy });
+    expect(chunks.map((c) => c.content).join('')).toBe(text);
+    for (const c of chunks) expect(countChars4(c.content)).toBeLessThanOrEqual(1000);
+    expect(counted).toBeLessThan(4 * text.length);
+  });
+
+  it('cuts a line with no spaces at all (a blob) into chunks that fit, without splitting a surrogate pair', () => {
+    const blob = '😀'.repeat(3000) + 'x'.repeat(5000);
+    const chunks = splitTokenChunks([{ title: 'blob', content: blob }], { chunkTokens: 300, countTokens: countChars4 });
+    expect(chunks.map((c) => c.content).join('')).toBe(blob);
+    for (const c of chunks) {
+      expect(c.tokens).toBe(countChars4(c.content));
+      expect(c.tokens).toBeLessThanOrEqual(300);
+      expect(/^[\uDC00-\uDFFF]/.test(c.content)).toBe(false);
+    }
+  });
 });

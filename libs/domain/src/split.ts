@@ -70,7 +70,7 @@ export function splitTokenChunks(inputs: readonly TaskInput[] | string, options:
         index: chunks.length,
         title: parts.length > 1 ? `${input.title} (part ${i + 1}/${parts.length})` : input.title,
         content: part.content,
-        tokens: countTokens(part.content),
+        tokens: part.tokens,
         inputIndex,
         fromLine: part.fromLine,
         toLine: part.toLine,
@@ -105,12 +105,14 @@ function requireSome(items: readonly unknown[], param: string): void {
 
 interface TextPart {
   content: string;
+  /** The sum of its lines' counts: the text is tokenized once. */
+  tokens: number;
   fromLine: number;
   toLine: number;
 }
 
 function chunkText(text: string, chunkTokens: number, countTokens: CountTokens): TextPart[] {
-  if (text === '') return [{ content: '', fromLine: 1, toLine: 1 }];
+  if (text === '') return [{ content: '', tokens: 0, fromLine: 1, toLine: 1 }];
   const lines = text.split(/(?<=\n)/);
   const parts: TextPart[] = [];
   let current: string[] = [];
@@ -118,7 +120,7 @@ function chunkText(text: string, chunkTokens: number, countTokens: CountTokens):
   let currentFrom = 1;
   const flush = (toLine: number): void => {
     if (current.length === 0) return;
-    parts.push({ content: current.join(''), fromLine: currentFrom, toLine });
+    parts.push({ content: current.join(''), tokens: currentTokens, fromLine: currentFrom, toLine });
     current = [];
     currentTokens = 0;
   };
@@ -128,7 +130,7 @@ function chunkText(text: string, chunkTokens: number, countTokens: CountTokens):
     if (tokens > chunkTokens) {
       flush(lineNo - 1);
       for (const piece of splitLongLine(line, chunkTokens, countTokens)) {
-        parts.push({ content: piece, fromLine: lineNo, toLine: lineNo });
+        parts.push({ content: piece.content, tokens: piece.tokens, fromLine: lineNo, toLine: lineNo });
       }
       return;
     }
@@ -141,27 +143,39 @@ function chunkText(text: string, chunkTokens: number, countTokens: CountTokens):
   return parts;
 }
 
-/** Longest prefixes that fit chunkTokens, found by binary search; never splits a surrogate pair. */
-function splitLongLine(line: string, chunkTokens: number, countTokens: CountTokens): string[] {
-  const pieces: string[] = [];
-  let rest = line;
-  while (rest.length > 0) {
-    if (countTokens(rest) <= chunkTokens) {
-      pieces.push(rest);
-      break;
+/** Small pieces of a line (a word with its leading space, or at most 64 characters of one run), in order. */
+function linePieces(line: string): string[] {
+  return line.match(/\s{1,64}(?=\s)|\s*\S{1,64}|\s+/gu) ?? [line];
+}
+
+/**
+ * A line longer than chunkTokens, cut into chunks of at most chunkTokens. Each small piece is counted
+ * once and the pieces are gathered greedily, so the work is linear in the line's length (a binary
+ * search over prefixes re-counted the line for every cut, quadratic on a multi-megabyte line). A
+ * chunk whose count as a whole comes out above the budget gives back pieces from its end until it fits.
+ */
+function splitLongLine(line: string, chunkTokens: number, countTokens: CountTokens): Array<{ content: string; tokens: number }> {
+  const pieces = linePieces(line);
+  const out: Array<{ content: string; tokens: number }> = [];
+  let i = 0;
+  while (i < pieces.length) {
+    let end = i;
+    let sum = 0;
+    while (end < pieces.length) {
+      const t = countTokens(pieces[end]);
+      if (sum + t > chunkTokens && end > i) break;
+      sum += t;
+      end++;
     }
-    let lo = 1;
-    let hi = rest.length;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (countTokens(rest.slice(0, mid)) <= chunkTokens) lo = mid;
-      else hi = mid - 1;
+    let content = pieces.slice(i, end).join('');
+    let tokens = countTokens(content);
+    while (tokens > chunkTokens && end - i > 1) {
+      end--;
+      content = pieces.slice(i, end).join('');
+      tokens = countTokens(content);
     }
-    let end = lo;
-    const code = rest.charCodeAt(end - 1);
-    if (code >= 0xd800 && code <= 0xdbff && end > 1) end -= 1;
-    pieces.push(rest.slice(0, end));
-    rest = rest.slice(end);
+    out.push({ content, tokens });
+    i = end;
   }
-  return pieces;
+  return out;
 }

@@ -1,3 +1,4 @@
+export * from './bounded-pieces';
 export * from './token-estimator';
 export * from './model-registry';
 export * from './upstream';

@@ -7,6 +7,7 @@ export type ApiErrorCode =
   | 'conflict'
   | 'append_too_large'
   | 'request_too_large'
+  | 'unsupported_media_type'
   | 'session_pool_exhausted'
   | 'rate_limited'
   | 'upstream_error'
@@ -22,6 +23,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   conflict: 409,
   append_too_large: 413,
   request_too_large: 413,
+  unsupported_media_type: 415,
   session_pool_exhausted: 429,
   rate_limited: 429,
   upstream_error: 502,
@@ -39,6 +41,7 @@ const TYPE: Record<ApiErrorCode, string> = {
   conflict: 'conflict_error',
   append_too_large: 'invalid_request_error',
   request_too_large: 'invalid_request_error',
+  unsupported_media_type: 'invalid_request_error',
   session_pool_exhausted: 'rate_limit_error',
   rate_limited: 'rate_limit_error',
   upstream_error: 'upstream_error',

@@ -42,7 +42,11 @@ export function toApiError(err: unknown): ApiError {
   // body-parser errors (malformed JSON, body over the limit) carry `type` and `status`.
   const e = err as { type?: string; status?: number; message?: string };
   if (e && e.type === 'entity.parse.failed') return new ApiError('invalid_request', 'The request body is not valid JSON.');
-  if (e && e.type === 'entity.too.large') return new ApiError('request_too_large', 'The request body is too large.');
+  if (e && e.type === 'entity.too.large') {
+    const limit = (err as { limit?: number }).limit;
+    return new ApiError('request_too_large', `The request body is too large${typeof limit === 'number' ? ` (at most ${limit} bytes on this route)` : ''}.`);
+  }
+  if (e && e.type === 'entity.too.deep') return new ApiError('invalid_request', e.message ?? 'The request body is nested too deeply.');
   if (e && typeof e.type === 'string' && (e.type.startsWith('encoding.') || e.type.startsWith('charset.'))) return new ApiError('invalid_request', 'The request body encoding is not supported.');
   // Any other client error from body-parser (e.g. a Content-Encoding body that does not decompress).
   if (e && !(err instanceof HttpException) && (err as { expose?: unknown }).expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

@@ -15,9 +15,25 @@ import {
   Max,
   MaxLength,
   Min,
+  registerDecorator,
   ValidateNested,
+  ValidationArguments,
 } from 'class-validator';
 import { InputMessageDto, IsMetadata, ToolDto } from '../sessions/sessions.dto';
+
+/** OpenAI's `stop`: a string or up to 4 strings, each at most 256 characters. */
+function IsStopSequences() {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isStopSequences',
+      target: object.constructor,
+      propertyName,
+      validator: {
+        validate: (v: unknown) => (typeof v === 'string' && v.length <= 256) || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string' && s.length <= 256)),
+        defaultMessage: (a: ValidationArguments) => `${a.property} must be a string or an array of at most 4 strings, each at most 256 characters`,
+      },
+    });
+}
 
 export class StreamOptionsDto {
   @ApiPropertyOptional() @IsOptional() @IsBoolean() include_usage?: boolean;
@@ -29,7 +45,7 @@ export class StreamOptionsDto {
  * they are accepted and ignored, as OpenAI does.
  */
 export class ChatInputMessageDto extends InputMessageDto {
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'Accepted and ignored (echoed from a response).' }) @IsOptional() @IsString() refusal?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Accepted and ignored (echoed from a response).' }) @IsOptional() @IsString() @MaxLength(100_000) refusal?: string | null;
   @ApiPropertyOptional({ type: 'array', items: { type: 'object' }, description: 'Accepted and ignored (echoed from a response).' }) @IsOptional() @IsArray() annotations?: unknown[];
   @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true, description: 'Accepted and ignored.' }) @IsOptional() @IsObject() audio?: Record<string, unknown> | null;
   @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true, description: 'Deprecated by OpenAI; accepted and ignored.' }) @IsOptional() @IsObject() function_call?: Record<string, unknown> | null;
@@ -45,7 +61,7 @@ export class ChatCompletionDto {
   messages: ChatInputMessageDto[];
 
   @ApiPropertyOptional({ description: 'Append to this session: the server assembles the window (rolling policy applies).' })
-  @IsOptional() @IsString() session_id?: string;
+  @IsOptional() @IsString() @MaxLength(200) session_id?: string;
 
   @ApiPropertyOptional() @IsOptional() @IsBoolean() stream?: boolean;
   @ApiPropertyOptional({ type: StreamOptionsDto }) @IsOptional() @ValidateNested() @Type(() => StreamOptionsDto) stream_options?: StreamOptionsDto;
@@ -54,7 +70,8 @@ export class ChatCompletionDto {
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) @Max(2) temperature?: number;
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) @Max(1) top_p?: number;
   @ApiPropertyOptional({ description: 'Only 1 is supported.' }) @IsOptional() @IsInt() @Min(1) @Max(1) n?: number;
-  @ApiPropertyOptional() @IsOptional() stop?: string | string[];
+  @ApiPropertyOptional({ oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 4 }], description: 'Up to 4 stop sequences of at most 256 characters.' })
+  @IsOptional() @IsStopSequences() stop?: string | string[];
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(-2) @Max(2) presence_penalty?: number;
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(-2) @Max(2) frequency_penalty?: number;
   @ApiPropertyOptional({ type: [ToolDto] }) @IsOptional() @IsArray() @ArrayMaxSize(128) @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];

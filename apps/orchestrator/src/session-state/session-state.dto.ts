@@ -12,7 +12,7 @@ export class CreateSnapshotDto {
 }
 
 export class RestoreDto {
-  @ApiProperty() @IsString() snapshot_id: string;
+  @ApiProperty() @IsString() @MaxLength(200) snapshot_id: string;
 }
 
 export class CompressDto {

@@ -27,6 +27,17 @@ export function parseInputMessage(m: InputMessageDto, i: number): ParsedMessage 
   return { role: m.role, content, name: m.name ?? null, toolCallId: m.tool_call_id ?? null, toolCalls };
 }
 
+/** Characters of text a message carries (content parts, name, tool call names and arguments): cheap, before any tokenizing. */
+export function messageChars(m: InputMessageDto): number {
+  let n = 0;
+  if (typeof m.content === 'string') n += m.content.length;
+  else if (Array.isArray(m.content)) for (const p of m.content) n += typeof p?.text === 'string' ? p.text.length : 0;
+  n += m.name?.length ?? 0;
+  n += m.tool_call_id?.length ?? 0;
+  for (const c of m.tool_calls ?? []) n += (c.function?.name?.length ?? 0) + (c.function?.arguments?.length ?? 0);
+  return n;
+}
+
 /** The OpenAI wire shape; optional fields only when set. */
 export function toWireMessage(m: ParsedMessage): ChatMessage {
   const out: ChatMessage = { role: m.role, content: m.content };

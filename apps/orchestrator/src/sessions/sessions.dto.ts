@@ -20,7 +20,26 @@ import {
   ValidationArguments,
 } from 'class-validator';
 
-/** `content` is a string, null, or OpenAI text parts ([{type: 'text', text}]), which are joined. */
+/**
+ * Characters one message's content may hold. A whole window (262,144 tokens) of real text is about a
+ * million characters; the bound stops a body from carrying text no model could take. Appends to a
+ * session have a much tighter bound (MAX_APPEND_CHARS), checked before tokenizing.
+ */
+export const MAX_MESSAGE_CHARS = 2_000_000;
+const MAX_CONTENT_PARTS = 1_000;
+
+function contentShapeOk(v: unknown): boolean {
+  if (v === null || v === undefined || typeof v === 'string') return true;
+  return Array.isArray(v) && v.length <= MAX_CONTENT_PARTS && v.every((p) => p && typeof p === 'object' && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string');
+}
+
+function contentChars(v: unknown): number {
+  if (typeof v === 'string') return v.length;
+  if (!Array.isArray(v)) return 0;
+  return v.reduce((n: number, p: { text: string }) => n + p.text.length, 0);
+}
+
+/** `content` is a string, null, or OpenAI text parts ([{type: 'text', text}]), which are joined; bounded in length. */
 export function IsMessageContent() {
   return (object: object, propertyName: string) =>
     registerDecorator({
@@ -29,10 +48,12 @@ export function IsMessageContent() {
       propertyName,
       validator: {
         validate(v: unknown) {
-          if (v === null || v === undefined || typeof v === 'string') return true;
-          return Array.isArray(v) && v.every((p) => p && typeof p === 'object' && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string');
+          return contentShapeOk(v) && contentChars(v) <= MAX_MESSAGE_CHARS;
         },
-        defaultMessage: (a: ValidationArguments) => `${a.property} must be a string, null, or an array of {type: "text", text} parts`,
+        defaultMessage: (a: ValidationArguments) =>
+          contentShapeOk(a.value)
+            ? `${a.property} must be at most ${MAX_MESSAGE_CHARS} characters`
+            : `${a.property} must be a string, null, or an array of at most ${MAX_CONTENT_PARTS} {type: "text", text} parts`,
       },
     });
 }
@@ -68,8 +89,8 @@ export class ToolDto {
 }
 
 export class ToolCallFunctionDto {
-  @ApiProperty() @IsString() @IsNotEmpty() name: string;
-  @ApiProperty({ description: 'JSON-encoded arguments.' }) @IsString() arguments: string;
+  @ApiProperty() @IsString() @IsNotEmpty() @MaxLength(64) name: string;
+  @ApiProperty({ description: 'JSON-encoded arguments.' }) @IsString() @MaxLength(400_000) arguments: string;
 }
 
 export class ToolCallDto {
@@ -133,9 +154,9 @@ export class AppendMessagesDto {
 
 export class ListSessionsQuery {
   @ApiPropertyOptional({ enum: ['active', 'parked', 'closed'] }) @IsOptional() @IsIn(['active', 'parked', 'closed']) status?: 'active' | 'parked' | 'closed';
-  @ApiPropertyOptional() @IsOptional() @IsString() parent_id?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) parent_id?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
-  @ApiPropertyOptional({ description: 'The last session id of the previous page.' }) @IsOptional() @IsString() after?: string;
+  @ApiPropertyOptional({ description: 'The last session id of the previous page.' }) @IsOptional() @IsString() @MaxLength(200) after?: string;
 }
 
 export class ListMessagesQuery {

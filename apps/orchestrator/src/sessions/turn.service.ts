@@ -4,6 +4,7 @@ import {
   appendToWindow,
   applyCalibration,
   assembleWindow,
+  assertAppendChars,
   assertAppendSize,
   calibrate,
   decideCompaction,
@@ -23,7 +24,7 @@ import { isUuid, uuidv7 } from '../common/ids';
 import { WindowCache } from './window-cache';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { LlmGateway, openAiUsage, PricedReply } from '../upstream/llm-gateway';
-import { parseInputMessage, ParsedMessage, toWireMessage } from './input-messages';
+import { messageChars, parseInputMessage, ParsedMessage, toWireMessage } from './input-messages';
 import type { AppendMessagesDto, InputMessageDto } from './sessions.dto';
 import { messageView, sessionUsageView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
@@ -77,6 +78,8 @@ export class TurnService {
   ) {}
 
   async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null): Promise<TurnResponse> {
+    // A character bound first (cheap), then the token count (linear, but not free).
+    assertAppendChars(dto.messages.reduce((n, m) => n + messageChars(m), 0));
     const requestHash = hashRequest(dto);
     const incoming = this.normalize(dto.messages);
     assertAppendSize(incoming.reduce((n, m) => n + m.tokens, 0));

@@ -101,7 +101,7 @@ export class CoordinatorService implements OnModuleInit {
       await this.tasks.insertTask(
         m,
         { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null },
-        units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: this.estimator.countText(u.content), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
+        units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
     });
     // Deterministic job ids (task, index): enqueueing twice is a no-op.
@@ -329,4 +329,10 @@ export class CoordinatorService implements OnModuleInit {
       await this.ds.query(`UPDATE sessions SET status = 'parked' WHERE id = $1 AND status = 'active'`, [t.masterSessionId]);
     }
   }
+}
+
+/** A unit's tokens: token chunks were counted by the split already, so each input is tokenized once. */
+function unitTokens(u: TaskUnit, estimator: TokenEstimator): number {
+  const counted = (u as TaskUnit & { tokens?: number }).tokens;
+  return typeof counted === 'number' ? counted : estimator.countText(u.content);
 }
