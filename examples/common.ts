@@ -14,8 +14,29 @@ export interface ExampleOptions {
   log: (line: string) => void;
 }
 
-/** Kimi K2 list prices, USD per 1M tokens (kimi-k2-0905-preview). */
-export const KIMI_PRICES = { inputMiss: 0.6, inputHit: 0.15, output: 2.5 };
+export interface KimiPrices {
+  inputMiss: number;
+  inputHit: number;
+  output: number;
+  /** Writing a prefix to the cache with the default 5-minute TTL (1x the miss price). */
+  cacheWrite: number;
+}
+
+/** Kimi list prices, USD per 1M tokens, by model (the service's defaults; MODEL_PRICES can change its own). */
+export const KIMI_PRICES_BY_MODEL: Record<string, KimiPrices> = {
+  'kimi-k2.6': { inputMiss: 0.95, inputHit: 0.16, output: 4.0, cacheWrite: 0.95 },
+  'kimi-k2.5': { inputMiss: 0.6, inputHit: 0.1, output: 3.0, cacheWrite: 0.6 },
+  'kimi-k3': { inputMiss: 3.0, inputHit: 0.3, output: 15.0, cacheWrite: 3.0 },
+  'kimi-k2-0905-preview': { inputMiss: 0.6, inputHit: 0.15, output: 2.5, cacheWrite: 0.6 },
+};
+
+/** The default model's prices (kimi-k2.6). */
+export const KIMI_PRICES = KIMI_PRICES_BY_MODEL['kimi-k2.6'];
+
+/** A model's list prices; unknown ids are priced like the default model, as the service does. */
+export function kimiPrices(model: string): KimiPrices {
+  return KIMI_PRICES_BY_MODEL[model] ?? KIMI_PRICES;
+}
 
 /**
  * Defaults for running an example against `npm start`: SO_BASE_URL (else http://localhost:3000/v1),

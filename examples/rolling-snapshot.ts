@@ -9,7 +9,7 @@
  */
 import type OpenAI from 'openai';
 import { SessionOrchestrator } from '@so/client';
-import { argValue, ExampleOptions, int, KIMI_PRICES, pct, runFromCli, short, Table, usd } from './common';
+import { argValue, ExampleOptions, int, kimiPrices, pct, runFromCli, short, Table, usd } from './common';
 
 const SYSTEM =
   'You are a senior engineer pairing on the refactor of a billing service written in JavaScript. ' +
@@ -35,18 +35,27 @@ const TEST_TASKS = [
   'write a regression test for the negative total bug',
   'write property tests for the conversion helper',
 ];
+// Each fact carries an exact value (a key=value, a quoted string, a number with its unit, an id).
 const FACT_SUBJECTS = [
-  ['keeps MAX_BATCH at', (r: number) => String(50 + r * 5)],
-  ['rounds amounts with', (r: number) => (r % 2 ? 'banker rounding' : 'half-up rounding')],
-  ['retries the gateway call', (r: number) => `${2 + (r % 4)} times`],
+  ['keeps', (r: number) => `MAX_BATCH=${50 + r * 5}`],
+  ['uses the rounding mode', (r: number) => (r % 2 ? '"banker"' : '"half-up"')],
+  ['retries the gateway call every', (r: number) => `${200 + (r % 4) * 50} ms`],
   ['is owned by team', (r: number) => `squad-${(r * 7) % 13}`],
-  ['stores money as', (r: number) => (r % 3 ? 'integer cents' : 'decimal strings')],
+  ['stores money as', (r: number) => (r % 3 ? '"integer cents"' : '"decimal strings"')],
 ] as const;
 
-/** The planted fact of round r: one line, unique, checkable verbatim in the final context. */
+/** The planted fact of round r: one line, unique. */
 export function factOf(round: number): string {
-  const [verb, value] = FACT_SUBJECTS[round % FACT_SUBJECTS.length];
-  return `FACT-${String(round).padStart(2, '0')}: the ${MODULES[round % MODULES.length]} module ${verb} ${value(round)}.`;
+  return `${factId(round)}: the ${MODULES[round % MODULES.length]} module ${FACT_SUBJECTS[round % FACT_SUBJECTS.length][0]} ${factValue(round)}.`;
+}
+
+export function factId(round: number): string {
+  return `FACT-${String(round).padStart(2, '0')}`;
+}
+
+/** The exact value a fact carries: what a summary must not lose or round. */
+export function factValue(round: number): string {
+  return FACT_SUBJECTS[round % FACT_SUBJECTS.length][1](round);
 }
 
 /** A few deterministic plain-JS functions (no annotations, no literals an outline would keep). */
@@ -213,29 +222,34 @@ export async function run(opts: ExampleOptions & { rounds?: number; triggerToken
   let sent = pinned;
   let previous = 0;
   const full = { promptTokens: 0, cachedTokens: 0, costUsd: 0, costNoCacheUsd: 0 };
+  const price = kimiPrices(session.model);
   for (let r = 0; r < rounds; r++) {
     const prompt = sent + turns[2 * r].tokens;
-    // Caching assumption (best case for resending): the whole previous request is a cached prefix.
+    // Caching assumption (best case for resending): the whole previous request is a cached prefix,
+    // and the new part of each request is written to the cache (billed as a write, 5-minute TTL).
     const cached = previous;
     full.promptTokens += prompt;
     full.cachedTokens += cached;
-    full.costUsd += ((prompt - cached) * KIMI_PRICES.inputMiss + cached * KIMI_PRICES.inputHit + perRound[r].completion * KIMI_PRICES.output) / 1e6;
-    full.costNoCacheUsd += (prompt * KIMI_PRICES.inputMiss + perRound[r].completion * KIMI_PRICES.output) / 1e6;
+    full.costUsd += ((prompt - cached) * (price.inputMiss + price.cacheWrite) + cached * price.inputHit + perRound[r].completion * price.output) / 1e6;
+    full.costNoCacheUsd += (prompt * price.inputMiss + perRound[r].completion * price.output) / 1e6;
     previous = prompt;
     sent = prompt + (turns[2 * r + 1]?.tokens ?? 0);
   }
 
-  // Facts: every planted FACT line, verbatim, in the final window (outlines or recent rounds).
+  // Facts: every planted fact in the final window (outlines or recent rounds): its id and its exact value,
+  // whether the summarizer kept the line verbatim or reworded it around them.
   const ctx = await client.sessions.context(session.id);
   const texts = (ctx.messages as Array<{ content: string | null }>).map((m) => m.content ?? '');
   const outlines = texts.filter((x) => x.startsWith('[outline')).join('\n');
   const verbatimText = texts.filter((x) => !x.startsWith('[outline')).join('\n');
   const facts = { total: rounds, kept: 0, inOutlines: 0, verbatim: 0, lost: [] as string[] };
   for (let r = 1; r <= rounds; r++) {
-    const f = factOf(r);
-    if (verbatimText.includes(f)) facts.verbatim++;
-    else if (outlines.includes(f)) facts.inOutlines++;
-    else facts.lost.push(f.slice(0, 7));
+    // A quoted value counts without its quotes (a summary may drop them).
+    const value = factValue(r).replace(/"/g, '');
+    const has = (text: string) => text.includes(factOf(r)) || (text.includes(factId(r)) && text.includes(value));
+    if (has(verbatimText)) facts.verbatim++;
+    else if (has(outlines)) facts.inOutlines++;
+    else facts.lost.push(factId(r));
   }
   facts.kept = facts.verbatim + facts.inOutlines;
 
@@ -259,8 +273,8 @@ export async function run(opts: ExampleOptions & { rounds?: number; triggerToken
   log(b.row(['full history resent, prefix cached', int(full.promptTokens), int(full.cachedTokens), int(completion), usd(full.costUsd)]));
   log(b.row(['full history resent, no caching', int(full.promptTokens), 0, int(completion), usd(full.costNoCacheUsd)]));
   log('');
-  log(`prices: Kimi K2 per 1M tokens: input $${KIMI_PRICES.inputMiss} (cache miss), $${KIMI_PRICES.inputHit} (cache hit), output $${KIMI_PRICES.output}.`);
-  log('caching assumption for the resend estimate: each request reuses the whole previous request as a cached prefix (best case).');
+  log(`prices: ${session.model} per 1M tokens: input $${price.inputMiss} (cache miss), $${price.inputHit} (cache hit), cache write $${price.cacheWrite} (5-minute TTL), output $${price.output}.`);
+  log('caching assumption for the resend estimate: each request reuses the whole previous request as a cached prefix (best case) and writes its new part to the cache.');
   const saving = full.costUsd > 0 ? 1 - bill.costUsd / full.costUsd : 0;
   log(`this session vs the cached full resend: ${saving >= 0 ? '-' : '+'}${Math.abs(Math.round(saving * 100))}% cost, ${pct(bill.promptTokens, full.promptTokens)} of the prompt tokens`);
   log(`facts surviving in the final context: ${facts.kept}/${facts.total} (${facts.inOutlines} in outlines, ${facts.verbatim} in the verbatim rounds)${facts.lost.length ? `; lost: ${facts.lost.join(', ')}` : ''}`);

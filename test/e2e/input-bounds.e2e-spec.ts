@@ -109,7 +109,7 @@ describe('input bounds', () => {
       const headers: Record<string, string> = { authorization: `Bearer ${a.apiKey}` };
       if (type) headers['content-type'] = type;
       const res = await fetch(`${h.url}${path}`, { method: 'POST', headers, body });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status, body: (await res.json()) as any };
     };
     const listed = (await h.api(a.apiKey, 'GET', '/v1/sessions?limit=100')).body.data.length;
     for (const [path, body, type] of [

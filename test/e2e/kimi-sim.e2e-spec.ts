@@ -7,7 +7,17 @@ import OpenAI, {
   RateLimitError,
 } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { DEFAULT_OPTIONS, KIMI_MODELS, OUTLINE_MARKER, startKimiSim, type FaultPlan, type KimiSim, type RequestSummary, type SimStats } from '@so/kimi-sim';
+import {
+  DEFAULT_OPTIONS,
+  KIMI_MODELS,
+  OUTLINE_MARKER,
+  startKimiSim,
+  SUMMARIZER_STYLES,
+  type FaultPlan,
+  type KimiSim,
+  type RequestSummary,
+  type SimStats,
+} from '@so/kimi-sim';
 
 const MODEL = 'kimi-k2-0905-preview';
 
@@ -43,6 +53,26 @@ describe('kimi-sim', () => {
     });
     expect(res.status).toBe(200);
     return (await res.json()) as T;
+  }
+
+  interface ChatAnswer {
+    status: number;
+    headers: Headers;
+    body: {
+      choices: { message: { content: string | null }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details: { cached_tokens: number; cache_write_tokens: number } };
+      error?: { message: string; type: string; param?: string };
+    };
+  }
+
+  /** A raw chat call, for Kimi fields the SDK types do not know (cache_ttl, partial). */
+  async function chat(body: Record<string, unknown>, headers: Record<string, string> = {}, key = 'key-raw'): Promise<ChatAnswer> {
+    const res = await fetch(`${sim.baseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+      body: JSON.stringify({ model: MODEL, ...body }),
+    });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as ChatAnswer['body'] };
   }
 
   async function until(condition: () => boolean): Promise<void> {
@@ -141,7 +171,7 @@ describe('kimi-sim', () => {
 
   it('rejects a prompt that does not fit the context window with BadRequestError in Kimi wording', async () => {
     const err = await client()
-      .chat.completions.create({ model: 'moonshot-v1-8k', messages: ask('word '.repeat(8300)) })
+      .chat.completions.create({ model: 'moonshot-v1-8k', messages: ask('word '.repeat(11000)) })
       .catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(BadRequestError);
@@ -182,6 +212,9 @@ describe('kimi-sim', () => {
       expect(model.owned_by).toBe('moonshot');
     }
     expect(ids).toMatchObject({
+      'kimi-k2.6': 262144,
+      'kimi-k2.5': 262144,
+      'kimi-k3': 262144,
       'kimi-k2-0905-preview': 262144,
       'kimi-k2-turbo-preview': 262144,
       'kimi-latest': 262144,
@@ -289,42 +322,121 @@ describe('kimi-sim', () => {
     expect(first).toContain('ok');
   });
 
-  it('answers an outline request with all five sections in order, keeping every planted FACT line verbatim', async () => {
-    const facts = [
-      'FACT-01: the staging database listens on port 6543.',
-      'FACT 2: release train is called ORBIT-77. It ships on Thursdays.',
-      'Remember this fact: the admin email is ops@example.test',
-    ];
+  const OUTLINE_FACTS = [
+    'FACT-01: the staging database listens on port 6543.',
+    'FACT 2: release train is called ORBIT-77. It ships on Thursdays.',
+    'Remember this fact: the admin email is ops@example.test',
+  ];
+  const OUTLINE_TRANSCRIPT = (() => {
     const filler = Array.from({ length: 30 }, (_, i) => `[seq ${i * 2 + 3}] assistant: This is filler sentence number ${i} about nothing in particular`);
-    const transcript = [
+    return [
       '[seq 1] user: Build a billing export for the finance team. It must be reliable.',
-      `[seq 2] assistant: ${facts[0]}`,
+      `[seq 2] assistant: ${OUTLINE_FACTS[0]}`,
       ...filler.slice(0, 10),
-      `[seq 40] user: ${facts[1]}`,
+      `[seq 40] user: ${OUTLINE_FACTS[1]}`,
       '[seq 41] assistant: We decided to use Postgres because it is already deployed.',
       '[seq 42] user: TODO: write the migration for src/billing/export.ts',
       ...filler.slice(10),
-      `[seq 80] user: ${facts[2]}`,
+      `[seq 80] user: ${OUTLINE_FACTS[2]}`,
       '[seq 81] assistant: Should we retry failed uploads?',
     ].join('\n');
-    const reply = await client().chat.completions.create({
-      model: MODEL,
-      messages: [
-        { role: 'system', content: `Compress the history. ${OUTLINE_MARKER}. Target length: about 400 tokens.` },
-        { role: 'user', content: transcript },
-      ],
-    });
+  })();
+  const outlineMessages = (target = 200): ChatCompletionMessageParam[] => [
+    { role: 'system', content: `Compress the history. ${OUTLINE_MARKER}. Target length: about ${target} tokens.` },
+    { role: 'user', content: `Transcript:\n${OUTLINE_TRANSCRIPT}` },
+  ];
+
+  it('answers an outline request in the exact style with all five sections in order and the planted facts verbatim', async () => {
+    const { data: reply, response } = await client()
+      .chat.completions.create({ model: MODEL, messages: outlineMessages() }, { headers: { 'x-sim-summarizer-style': 'exact' } })
+      .withResponse();
     const outline = reply.choices[0].message.content ?? '';
     const headers = outline.split('\n').filter((l) => l.startsWith('#'));
 
+    expect(response.headers.get('x-sim-summarizer-style')).toBe('exact');
     expect(headers).toEqual(['# Outline', '## Goal', '## Decisions', '## Facts and identifiers', '## Open items', '## Artifacts']);
-    for (const fact of facts) expect(outline).toContain(fact);
-    expect(outline).toContain('## Goal\nBuild a billing export for the finance team.\n');
-    expect(outline).toContain('- We decided to use Postgres because it is already deployed. (why: it is already deployed)');
+    for (const fact of OUTLINE_FACTS) expect(outline).toContain(fact);
+    expect(outline).toContain('## Goal\nBuild a billing export for the finance team. It must be reliable.\n');
+    expect(outline).toContain('- Use Postgres (why: it is already deployed)');
     expect(outline).toContain('- Should we retry failed uploads?');
     expect(outline).toContain('- src/billing/export.ts');
-    expect(outline).not.toContain('filler');
     expect(reply.choices[0].finish_reason).toBe('stop');
+  });
+
+  it('writes outlines in the style the option or the header asks for, reports it, and counts it in the log and stats', async () => {
+    const seen: Record<string, string> = {};
+    for (const style of SUMMARIZER_STYLES) {
+      const answer = await chat({ messages: outlineMessages(), max_tokens: 400 }, { 'x-sim-summarizer-style': style }, 'key-styles');
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('x-sim-summarizer-style')).toBe(style);
+      seen[style] = answer.body.choices[0].message.content ?? '';
+    }
+    expect(seen.prose).not.toMatch(/^#/m);
+    expect(seen.bold).toContain('**');
+    expect(() => JSON.parse(seen.json.replace(/^```json\n/, '').replace(/\n```$/, ''))).not.toThrow();
+
+    sim.configure({ summarizerStyle: 'bold' });
+    const fromOption = await chat({ messages: outlineMessages() }, {}, 'key-styles');
+    expect(fromOption.headers.get('x-sim-summarizer-style')).toBe('bold');
+
+    const stats = await simGet<SimStats>('/sim/stats');
+    expect(stats.keys['key-styles'].by_summarizer_style).toEqual({ ...Object.fromEntries(SUMMARIZER_STYLES.map((s) => [s, 1])), bold: 2 });
+    const [last] = await simGet<RequestSummary[]>('/sim/requests?limit=1');
+    expect(last.summarizer_style).toBe('bold');
+
+    const bad = await chat({ messages: outlineMessages() }, { 'x-sim-summarizer-style': 'shouty' });
+    expect(bad.status).toBe(400);
+  });
+
+  it('picks the same style for a repeated request under mix (the default)', async () => {
+    const first = await chat({ messages: outlineMessages(300) });
+    const again = await chat({ messages: outlineMessages(300) });
+    expect(first.headers.get('x-sim-summarizer-style')).toBe(again.headers.get('x-sim-summarizer-style'));
+    expect(first.body.choices[0].message.content).toBe(again.body.choices[0].message.content);
+    expect(SUMMARIZER_STYLES).toContain(first.headers.get('x-sim-summarizer-style'));
+  });
+
+  it('answers JSON in JSON mode whatever the style', async () => {
+    const answer = await chat({ messages: outlineMessages(), response_format: { type: 'json_object' } }, { 'x-sim-summarizer-style': 'bold' });
+    const outline = JSON.parse(answer.body.choices[0].message.content ?? '') as Record<string, unknown>;
+    expect(Object.keys(outline)).toEqual(['goal', 'decisions', 'facts', 'open_items', 'artifacts']);
+  });
+
+  it('stops a truncated outline exactly at max_tokens with finish_reason length, streamed too', async () => {
+    const headers = { 'x-sim-summarizer-style': 'truncated' };
+    const whole = await chat({ messages: outlineMessages(), max_tokens: 150 }, headers);
+    expect(whole.body.choices[0].finish_reason).toBe('length');
+    expect(whole.body.usage.completion_tokens).toBe(150);
+
+    const stream = await client().chat.completions.create(
+      { model: MODEL, messages: outlineMessages(), max_tokens: 150, stream: true, stream_options: { include_usage: true } },
+      { headers },
+    );
+    let text = '';
+    let finish: string | null = null;
+    let completion = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      completion = chunk.usage?.completion_tokens ?? completion;
+    }
+    expect(text).toBe(whole.body.choices[0].message.content);
+    expect(finish).toBe('length');
+    expect(completion).toBe(150);
+  });
+
+  it('continues an outline from a partial assistant prefix, counting the prefix as prompt', async () => {
+    const headers = { 'x-sim-summarizer-style': 'markdown-loose' };
+    const whole = await chat({ messages: outlineMessages() }, headers);
+    const full = whole.body.choices[0].message.content ?? '';
+    const cut = await chat({ messages: outlineMessages(), max_tokens: 40 }, headers);
+    const prefix = cut.body.choices[0].message.content ?? '';
+    expect(cut.body.choices[0].finish_reason).toBe('length');
+
+    const rest = await chat({ messages: [...outlineMessages(), { role: 'assistant', content: prefix, partial: true }] }, headers);
+    expect(prefix + (rest.body.choices[0].message.content ?? '')).toBe(full);
+    expect(rest.body.usage.prompt_tokens).toBeGreaterThan(whole.body.usage.prompt_tokens);
+    expect(rest.body.usage.completion_tokens).toBeLessThan(whole.body.usage.completion_tokens);
   });
 
   it('calls the tool the user mentions, then answers the tool result in text', async () => {
@@ -419,11 +531,15 @@ describe('kimi-sim', () => {
     expect([k2.inputCacheMissPerM, k2.inputCacheHitPerM, k2.outputPerM]).toEqual([0.6, 0.15, 2.5]);
     const keyStats = stats.keys['key-stats'];
 
-    expect(keyStats).toMatchObject({ requests: 2, prompt_tokens: prompt, cached_tokens: cached, completion_tokens: completion, in_flight: 0 });
-    expect(keyStats.cost_usd).toBeCloseTo(((prompt - cached) * 0.6 + cached * 0.15 + completion * 2.5) / 1e6, 12);
+    const writes = usages.reduce((n, u) => n + ((u.prompt_tokens_details as { cache_write_tokens?: number }).cache_write_tokens ?? 0), 0);
+    expect(writes).toBe(prompt - cached);
+    expect(keyStats).toMatchObject({ requests: 2, prompt_tokens: prompt, cached_tokens: cached, completion_tokens: completion, cache_write_tokens: writes, in_flight: 0 });
+    // Cache writes (5m by default) cost 1x the miss price on top of it.
+    expect(keyStats.cost_usd).toBeCloseTo(((prompt - cached) * 0.6 + cached * 0.15 + completion * 2.5 + writes * 0.6) / 1e6, 12);
+    expect(keyStats.cache_write_cost_usd).toBeCloseTo((writes * 0.6) / 1e6, 12);
     expect(keyStats.cache_hit_share).toBeCloseTo(cached / prompt, 12);
     expect(keyStats.by_purpose).toEqual({ chat: 1, compress: 1 });
-    const turboCost = (turbo.usage!.prompt_tokens * 2.4 + turbo.usage!.completion_tokens * 10) / 1e6;
+    const turboCost = (turbo.usage!.prompt_tokens * 2.4 * 2 + turbo.usage!.completion_tokens * 10) / 1e6;
     expect(stats.keys['key-turbo'].cost_usd).toBeCloseTo(turboCost, 12);
     expect(stats.total.requests).toBe(3);
     expect(stats.total.cost_usd).toBeCloseTo(keyStats.cost_usd + turboCost, 12);
@@ -442,7 +558,19 @@ describe('kimi-sim', () => {
     await client('key-log').chat.completions.create({ model: MODEL, messages: ask('logged two') }).catch(() => undefined);
     const [one, two] = await simGet<RequestSummary[]>('/sim/requests?limit=2');
 
-    expect(one).toMatchObject({ key: 'key-log', model: MODEL, stream: false, purpose: 'final', messages: 2, last_user: 'logged one', status: 200, fault: null });
+    expect(one).toMatchObject({
+      key: 'key-log',
+      model: MODEL,
+      stream: false,
+      purpose: 'final',
+      messages: 2,
+      last_user: 'logged one',
+      status: 200,
+      fault: null,
+      cache_ttl: null,
+      summarizer_style: null,
+    });
+    expect(one.cache_write_tokens).toBe(one.prompt_tokens);
     expect(one.prompt_tokens).toBeGreaterThan(0);
     expect(one.completion_tokens).toBe(DEFAULT_OPTIONS.replyTokens);
     expect(two).toMatchObject({ last_user: 'logged two', status: 500, fault: '500', completion_tokens: 0 });
@@ -458,5 +586,58 @@ describe('kimi-sim', () => {
     const bad = await fetch(`${simRoot}/sim/config`, { method: 'POST', body: JSON.stringify({ replyTokenz: 3 }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { message: string } }).error.message).toContain('replyTokenz');
+  });
+
+  it('writes the uncached prompt to the cache for the requested TTL and bills writes at 1x (5m) or 2x (1h)', async () => {
+    const k26 = { miss: 0.95, hit: 0.16, out: 4 };
+    const messages = ask('A prompt to cache for a while');
+    const short = await chat({ model: 'kimi-k2.6', messages, cache_ttl: '5m' }, {}, 'key-ttl-5m');
+    const long = await chat({ model: 'kimi-k2.6', messages, cache_ttl: '1h' }, {}, 'key-ttl-1h');
+    for (const a of [short, long]) {
+      expect(a.body.usage.prompt_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: a.body.usage.prompt_tokens });
+    }
+    const stats = sim.stats();
+    const p = short.body.usage.prompt_tokens;
+    const c = short.body.usage.completion_tokens;
+    expect(stats.keys['key-ttl-5m'].cost_usd).toBeCloseTo((p * k26.miss + c * k26.out + p * k26.miss) / 1e6, 12);
+    expect(stats.keys['key-ttl-1h'].cost_usd).toBeCloseTo((p * k26.miss + c * k26.out + 2 * p * k26.miss) / 1e6, 12);
+    expect(stats.keys['key-ttl-1h'].cache_write_tokens).toBe(p);
+
+    await simPost('/sim/clock', { advance_ms: 5 * 60_000 + 1000 });
+    const shortAgain = await chat({ model: 'kimi-k2.6', messages, cache_ttl: '5m' }, {}, 'key-ttl-5m');
+    const longAgain = await chat({ model: 'kimi-k2.6', messages, cache_ttl: '1h' }, {}, 'key-ttl-1h');
+    expect(shortAgain.body.usage.prompt_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: p });
+    expect(longAgain.body.usage.prompt_tokens_details).toEqual({ cached_tokens: p, cache_write_tokens: 0 });
+    expect(sim.stats().keys['key-ttl-1h'].cost_usd).toBeCloseTo((p * k26.miss + 2 * p * k26.miss + p * k26.hit + 2 * c * k26.out) / 1e6, 12);
+
+    const [last] = await simGet<RequestSummary[]>('/sim/requests?limit=1');
+    expect(last).toMatchObject({ cache_ttl: '1h', cached_tokens: p, cache_write_tokens: 0 });
+  });
+
+  it('rejects a cache_ttl other than 5m or 1h in the OpenAI error shape', async () => {
+    const bad = await chat({ messages: ask('x'), cache_ttl: '10m' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ type: 'invalid_request_error', param: 'cache_ttl' });
+    expect(bad.body.error?.message).toContain('cache_ttl');
+  });
+
+  it('counts tokens with a skew against o200k: within the bound, and the same message always the same', async () => {
+    const messages = Array.from({ length: 12 }, (_, i) => ({ role: 'user', content: `Question ${i}: how does the rolling snapshot keep ${i * 17} tokens of headroom?` }));
+    const count = async () =>
+      Promise.all(
+        messages.map(async (m) => {
+          const r = await client().post<{ data: { total_tokens: number } }>('/tokenizers/estimate-token-count', { body: { model: MODEL, messages: [m] } });
+          return r.data.total_tokens;
+        }),
+      );
+    const skewed = await count();
+    expect(await count()).toEqual(skewed);
+    sim.configure({ tokenizerSkew: 0 });
+    const plain = await count();
+    skewed.forEach((n, i) => {
+      expect(n).toBeGreaterThanOrEqual(Math.floor(plain[i] * (1 - DEFAULT_OPTIONS.tokenizerSkew)));
+      expect(n).toBeLessThanOrEqual(Math.ceil(plain[i] * (1 + DEFAULT_OPTIONS.tokenizerSkew)));
+    });
+    expect(skewed.filter((n, i) => n !== plain[i]).length).toBeGreaterThan(0);
   });
 });

@@ -143,6 +143,18 @@ describe('OpenAPI, health, models and metrics', () => {
       expect(body.checks.database.status).toBe('up');
       expect(body.checks.queue.status).toBe('up');
       expect(body.checks.upstream.status).toBe('up');
+      // The default LLM_MODEL is checked against the upstream's /v1/models.
+      expect(body.checks.upstream).toMatchObject({ model: 'kimi-k2.6', model_served: true });
+    });
+
+    it('starts with an LLM_MODEL the upstream does not serve, and reports it as not served', async () => {
+      const t = await TestHarness.start({ env: { LLM_MODEL: 'kimi-retired-preview' } });
+      try {
+        const body: any = await (await fetch(`${t.url}/health`)).json();
+        expect(body.checks.upstream).toMatchObject({ status: 'up', model: 'kimi-retired-preview', model_served: false });
+      } finally {
+        await t.stop();
+      }
     });
 
     it('needs no key', async () => {
@@ -157,6 +169,8 @@ describe('OpenAPI, health, models and metrics', () => {
         const body: any = await r.json();
         expect(body.status).toBe('degraded');
         expect(body.checks.upstream.status).toBe('down');
+        // The model check could not be made: neither served nor not served.
+        expect(body.checks.upstream.model_served).toBeNull();
         expect(body.checks.database.status).toBe('up');
       } finally {
         await t.stop();
@@ -165,10 +179,10 @@ describe('OpenAPI, health, models and metrics', () => {
   });
 
   describe('/v1/models', () => {
-    it('lists kimi-k2-0905-preview through the official SDK', async () => {
+    it('lists the default kimi-k2.6 and the older kimi-k2-0905-preview through the official SDK', async () => {
       const ids: string[] = [];
       for await (const m of a.openai.models.list()) ids.push(m.id);
-      expect(ids).toContain('kimi-k2-0905-preview');
+      expect(ids).toEqual(expect.arrayContaining(['kimi-k2.6', 'kimi-k2.5', 'kimi-k3', 'kimi-k2-0905-preview']));
       const raw = await h.api(a.apiKey, 'GET', '/v1/models');
       expect(raw.body.object).toBe('list');
       const k2 = raw.body.data.find((m: any) => m.id === 'kimi-k2-0905-preview');

@@ -40,10 +40,10 @@ describe('rolling policy under pressure', () => {
     for (let n = 1; n <= 14; n++) {
       const r = await turn(a, id, userMsg(n, 2300), { max_tokens: 256 });
       actions.push(r.compaction ? `${n}:${r.compaction.action}${r.compaction.capped ? '(capped)' : ''}` : `${n}:-`);
+      // What was sent plus the reserve fitted the context, as the upstream counts it (kimi-sim's tokenizer differs
+      // from the service's estimate by up to 15% per message; the service's calibration must absorb that).
       expect(r.usage.prompt_tokens + 256).toBeLessThanOrEqual(8192);
       const { ctx } = await expectBookkeeping(a, id);
-      // What was sent (the window without the reply) plus the reserve fitted the context.
-      expect(ctx.tokens.total - r.message.tokens + 256).toBeLessThanOrEqual(8192);
       // The newest round is always verbatim.
       expect(ctx.messages.slice(-2)).toEqual([{ role: 'user', content: userMsg(n, 2300) }, { role: 'assistant', content: r.message.content }]);
     }

@@ -632,31 +632,44 @@ describe('session state operations', () => {
     await expectBookkeeping(a, id);
   });
 
-  it('a malformed outline is retried once, then replaced by the extractive fallback that keeps every fact', async () => {
-    const a = await h.createAccount('malformed');
+  it('a summary cut at max_tokens is salvaged (it reached its target) with one call, never requested again, and keeps every fact', async () => {
+    const a = await h.createAccount('cut');
     const id = await createSession(a, { policy: { auto_compact: false } });
-    // Fact-heavy rounds at ratio 10: kimi-sim never drops facts, so its outline runs past max_tokens and is cut
-    // (malformed); the extractive fallback keeps the facts and drops the filler, so it still shrinks the range.
     let k = 0;
     for (let n = 1; n <= 8; n++) {
       const lines = Array.from({ length: 5 }, () => factLine(++k));
       await turn(a, id, `${filler(100 + n, 120)}\n${lines.join('\n')}`);
     }
     const calls = upstreamCount(a);
-    const c = await h.api(a.apiKey, 'POST', path(id, '/compress'), { ratio: 10 });
-    expect(c.status).toBe(200);
-    expect(c.body.method).toBe('extractive');
-    const reqs = h.simRequestsFor(a.simKey).slice(calls);
-    expect(reqs.map((q) => [q.purpose, q.status])).toEqual([['compress', 200], ['compress', 200]]);
-    for (let i = 1; i <= 25; i++) expect(c.body.outline).toContain(factLine(i));
-    expect(c.body.output_tokens).toBeLessThan(c.body.input_tokens);
-    expect(c.body.outline.startsWith('# Outline')).toBe(true);
-    console.log(`[compress extractive ratio 10] input ${c.body.input_tokens} output ${c.body.output_tokens} achieved ${c.body.achieved_ratio}`);
-    const ev = await events(a, id);
-    expect(ev[ev.length - 1]).toMatchObject({ type: 'compression', data: { method: 'extractive' } });
-    const ctx = await context(a, id);
-    expect(ctx.messages[1]).toEqual({ role: 'system', content: OUTLINE_HEADER + c.body.outline });
-    await turn(a, id, 'continue');
+    h.sim.configure({ summarizerStyle: 'truncated' });
+    try {
+      const c = await h.api(a.apiKey, 'POST', path(id, '/compress'), { ratio: 10 });
+      expect(c.status).toBe(200);
+      expect(c.body.method).toBe('upstream');
+      // The cut reply was already past its target (ratio 10): salvaged and trimmed, no second call.
+      expect(c.body.path).toMatch(/^model\+salvaged/);
+      expect(c.body.summarizer_calls).toBe(1);
+      const reqs = h.simRequestsFor(a.simKey).slice(calls);
+      expect(reqs.map((q) => [q.purpose, q.status])).toEqual([['compress', 200]]);
+      // Every planted value is still in the window (the outline or the kept rounds), or named as dropped: none is lost silently.
+      const windowText = (await context(a, id)).messages.map((m: any) => m.content ?? '').join('\n');
+      const dropped = new Set<string>(c.body.facts.dropped);
+      for (let i = 1; i <= 40; i++) {
+        for (const v of [`FACT-${i}`, `Z${i}`]) if (!dropped.has(v)) expect({ v, kept: new RegExp(`\\b${v}\\b`).test(windowText) }).toEqual({ v, kept: true });
+      }
+      expect(c.body.facts.dropped).toEqual([]);
+      expect(c.body.facts.facts_in).toBeGreaterThanOrEqual(2 * (c.body.compressed_seqs[1] >= 9 ? 25 : 20));
+      expect(c.body.output_tokens).toBeLessThan(c.body.input_tokens);
+      expect(c.body.outline.startsWith('# Outline')).toBe(true);
+      console.log(`[compress cut+continued ratio 10] input ${c.body.input_tokens} output ${c.body.output_tokens} achieved ${c.body.achieved_ratio} path ${c.body.path} facts ${JSON.stringify({ ...c.body.facts, dropped: c.body.facts.dropped.length })}`);
+      const ev = await events(a, id);
+      expect(ev[ev.length - 1]).toMatchObject({ type: 'compression', data: { method: 'upstream', summarizer_calls: 1 } });
+      const ctx = await context(a, id);
+      expect(ctx.messages[1]).toEqual({ role: 'system', content: OUTLINE_HEADER + c.body.outline });
+      await turn(a, id, 'continue');
+    } finally {
+      h.sim.configure({ summarizerStyle: 'mix' });
+    }
   });
 
   it('window operations wait for nothing: 409 while a turn holds the session, 409 on a closed session', async () => {

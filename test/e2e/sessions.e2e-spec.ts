@@ -11,9 +11,10 @@ const rejection = (p: PromiseLike<unknown>): Promise<any> =>
     (e: unknown) => e,
   );
 
-const MODEL = 'kimi-k2-0905-preview';
-// Kimi K2 list prices, USD per 1M tokens.
-const PRICE = { miss: 0.6, hit: 0.15, out: 2.5 };
+// The default model (LLM_MODEL unset) and its list prices, USD per 1M tokens; cache writes at the
+// default 5-minute TTL cost 1x the miss price.
+const MODEL = 'kimi-k2.6';
+const PRICE = { miss: 0.95, hit: 0.16, out: 4.0, write5m: 0.95 };
 
 const WEATHER_TOOL = {
   type: 'function' as const,
@@ -69,7 +70,7 @@ describe('sessions', () => {
         last_seq: 0,
         closed_at: null,
         policy: { auto_compact: true, trigger_tokens: 180000, preserve_len: 16384, keep_rounds: 3, compress_ratio: 4 },
-        usage: { window_tokens: 0, total_tokens: 0, prompt_tokens: 0, cached_tokens: 0, completion_tokens: 0, cost_usd: 0 },
+        usage: { window_tokens: 0, total_tokens: 0, prompt_tokens: 0, cached_tokens: 0, completion_tokens: 0, cache_write_tokens: 0, cost_usd: 0 },
       });
       expect(s.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       expect(typeof s.created_at).toBe('number');
@@ -130,8 +131,8 @@ describe('sessions', () => {
       expect(got.usage.completion_tokens).toBeGreaterThan(0);
       expect(got.usage.cost_usd).toBeGreaterThan(0);
 
-      const { prompt_tokens: p, cached_tokens: c, completion_tokens: o } = got.usage;
-      const expected = ((p - c) * PRICE.miss + c * PRICE.hit + o * PRICE.out) / 1e6;
+      const { prompt_tokens: p, cached_tokens: c, completion_tokens: o, cache_write_tokens: w } = got.usage;
+      const expected = ((p - c) * PRICE.miss + c * PRICE.hit + o * PRICE.out + w * PRICE.write5m) / 1e6;
       expect(got.usage.cost_usd).toBeCloseTo(expected, 8);
       expect(got.usage.cost_usd).toBeCloseTo(sim.cost_usd, 8);
       // Each turn's own usage adds up to the session totals.

@@ -4,7 +4,16 @@ describe('kimi-sim options', () => {
   it('uses the documented defaults when no SIM_* variable is set', () => {
     expect(optionsFromEnv({})).toEqual({ ...DEFAULT_OPTIONS, port: STANDALONE_PORT });
     expect(STANDALONE_PORT).toBe(3100);
-    expect(DEFAULT_OPTIONS).toMatchObject({ host: '127.0.0.1', replyTokens: 48, concurrencyPerKey: 100, contextWindow: 262144 });
+    expect(DEFAULT_OPTIONS).toMatchObject({
+      host: '127.0.0.1',
+      replyTokens: 48,
+      concurrencyPerKey: 100,
+      contextWindow: 262144,
+      summarizerStyle: 'mix',
+      lossyDropShare: 0.3,
+      tokenizerSkew: 0.15,
+      cacheTtlMs: 300_000,
+    });
   });
 
   it('reads every SIM_* variable into its option', () => {
@@ -21,6 +30,10 @@ describe('kimi-sim options', () => {
       SIM_FAULT_CUT: '0.05',
       SIM_FAULT_HANG: '0.01',
       SIM_SEED: '42',
+      SIM_SUMMARIZER_STYLE: 'bold',
+      SIM_LOSSY_DROP_SHARE: '0.5',
+      SIM_TOKENIZER_SKEW: '0',
+      SIM_CACHE_TTL_MS: '1000',
     });
     expect(options).toMatchObject({
       port: 0,
@@ -32,6 +45,10 @@ describe('kimi-sim options', () => {
       contextWindow: 8192,
       faultProbabilities: { rate429: 0.1, rate500: 0.2, cut: 0.05, hang: 0.01 },
       seed: 42,
+      summarizerStyle: 'bold',
+      lossyDropShare: 0.5,
+      tokenizerSkew: 0,
+      cacheTtlMs: 1000,
     });
   });
 
@@ -42,6 +59,9 @@ describe('kimi-sim options', () => {
     ['SIM_CONCURRENCY_PER_KEY', '1.5'],
     ['SIM_FAULT_CUT', '2'],
     ['SIM_SEED', 'x'],
+    ['SIM_SUMMARIZER_STYLE', 'shouty'],
+    ['SIM_LOSSY_DROP_SHARE', '1.5'],
+    ['SIM_TOKENIZER_SKEW', '-0.1'],
   ])('rejects %s=%s with a message naming the variable', (name, value) => {
     expect(() => optionsFromEnv({ [name]: value })).toThrow(new RegExp(`^${name}=`));
   });

@@ -1,3 +1,5 @@
+import { isSummarizerStyleOption, SUMMARIZER_STYLE_OPTIONS, type SummarizerStyleOption } from './summarizer';
+
 /** Chance (0..1) that a chat request fails in each way; drawn from the seeded PRNG. Their sum must be <= 1. */
 export interface FaultProbabilities {
   rate429: number;
@@ -21,10 +23,17 @@ export interface KimiSimOptions {
   retryAfterSeconds: number;
   faultProbabilities: FaultProbabilities;
   seed: number;
+  /** Lifetime of a prefix-cache write for requests without `cache_ttl` (billed as a 5m write). */
   cacheTtlMs: number;
   cacheEntriesPerKey: number;
   hangMs: number;
   requestLogSize: number;
+  /** How outlines are written; `mix` picks a style per request. Header `x-sim-summarizer-style` wins. */
+  summarizerStyle: SummarizerStyleOption;
+  /** Share (0..1) of facts the `lossy` style forgets. */
+  lossyDropShare: number;
+  /** Token counts are o200k scaled per message by a factor in [1 - skew, 1 + skew]; 0 = plain o200k. */
+  tokenizerSkew: number;
 }
 
 /** What `configure` and `POST /sim/config` accept: any subset, fault probabilities included. */
@@ -43,10 +52,13 @@ export const DEFAULT_OPTIONS: KimiSimOptions = {
   retryAfterSeconds: 1,
   faultProbabilities: { rate429: 0, rate500: 0, cut: 0, hang: 0 },
   seed: 0,
-  cacheTtlMs: 10 * 60 * 1000,
+  cacheTtlMs: 5 * 60 * 1000,
   cacheEntriesPerKey: 256,
   hangMs: 120_000,
   requestLogSize: 1000,
+  summarizerStyle: 'mix',
+  lossyDropShare: 0.3,
+  tokenizerSkew: 0.15,
 };
 
 /** Names the offending option (`path`) so callers can map it to an env variable or a 400 answer. */
@@ -76,6 +88,9 @@ const RULES: Record<Exclude<keyof KimiSimOptions, 'faultProbabilities'>, [Rule, 
   cacheEntriesPerKey: [isInt(1), 'must be a positive integer'],
   hangMs: [isNumber(0), 'must be a number >= 0'],
   requestLogSize: [isInt(1), 'must be a positive integer'],
+  summarizerStyle: [isSummarizerStyleOption, `must be one of ${SUMMARIZER_STYLE_OPTIONS.join(', ')}`],
+  lossyDropShare: [isNumber(0, 1), 'must be a number from 0 to 1'],
+  tokenizerSkew: [isNumber(0, 0.9), 'must be a number from 0 to 0.9'],
 };
 const FAULT_KEYS: (keyof FaultProbabilities)[] = ['rate429', 'rate500', 'cut', 'hang'];
 
@@ -127,6 +142,10 @@ const ENV_VARIABLES: { env: string; path: string; numeric: boolean }[] = [
   { env: 'SIM_FAULT_CUT', path: 'faultProbabilities.cut', numeric: true },
   { env: 'SIM_FAULT_HANG', path: 'faultProbabilities.hang', numeric: true },
   { env: 'SIM_SEED', path: 'seed', numeric: true },
+  { env: 'SIM_SUMMARIZER_STYLE', path: 'summarizerStyle', numeric: false },
+  { env: 'SIM_LOSSY_DROP_SHARE', path: 'lossyDropShare', numeric: true },
+  { env: 'SIM_TOKENIZER_SKEW', path: 'tokenizerSkew', numeric: true },
+  { env: 'SIM_CACHE_TTL_MS', path: 'cacheTtlMs', numeric: true },
 ];
 
 /** Standalone defaults differ from the embedded ones only in the port. */

@@ -1,77 +1,88 @@
-import { buildOutline, extractOutline, OUTLINE_SECTIONS, outlineTargetTokens } from './outline';
-import { TokenCounter } from './token-counter';
+import { gatherMaterial, outlineTargetTokens, paraphrase, parseTranscript, readPreviousOutline, selectContent, splitCompressionInput, systemAsksForJson } from './outline';
 
-const counter = new TokenCounter();
-
-describe('outline mode', () => {
-  it('renders the five sections in order with - none for empty ones', () => {
-    const outline = buildOutline('[seq 1] user: Just say hello.', null, counter);
-    expect(outline).toBe(
-      ['# Outline', '## Goal', 'Just say hello.', '## Decisions', '- none', '## Facts and identifiers', '- none', '## Open items', '- none', '## Artifacts', '- none'].join('\n'),
-    );
-    expect(outline.split('\n').filter((l) => l.startsWith('## ')).map((l) => l.slice(3))).toEqual([...OUTLINE_SECTIONS]);
+describe('reading a compression request', () => {
+  it('reads the target length and whether the system prompt asks for JSON', () => {
+    expect(outlineTargetTokens('OUTLINE_FORMAT v1. Target length: about 512 tokens.')).toBe(512);
+    expect(outlineTargetTokens('OUTLINE_FORMAT v1.')).toBeNull();
+    expect(systemAsksForJson('OUTLINE_FORMAT v1\nAnswer with a JSON object matching this JSON schema: {"type": "object"}')).toBe(true);
+    expect(systemAsksForJson('OUTLINE_FORMAT v1\n# Outline\n## Goal')).toBe(false);
   });
 
-  it.each([
-    ['a planted FACT marker', 'FACT 7: the cat is named Biscuit.'],
-    ['a lower-case fact marker', 'one fact to keep: blue wins'],
-    ['an identifier', 'The bug is tracked as PAY-1234 in the tracker'],
-    ['a key=value pair', 'Set retries=5 for the exporter'],
-    ['a key: value pair', 'Region: eu-west-3'],
-    ['a number with a unit', 'The timeout should be 250 ms at most'],
-    ['a version', 'We run on Node 20.11.1 in production'],
-  ])('keeps a sentence with %s verbatim as a fact', (_kind, sentence) => {
-    const content = extractOutline(`[seq 1] user: Start here.\n[seq 2] assistant: ${sentence}`);
-    expect(content.facts).toEqual([sentence]);
+  it('splits the previous outline from the transcript', () => {
+    const input = 'Previous outline:\n# Outline\n## Goal\nShip it\n\nTranscript:\n[seq 5] user: hi there';
+    expect(splitCompressionInput(input)).toEqual({ previousOutline: '# Outline\n## Goal\nShip it', transcript: '[seq 5] user: hi there' });
+    expect(splitCompressionInput('[seq 1] user: x')).toEqual({ previousOutline: null, transcript: '[seq 1] user: x' });
   });
 
-  it('keeps a multi-sentence FACT line whole', () => {
-    const line = 'FACT 9: deploys happen at 17:00 UTC. Never on Fridays.';
-    expect(extractOutline(`[seq 4] user: ${line}`).facts).toEqual([line]);
-  });
-
-  it('does not mistake words that merely contain "fact" for facts', () => {
-    expect(extractOutline('[seq 1] user: The artifact factory is noisy.').facts).toEqual([]);
-  });
-
-  it('classifies decisions with their reason, open items and artifacts, deduplicated', () => {
-    const transcript = [
-      '[seq 1] user: Ship the importer. We decided to drop CSV support because nobody uses it.',
-      '[seq 2] assistant: We will keep src/import/json.ts as the entry point.',
-      '[seq 3] user: TODO add tests for parser.py',
-      '[seq 4] assistant: Do we need a retry policy?',
-      '[seq 5] user: Do we need a retry policy?',
-    ].join('\n');
-    const c = extractOutline(transcript);
-
-    expect(c.goal).toBe('Ship the importer.');
-    expect(c.decisions).toEqual([
-      'We decided to drop CSV support because nobody uses it. (why: nobody uses it)',
-      'We will keep src/import/json.ts as the entry point. (why: not stated)',
+  it('parses message lines, continuation lines and tool-call lines', () => {
+    const entries = parseTranscript('[seq 1] user: first line\nsecond line\n[seq 2] assistant -> tool read_file({"path":"a/b.ts"})\n[seq 3] tool: ok');
+    expect(entries).toEqual([
+      { seq: 1, role: 'user', text: 'first line\nsecond line' },
+      { seq: 2, role: 'assistant', text: '', tool: { name: 'read_file', args: '{"path":"a/b.ts"}' } },
+      { seq: 3, role: 'tool', text: 'ok' },
     ]);
-    expect(c.openItems).toEqual(['TODO add tests for parser.py', 'Do we need a retry policy?']);
+  });
+
+  it('reads a previous outline written in any of the styles', () => {
+    const md = readPreviousOutline('## Goal\nShip the importer\n## Key decisions\n* Use JSON (reason: simpler)\n## Key facts\n* Port 6543\n## Files\n* src/a.ts');
+    expect(md.goal).toBe('Ship the importer');
+    expect(md.items).toEqual([
+      { kind: 'decision', text: 'Use JSON', why: 'simpler' },
+      { kind: 'fact', text: 'Port 6543', why: null },
+    ]);
+    expect(md.artifacts).toEqual(['src/a.ts']);
+    const json = readPreviousOutline('```json\n{"goal":"G","decisions":[{"decision":"D","why":"W"}],"key_facts":["F"],"next_steps":["N"],"files":["x.ts"]}\n```');
+    expect(json).toEqual({
+      goal: 'G',
+      items: [
+        { kind: 'decision', text: 'D', why: 'W' },
+        { kind: 'fact', text: 'F', why: null },
+        { kind: 'open', text: 'N', why: null },
+      ],
+      artifacts: ['x.ts'],
+    });
+  });
+});
+
+describe('choosing what to keep', () => {
+  const transcript = [
+    '[seq 1] user: Ship the importer. We decided to drop CSV support because nobody uses it.',
+    '[seq 2] assistant: Okay, so basically we will keep src/import/json.ts as the entry point.',
+    '[seq 3] user: TODO add tests for parser.py',
+    '[seq 4] assistant: The staging database listens on port 6543 and holds 3.47 GB.',
+    '[seq 5] user: Do we need a retry policy?',
+    ...Array.from({ length: 20 }, (_, i) => `[seq ${i + 6}] assistant: This is filler sentence number ${i} about nothing in particular.`),
+  ].join('\n');
+
+  it('classifies facts (verbatim), decisions with their reason, open items and artifacts', () => {
+    const c = selectContent(gatherMaterial(transcript, null), 10_000);
+    expect(c.goal).toBe('Ship the importer. We decided to drop CSV support because nobody uses it.');
+    expect(c.facts).toEqual(['The staging database listens on port 6543 and holds 3.47 GB.']);
+    expect(c.decisions).toEqual([
+      { text: 'Drop CSV support', why: 'nobody uses it' },
+      { text: 'Keep src/import/json.ts as the entry point', why: null },
+    ]);
+    expect(c.openItems).toEqual(['TODO add tests for parser.py.', 'Do we need a retry policy?']);
     expect(c.artifacts).toEqual(['src/import/json.ts', 'parser.py']);
   });
 
-  it('reads the target length from the system prompt', () => {
-    expect(outlineTargetTokens('OUTLINE_FORMAT v1. Target length: about 512 tokens.')).toBe(512);
-    expect(outlineTargetTokens('OUTLINE_FORMAT v1.')).toBeNull();
+  it('keeps the most salient items first when the budget is small: facts and decisions before boilerplate', () => {
+    const small = selectContent(gatherMaterial(transcript, null), 60);
+    expect(small.facts).toHaveLength(1);
+    expect(small.context).toEqual([]);
+    const large = selectContent(gatherMaterial(transcript, null), 10_000);
+    expect(large.context.length).toBeGreaterThan(0);
   });
 
-  it('trims decisions, open items and artifacts toward the target but never drops a fact', () => {
-    const lines = ['[seq 1] user: Plan the migration.'];
-    for (let i = 0; i < 40; i++) {
-      lines.push(`[seq ${i + 2}] assistant: FACT ${i}: shard ${i} lives on host db${i}.internal.`);
-      lines.push(`[seq ${i + 100}] assistant: We decided to move table t${i} first because it is small.`);
-      lines.push(`[seq ${i + 200}] user: What about index ix_${i}?`);
-      lines.push(`[seq ${i + 300}] user: See migrations/m${i}.sql for it.`);
-    }
-    const transcript = lines.join('\n');
-    const full = buildOutline(transcript, null, counter);
-    const trimmed = buildOutline(transcript, 900, counter);
+  it('keeps items of a previous outline ahead of new material', () => {
+    const c = selectContent(gatherMaterial(transcript, '## Goal\nOld goal\n## Facts\n- FACT 0: the build id is BLD-42'), 80);
+    expect(c.goal).toBe('Old goal');
+    expect(c.facts[0]).toBe('FACT 0: the build id is BLD-42');
+  });
 
-    expect(counter.countText(trimmed)).toBeLessThan(counter.countText(full));
-    for (let i = 0; i < 40; i++) expect(trimmed).toContain(`FACT ${i}: shard ${i} lives on host db${i}.internal.`);
-    expect(counter.countText(trimmed)).toBeLessThanOrEqual(1000);
+  it('paraphrases lightly: fillers out, long sentences cut at a clause', () => {
+    expect(paraphrase('Okay, so basically we really just need the exporter')).toBe('We need the exporter.');
+    const long = `${'word '.repeat(20)}clause, ${'more '.repeat(20)}end`;
+    expect(paraphrase(long).split(' ').length).toBeLessThanOrEqual(28);
   });
 });

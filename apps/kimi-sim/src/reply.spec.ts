@@ -24,11 +24,34 @@ describe('planReply', () => {
     expect(otherSeed.kind === 'text' && base.kind === 'text' && otherSeed.content !== base.content).toBe(true);
   });
 
-  it('produces exactly the requested number of tokens', () => {
+  it('produces exactly the requested number of tokens, as the skewed tokenizer counts them', () => {
+    const skewed = new TokenCounter(1000, 0.15);
     for (const replyTokens of [1, 7, 48, 800]) {
       const plan = planReply(request({}), { ...ctx, replyTokens });
       expect(plan.kind === 'text' && plan.tokens.length).toBe(replyTokens);
+      expect(plan.completionTokens).toBe(replyTokens);
+      const skewedPlan = planReply(request({}), { ...ctx, counter: skewed, replyTokens });
+      expect(skewedPlan.completionTokens).toBe(replyTokens);
+      expect(skewedPlan.finishReason).toBe('stop');
     }
+  });
+
+  it('cuts at max_tokens with finish_reason length, the cut reply being a prefix of the whole one', () => {
+    const skewed = new TokenCounter(1000, 0.15);
+    const whole = planReply(request({}), { ...ctx, counter: skewed, replyTokens: 200 });
+    const cut = planReply(request({ max_tokens: 50 }), { ...ctx, counter: skewed, replyTokens: 200 });
+    expect([cut.finishReason, cut.completionTokens]).toEqual(['length', 50]);
+    expect(whole.kind === 'text' && cut.kind === 'text' && whole.content.startsWith(cut.content)).toBe(true);
+    const json = planReply(request({ max_tokens: 10, response_format: { type: 'json_object' } }), { ...ctx, replyTokens: 200 });
+    expect([json.finishReason, json.completionTokens]).toEqual(['length', 10]);
+  });
+
+  it('continues a reply from a partial assistant prefix', () => {
+    const whole = planReply(request({}), ctx);
+    const text = whole.kind === 'text' ? whole.content : '';
+    const rest = planReply(request({ messages: [{ role: 'user', content: 'hello there' }, { role: 'assistant', content: text.slice(0, 20), partial: true }] }), ctx);
+    expect(rest.kind === 'text' && text.slice(0, 20) + rest.content).toBe(text);
+    expect(rest.completionTokens).toBeLessThan(whole.completionTokens);
   });
 
   it('calls the forced tool, or the first one when tool_choice is required and none is mentioned', () => {

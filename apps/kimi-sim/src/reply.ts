@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { seededRandom } from './random';
-import { buildOutline, OUTLINE_MARKER, outlineTargetTokens } from './outline';
-import { textOfContent, type TokenCounter } from './token-counter';
+import { OUTLINE_MARKER } from './outline';
+import { chooseStyle, writeSummary, type SummarizerStyle, type SummarizerStyleOption } from './summarizer';
+import { digestOf, skewFactor, textOfContent, type TokenCounter } from './token-counter';
 import type { ChatCompletionRequest, SimMessage, SimTool, SimToolCall } from './wire';
 
 /** Role markers and call framing a tool call costs on top of its name and arguments. */
@@ -19,15 +20,33 @@ const PSEUDO_WORDS = [
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
+/**
+ * `tokens` are o200k tokens (what is streamed); `completionTokens` is what usage reports, which the
+ * tokenizer skew makes differ from `tokens.length`. `rawTokens` is the o200k size of what is sent.
+ */
 export type ReplyPlan =
-  | { kind: 'text'; tokens: number[]; content: string; finishReason: 'stop' | 'length'; streamSeed: number }
-  | { kind: 'tool_call'; toolCall: SimToolCall; completionTokens: number; finishReason: 'tool_calls'; streamSeed: number };
+  | {
+      kind: 'text';
+      tokens: number[];
+      content: string;
+      rawTokens: number;
+      completionTokens: number;
+      finishReason: 'stop' | 'length';
+      streamSeed: number;
+      /** Set for compression (outline) requests: the style the outline was written in. */
+      summarizerStyle: SummarizerStyle | null;
+    }
+  | { kind: 'tool_call'; toolCall: SimToolCall; rawTokens: number; completionTokens: number; finishReason: 'tool_calls'; streamSeed: number; summarizerStyle: null };
 
 export interface ReplyContext {
   counter: TokenCounter;
   seed: number;
   /** Natural reply length for this request (option or `x-sim-reply-tokens`). */
   replyTokens: number;
+  /** Option or header; resolved per request when `mix`. Default `mix`. */
+  summarizerStyle?: SummarizerStyleOption;
+  /** Share of facts the `lossy` style drops. Default 0.3. */
+  lossyDropShare?: number;
 }
 
 /** The completion cap a request asked for, if any. */
@@ -76,8 +95,61 @@ function generatedTokens(prefix: string, wordSeed: number, targetTokens: number,
   return tokens.slice(0, targetTokens);
 }
 
-function textPlan(tokens: number[], cut: boolean, streamSeed: number, counter: TokenCounter): ReplyPlan {
-  return { kind: 'text', tokens, content: counter.decode(tokens), finishReason: cut ? 'length' : 'stop', streamSeed };
+/** The trailing assistant message's text when it asks for a continuation (Kimi partial mode). */
+export function partialPrefix(messages: SimMessage[]): string | null {
+  const last = messages[messages.length - 1];
+  return last?.role === 'assistant' && last.partial === true ? textOfContent(last.content) : null;
+}
+
+/**
+ * The rest of `full` after `prefix`. When the prefix is not exactly the start of `full` (edited, or cut
+ * mid-character), the reply resumes after the prefix's last line if `full` has it, else after the line
+ * where the two part ways.
+ */
+export function continuation(full: string, prefix: string): string {
+  if (full.startsWith(prefix)) return full.slice(prefix.length);
+  const lastLine = prefix.trimEnd().split('\n').pop()?.trim() ?? '';
+  if (lastLine.length >= 8) {
+    const at = full.lastIndexOf(lastLine);
+    if (at >= 0) return full.slice(at + lastLine.length);
+  }
+  let common = 0;
+  const n = Math.min(full.length, prefix.length);
+  while (common < n && full.charCodeAt(common) === prefix.charCodeAt(common)) common++;
+  const nextLine = full.indexOf('\n', common);
+  return nextLine >= 0 ? full.slice(nextLine) : '';
+}
+
+/**
+ * A text reply of `all` o200k tokens, counted at `factor` sim tokens each (rounded up), cut at
+ * `maxTokens` sim tokens with finish_reason length when it is longer.
+ */
+function sizedTextPlan(
+  all: number[],
+  factor: number,
+  maxTokens: number | undefined,
+  streamSeed: number,
+  counter: TokenCounter,
+  summarizerStyle: SummarizerStyle | null,
+  naturalTokens = Math.ceil(all.length * factor - 1e-9),
+): ReplyPlan {
+  const cut = maxTokens !== undefined && naturalTokens > maxTokens;
+  const tokens = cut ? all.slice(0, Math.max(0, Math.min(all.length, Math.floor(maxTokens / factor + 1e-9)))) : all;
+  return {
+    kind: 'text',
+    tokens,
+    content: counter.decode(tokens),
+    rawTokens: tokens.length,
+    completionTokens: cut ? maxTokens : naturalTokens,
+    finishReason: cut ? 'length' : 'stop',
+    streamSeed,
+    summarizerStyle,
+  };
+}
+
+/** What identifies a compression request for `mix`: the model and every message's role and text. */
+function requestDigest(model: string, messages: SimMessage[]): string {
+  return digestOf(JSON.stringify([model, messages.map((m) => [m.role, textOfContent(m.content)])]));
 }
 
 function chosenTool(req: ChatCompletionRequest, userText: string): SimTool | undefined {
@@ -102,23 +174,34 @@ function toolNameOfResult(messages: SimMessage[], result: SimMessage): string {
 export function planReply(req: ChatCompletionRequest, ctx: ReplyContext): ReplyPlan {
   const { counter, seed } = ctx;
   const maxTokens = requestedMaxTokens(req);
-  const messages = req.messages;
+  const prefix = partialPrefix(req.messages);
+  // In partial mode the reply is the one the request without the prefix would get, minus the prefix.
+  const messages = prefix === null ? req.messages : req.messages.slice(0, -1);
 
   if (isOutlineRequest(messages)) {
     const system = messages.filter((m) => m.role === 'system').map((m) => textOfContent(m.content)).join('\n');
-    const transcript = messages.filter((m) => m.role === 'user').map((m) => textOfContent(m.content)).join('\n');
-    const outline = buildOutline(transcript, outlineTargetTokens(system), counter);
-    const all = counter.encode(outline);
-    const cut = maxTokens !== undefined && all.length > maxTokens;
-    return textPlan(cut ? all.slice(0, maxTokens) : all, cut, hashSeeds(req.model, outline, seed)[1], counter);
+    const userText = messages.filter((m) => m.role === 'user').map((m) => textOfContent(m.content)).join('\n');
+    const digest = requestDigest(req.model, messages);
+    const style = chooseStyle(ctx.summarizerStyle ?? 'mix', seed, digest);
+    const summary = writeSummary({
+      systemText: system,
+      userText,
+      jsonMode: req.response_format?.type === 'json_object',
+      maxTokens,
+      style,
+      variantSeed: hashSeeds('variant', seed, digest)[0],
+      lossyDropShare: ctx.lossyDropShare ?? 0.3,
+      counter,
+    });
+    const text = prefix === null ? summary.text : continuation(summary.text, prefix);
+    const limit = summary.cutAt === null ? maxTokens : Math.min(summary.cutAt, maxTokens ?? Infinity);
+    return sizedTextPlan(counter.encode(text), skewFactor(digestOf(text), counter.skew), limit, hashSeeds(req.model, text, seed)[1], counter, style);
   }
 
   const last = messages[messages.length - 1];
   const natural = ctx.replyTokens;
-  const limit = maxTokens !== undefined ? Math.min(maxTokens, natural) : natural;
-  const cut = limit < natural;
 
-  if (last.role === 'user') {
+  if (last.role === 'user' && prefix === null) {
     const userText = textOfContent(last.content);
     const tool = chosenTool(req, userText);
     if (tool) {
@@ -126,33 +209,44 @@ export function planReply(req: ChatCompletionRequest, ctx: ReplyContext): ReplyP
       const [idSeed, streamSeed] = hashSeeds(req.model, userText, seed, name);
       const args = JSON.stringify({ input: Array.from(userText.slice(0, 80)).slice(0, 40).join('') });
       const id = `call_${idSeed.toString(16).padStart(8, '0')}${streamSeed.toString(16).padStart(8, '0')}`;
+      const rawTokens = counter.countText(name) + counter.countText(args) + TOOL_CALL_OVERHEAD_TOKENS;
       return {
         kind: 'tool_call',
         toolCall: { id, type: 'function', function: { name, arguments: args } },
-        completionTokens: counter.countText(name) + counter.countText(args) + TOOL_CALL_OVERHEAD_TOKENS,
+        rawTokens,
+        completionTokens: Math.ceil(rawTokens * skewFactor(digestOf(args), counter.skew) - 1e-9),
         finishReason: 'tool_calls',
         streamSeed,
+        summarizerStyle: null,
       };
     }
   }
 
-  let prefix: string;
+  let head: string;
   let source: string;
   if (last.role === 'tool') {
     source = textOfContent(last.content);
-    prefix = `Re: tool ${toolNameOfResult(messages, last)} result`;
+    head = `Re: tool ${toolNameOfResult(messages, last)} result`;
   } else {
     source = lastUserText(messages) ?? '';
-    prefix = `Re: ${firstWords(source, 8)}`.trimEnd();
+    head = `Re: ${firstWords(source, 8)}`.trimEnd();
   }
   const [wordSeed, streamSeed] = hashSeeds(req.model, last.role, source, seed);
+  // The natural reply is `natural` sim tokens: that many o200k tokens divided by this reply's skew.
+  const factor = skewFactor(String(wordSeed), counter.skew);
+  const rawLength = Math.max(1, Math.round(natural / factor));
 
+  let all: number[];
   if (req.response_format?.type === 'json_object') {
     const wrapperTokens = counter.countText(JSON.stringify({ reply: '' }));
-    const inner = generatedTokens(prefix, wordSeed, Math.max(1, limit - wrapperTokens), counter);
-    const json = JSON.stringify({ reply: counter.decode(inner) });
-    const tokens = counter.encode(json);
-    return textPlan(tokens.length > limit ? tokens.slice(0, limit) : tokens, cut || tokens.length > limit, streamSeed, counter);
+    const inner = generatedTokens(head, wordSeed, Math.max(1, rawLength - wrapperTokens), counter);
+    all = counter.encode(JSON.stringify({ reply: counter.decode(inner) }));
+  } else {
+    all = generatedTokens(head, wordSeed, rawLength, counter);
   }
-  return textPlan(generatedTokens(prefix, wordSeed, limit, counter), cut, streamSeed, counter);
+  if (prefix !== null) {
+    all = counter.encode(continuation(counter.decode(all), prefix));
+    return sizedTextPlan(all, factor, maxTokens, streamSeed, counter, null);
+  }
+  return sizedTextPlan(all, factor, maxTokens, streamSeed, counter, null, natural);
 }

@@ -2,13 +2,24 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultInjector, invalidFaultPlan, type Fault, type FaultPlan } from './faults';
-import { costUsd, findModel, KIMI_MODELS, MODELS_CREATED_AT, type KimiModel } from './models';
+import { cacheWriteCostUsd, costUsd, findModel, KIMI_MODELS, MODELS_CREATED_AT, type KimiModel } from './models';
 import { DEFAULT_OPTIONS, InvalidOptionError, mergeOptions, type KimiSimOptions, type KimiSimOptionsPatch } from './options';
 import { PrefixCache, prefixChain } from './prefix-cache';
 import { lastUserText, planReply, requestedMaxTokens, type ReplyPlan } from './reply';
+import { isSummarizerStyleOption, SUMMARIZER_STYLE_OPTIONS } from './summarizer';
 import { LAST_USER_MAX_CHARS, RequestLog, StatsBook, type ErrorKind, type RequestSummary, type SimStats } from './stats';
 import { TokenCounter, type PromptBlock } from './token-counter';
-import { apiError, invalidChatRequest, type ApiError, type ChatCompletionRequest, type SimMessage, type SimTool, type Usage } from './wire';
+import {
+  apiError,
+  CACHE_TTL_MS,
+  invalidChatRequest,
+  invalidKimiFields,
+  type ApiError,
+  type ChatCompletionRequest,
+  type SimMessage,
+  type SimTool,
+  type Usage,
+} from './wire';
 
 export interface KimiSim {
   /** OpenAI SDK `baseURL`, e.g. http://127.0.0.1:PORT/v1 */
@@ -23,6 +34,10 @@ export interface KimiSim {
   /** Most recent chat request summaries, oldest first. */
   requests(limit?: number): RequestSummary[];
   options(): KimiSimOptions;
+  /** Moves the simulator's clock forward (prefix-cache TTLs), as `POST /sim/clock {advance_ms}` does. */
+  advanceClock(ms: number): void;
+  /** The simulator's clock: Date.now() plus every advance since the last reset. */
+  now(): number;
   close(): Promise<void>;
 }
 
@@ -140,13 +155,13 @@ function once(f: () => void): () => void {
   };
 }
 
-function usageOf(prompt: number, cached: number, completion: number): Usage {
+function usageOf(prompt: number, cached: number, completion: number, cacheWrite: number): Usage {
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     cached_tokens: cached,
-    prompt_tokens_details: { cached_tokens: cached },
+    prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: cacheWrite },
   };
 }
 
@@ -207,10 +222,12 @@ class KimiSimServer {
   private readonly log: RequestLog;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private nextId = 0;
+  private clockOffsetMs = 0;
   readonly server: Server;
 
   constructor(options: KimiSimOptions) {
     this.opts = options;
+    this.counter.skew = options.tokenizerSkew;
     this.faults = new FaultInjector(options.seed);
     this.log = new RequestLog(options.requestLogSize);
     this.server = createServer({ noDelay: true, keepAlive: true }, (req, res) => {
@@ -231,10 +248,22 @@ class KimiSimServer {
     const next = mergeOptions(this.opts, patch);
     if (next.seed !== this.opts.seed) this.faults.reset(next.seed);
     this.log.resize(next.requestLogSize);
+    this.counter.skew = next.tokenizerSkew;
     this.opts = next;
   }
 
+  now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  advanceClock(ms: number): void {
+    if (!(typeof ms === 'number' && Number.isFinite(ms) && ms >= 0)) throw new InvalidOptionError('advance_ms', 'must be a number >= 0');
+    this.clockOffsetMs += ms;
+  }
+
+  /** Clears stats, the prefix cache, the request log, queued faults and clock advances. */
   reset(): void {
+    this.clockOffsetMs = 0;
     this.statsBook.reset();
     this.prefixCache.clear();
     this.log.clear();
@@ -285,6 +314,10 @@ class KimiSimServer {
         return sendJson(res, 200, this.options());
       case 'POST /sim/config':
         return this.postConfig(req, res);
+      case 'GET /sim/clock':
+        return sendJson(res, 200, { now_ms: this.now(), offset_ms: this.clockOffsetMs });
+      case 'POST /sim/clock':
+        return this.postClock(req, res);
       case 'GET /sim/faults':
         return sendJson(res, 200, { pending: this.faults.pending() });
       case 'POST /sim/faults':
@@ -350,6 +383,19 @@ class KimiSimServer {
     sendJson(res, 200, this.options());
   }
 
+  private async postClock(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const parsed = await this.jsonBody(req, this.plainFail(res));
+    if (!parsed) return;
+    const advance = (parsed.body as { advance_ms?: unknown } | undefined)?.advance_ms;
+    try {
+      this.advanceClock(advance as number);
+    } catch (err) {
+      if (!(err instanceof InvalidOptionError)) throw err;
+      return sendJson(res, 400, apiError(err.message, 'invalid_request_error'));
+    }
+    sendJson(res, 200, { now_ms: this.now(), offset_ms: this.clockOffsetMs });
+  }
+
   private async postFaults(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const parsed = await this.jsonBody(req, this.plainFail(res));
     if (!parsed) return;
@@ -396,6 +442,9 @@ class KimiSimServer {
       prompt_tokens: 0,
       cached_tokens: 0,
       completion_tokens: 0,
+      cache_write_tokens: 0,
+      cache_ttl: null,
+      summarizer_style: null,
       status: null,
       fault: null,
     };
@@ -435,9 +484,21 @@ class KimiSimServer {
 
     const invalid = invalidChatRequest(body);
     if (invalid) return fail(400, '400', apiError(invalid, 'invalid_request_error'));
+    const kimiInvalid = invalidKimiFields(body as Record<string, unknown>);
+    if (kimiInvalid) return fail(400, '400', apiError(kimiInvalid.message, 'invalid_request_error', 'invalid_request', kimiInvalid.param));
     const request = body as ChatCompletionRequest;
+    summary.cache_ttl = request.cache_ttl ?? null;
     const model = findModel(request.model);
     if (!model) return fail(404, '404', modelNotFound(request.model));
+
+    let summarizerStyle = opts.summarizerStyle;
+    const styleHeader = headerValue(req, 'x-sim-summarizer-style');
+    if (styleHeader !== null) {
+      if (!isSummarizerStyleOption(styleHeader)) {
+        return fail(400, '400', apiError(`Invalid request: x-sim-summarizer-style must be one of ${SUMMARIZER_STYLE_OPTIONS.join(', ')}`, 'invalid_request_error'));
+      }
+      summarizerStyle = styleHeader;
+    }
 
     let replyTokens = opts.replyTokens;
     const override = headerValue(req, 'x-sim-reply-tokens');
@@ -477,16 +538,28 @@ class KimiSimServer {
     }
 
     const chain = prefixChain(blocks);
-    const now = Date.now();
-    const cachedTokens = this.prefixCache.cachedTokens(key, chain, now, opts.cacheTtlMs);
-    this.prefixCache.record(key, chain, now, opts.cacheEntriesPerKey);
+    const now = this.now();
+    const cachedTokens = this.prefixCache.cachedTokens(key, chain, now);
+    // Every request is cacheable: what was not a hit is written, for the TTL the request asked for.
+    const writeTier = request.cache_ttl ?? '5m';
+    const ttlMs = request.cache_ttl ? CACHE_TTL_MS[request.cache_ttl] : opts.cacheTtlMs;
+    this.prefixCache.record(key, chain, now, ttlMs, opts.cacheEntriesPerKey);
+    const writeTokens = promptTokens - cachedTokens;
     summary.cached_tokens = cachedTokens;
+    summary.cache_write_tokens = writeTokens;
 
-    const plan = planReply(request, { counter: this.counter, seed: opts.seed, replyTokens });
+    const plan = planReply(request, { counter: this.counter, seed: opts.seed, replyTokens, summarizerStyle, lossyDropShare: opts.lossyDropShare });
+    if (plan.summarizerStyle !== null) {
+      summary.summarizer_style = plan.summarizerStyle;
+      this.statsBook.summarized(key, plan.summarizerStyle);
+      res.setHeader('x-sim-summarizer-style', plan.summarizerStyle);
+    }
     let delivered = 0;
     const bill = once(() => {
       summary.completion_tokens = delivered;
-      this.statsBook.billed(key, promptTokens, cachedTokens, delivered, costUsd(model, promptTokens, cachedTokens, delivered));
+      const writeCost = cacheWriteCostUsd(model, writeTokens, writeTier);
+      const cost = costUsd(model, promptTokens, cachedTokens, delivered, writeTokens, writeTier);
+      this.statsBook.billed(key, promptTokens, cachedTokens, delivered, cost, writeTokens, writeCost);
     });
     exchange.whenClosed(bill);
     if (fault?.kind === 'cut') this.statsBook.failed(key, 'cut');
@@ -498,8 +571,9 @@ class KimiSimServer {
       model: model.id,
       fault,
       summary,
-      usage: (completion) => usageOf(promptTokens, cachedTokens, completion),
-      progress: (n) => (delivered = n),
+      usage: (completion) => usageOf(promptTokens, cachedTokens, completion, writeTokens),
+      // Streamed o200k tokens, reported in the simulator's (skewed) count.
+      progress: (n) => (delivered = Math.min(plan.completionTokens, Math.ceil((n * plan.completionTokens) / Math.max(1, plan.rawTokens)))),
       finish: (completion) => {
         delivered = completion;
         bill();
@@ -511,7 +585,7 @@ class KimiSimServer {
   }
 
   private completionTokens(plan: ReplyPlan): number {
-    return plan.kind === 'text' ? plan.tokens.length : plan.completionTokens;
+    return plan.completionTokens;
   }
 
   private async jsonReply(target: ReplyTarget, plan: ReplyPlan): Promise<void> {
@@ -558,7 +632,7 @@ class KimiSimServer {
       for (const g of streamGroups(this.counter.pieces(plan.tokens), plan.streamSeed)) deltas.push({ delta: { content: g.text }, tokens: g.tokens });
     } else {
       const { id, function: fn } = plan.toolCall;
-      const nameTokens = plan.completionTokens - this.counter.countText(fn.arguments);
+      const nameTokens = plan.rawTokens - this.counter.countText(fn.arguments);
       deltas.push({
         delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id, type: 'function', function: { name: fn.name, arguments: '' } }] },
         tokens: nameTokens,
@@ -623,6 +697,8 @@ export async function startKimiSim(options: KimiSimOptionsPatch = {}): Promise<K
     injectFaults: (plan) => sim.injectFaults(plan),
     requests: (limit) => sim.requests(limit),
     options: () => sim.options(),
+    advanceClock: (ms) => sim.advanceClock(ms),
+    now: () => sim.now(),
     close: () => sim.close(),
   };
 }

@@ -8,13 +8,20 @@ export interface SimKeyStats {
   prompt_tokens: number;
   cached_tokens: number;
   completion_tokens: number;
+  /** Prompt tokens written to the prefix cache (prompt - cached of each billed request). */
+  cache_write_tokens: number;
+  /** Total cost, cache writes included. */
   cost_usd: number;
+  /** The part of cost_usd that paid for cache writes (1x input price for 5m, 2x for 1h). */
+  cache_write_cost_usd: number;
   /** cached_tokens / prompt_tokens over billed requests (0 when nothing was billed). */
   cache_hit_share: number;
   in_flight: number;
   peak_concurrency: number;
   errors: Record<ErrorKind, number>;
   by_purpose: Record<string, number>;
+  /** Compression requests answered, by the style the outline was written in. */
+  by_summarizer_style: Record<string, number>;
 }
 
 export interface SimStats {
@@ -35,6 +42,12 @@ export interface RequestSummary {
   prompt_tokens: number;
   cached_tokens: number;
   completion_tokens: number;
+  /** Prompt tokens written to the prefix cache by this request. */
+  cache_write_tokens: number;
+  /** The request's `cache_ttl` field, or null when it sent none (then `cacheTtlMs` applies, billed as 5m). */
+  cache_ttl: string | null;
+  /** The style a compression (outline) request was answered in; null for other requests. */
+  summarizer_style: string | null;
   /** HTTP status sent, or null when no response was sent (hang, cut before answering, client gone). */
   status: number | null;
   fault: FaultKind | null;
@@ -48,12 +61,15 @@ function emptyKeyStats(): SimKeyStats {
     prompt_tokens: 0,
     cached_tokens: 0,
     completion_tokens: 0,
+    cache_write_tokens: 0,
     cost_usd: 0,
+    cache_write_cost_usd: 0,
     cache_hit_share: 0,
     in_flight: 0,
     peak_concurrency: 0,
     errors: { '400': 0, '401': 0, '404': 0, '413': 0, '429': 0, '500': 0, cut: 0, hang: 0 },
     by_purpose: {},
+    by_summarizer_style: {},
   };
 }
 
@@ -100,12 +116,28 @@ export class StatsBook {
     });
   }
 
-  billed(key: string, promptTokens: number, cachedTokens: number, completionTokens: number, costUsd: number): void {
+  summarized(key: string, style: string): void {
+    this.each(key, (s) => {
+      s.by_summarizer_style[style] = (s.by_summarizer_style[style] ?? 0) + 1;
+    });
+  }
+
+  billed(
+    key: string,
+    promptTokens: number,
+    cachedTokens: number,
+    completionTokens: number,
+    costUsd: number,
+    cacheWriteTokens = 0,
+    cacheWriteCostUsd = 0,
+  ): void {
     this.each(key, (s) => {
       s.prompt_tokens += promptTokens;
       s.cached_tokens += cachedTokens;
       s.completion_tokens += completionTokens;
+      s.cache_write_tokens += cacheWriteTokens;
       s.cost_usd += costUsd;
+      s.cache_write_cost_usd += cacheWriteCostUsd;
       s.cache_hit_share = s.prompt_tokens === 0 ? 0 : s.cached_tokens / s.prompt_tokens;
     });
   }
@@ -117,7 +149,12 @@ export class StatsBook {
   }
 
   snapshot(): SimStats {
-    const copy = (s: SimKeyStats): SimKeyStats => ({ ...s, errors: { ...s.errors }, by_purpose: { ...s.by_purpose } });
+    const copy = (s: SimKeyStats): SimKeyStats => ({
+      ...s,
+      errors: { ...s.errors },
+      by_purpose: { ...s.by_purpose },
+      by_summarizer_style: { ...s.by_summarizer_style },
+    });
     const keys: Record<string, SimKeyStats> = {};
     for (const [key, stats] of this.keys) keys[key] = copy(stats);
     return { total: copy(this.total), keys };

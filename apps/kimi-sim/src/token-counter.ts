@@ -56,13 +56,35 @@ export function textOfContent(content: SimMessage['content']): string {
 }
 
 /**
+ * Kimi's tokenizer is not o200k: the simulator skews each counted unit by a factor in
+ * [1 - skew, 1 + skew] drawn from a hash of the unit, so the same message always counts the same.
+ */
+export function skewFactor(digest: string, skew: number): number {
+  if (skew <= 0) return 1;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < digest.length; i++) h = Math.imul(h ^ digest.charCodeAt(i), 0x01000193) >>> 0;
+  return 1 - skew + (2 * skew * h) / 4294967296;
+}
+
+/** `tokens` o200k tokens as the simulated upstream counts them: scaled and rounded up. */
+export function skewedCount(tokens: number, digest: string, skew: number): number {
+  return skew <= 0 ? tokens : Math.ceil(tokens * skewFactor(digest, skew) - 1e-9);
+}
+
+/**
  * o200k_base counting with an LRU of per-message counts keyed by a digest of the canonical message,
  * so a long prompt that is re-sent every turn costs one hash per message, not a re-tokenization.
+ * `message` and `head` apply the tokenizer skew; `countText` is plain o200k.
  */
 export class TokenCounter {
   private readonly countsByDigest = new Map<string, number>();
 
-  constructor(private readonly maxCachedMessages = 50_000) {}
+  /** 0 = plain o200k_base. */
+  skew = 0;
+
+  constructor(private readonly maxCachedMessages = 50_000, skew = 0) {
+    this.skew = skew;
+  }
 
   countText(text: string | null | undefined): number {
     if (!text) return 0;
@@ -92,14 +114,14 @@ export class TokenCounter {
       message.tool_calls ?? null,
     ]);
     const digest = digestOf(canonical);
-    return { digest, tokens: this.cachedCount(digest, () => this.countMessage(message)) };
+    return { digest, tokens: skewedCount(this.cachedCount(digest, () => this.countMessage(message)), digest, this.skew) };
   }
 
   /** The first prompt block: which model and which tool definitions the conversation runs under. */
   head(model: string, tools: SimTool[] | undefined): PromptBlock {
     const toolsJson = tools?.length ? JSON.stringify(tools) : '';
     const digest = digestOf(`${model}\u0000${toolsJson}`);
-    return { digest, tokens: this.cachedCount(digest, () => this.countText(toolsJson)) };
+    return { digest, tokens: skewedCount(this.cachedCount(digest, () => this.countText(toolsJson)), digest, this.skew) };
   }
 
   /** Per-token text of `tokens`; tokens holding part of a character are merged with the following ones. */

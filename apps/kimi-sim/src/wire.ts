@@ -18,6 +18,8 @@ export interface SimMessage {
   name?: string;
   tool_call_id?: string;
   tool_calls?: SimToolCall[];
+  /** Kimi partial mode: on a trailing assistant message, the reply continues its content. */
+  partial?: boolean;
 }
 
 export interface SimTool {
@@ -39,7 +41,13 @@ export interface ChatCompletionRequest {
   stream_options?: { include_usage?: boolean } | null;
   response_format?: { type: string } | null;
   n?: number;
+  /** Lifetime of the prefix-cache entry this request writes; billed per write (5m at 1x, 1h at 2x input). */
+  cache_ttl?: CacheTtl;
 }
+
+export const CACHE_TTLS = ['5m', '1h'] as const;
+export type CacheTtl = (typeof CACHE_TTLS)[number];
+export const CACHE_TTL_MS: Record<CacheTtl, number> = { '5m': 5 * 60_000, '1h': 60 * 60_000 };
 
 export interface Usage {
   prompt_tokens: number;
@@ -47,15 +55,41 @@ export interface Usage {
   total_tokens: number;
   /** Kimi reports it here as well as in prompt_tokens_details. */
   cached_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
+  prompt_tokens_details: { cached_tokens: number; cache_write_tokens: number };
 }
 
 export interface ApiError {
   error: { message: string; type: string; code?: string | null; param?: string | null };
 }
 
-export function apiError(message: string, type: string, code?: string): ApiError {
-  return code === undefined ? { error: { message, type } } : { error: { message, type, code } };
+export function apiError(message: string, type: string, code?: string, param?: string): ApiError {
+  const error: ApiError['error'] = code === undefined ? { message, type } : { message, type, code };
+  if (param !== undefined) error.param = param;
+  return { error };
+}
+
+/** A 400 answer: its message, and the request field it is about when there is one. */
+export interface InvalidRequest {
+  message: string;
+  param?: string;
+}
+
+/** Checks the Kimi extensions of a chat request (cache_ttl, partial); null when they are fine. */
+export function invalidKimiFields(body: Record<string, unknown>): InvalidRequest | null {
+  const ttl = body.cache_ttl;
+  if (ttl !== undefined && ttl !== null && !(CACHE_TTLS as readonly unknown[]).includes(ttl)) {
+    return { message: `Invalid request: cache_ttl must be "5m" or "1h", got ${JSON.stringify(ttl)}`, param: 'cache_ttl' };
+  }
+  const messages = body.messages as Record<string, unknown>[];
+  for (const [i, m] of messages.entries()) {
+    if (m.partial !== undefined && typeof m.partial !== 'boolean') {
+      return { message: `Invalid request: messages[${i}].partial must be a boolean`, param: `messages[${i}].partial` };
+    }
+    if (m.partial === true && (m.role !== 'assistant' || i !== messages.length - 1)) {
+      return { message: 'Invalid request: partial is only allowed on the last message, which must be an assistant message', param: `messages[${i}].partial` };
+    }
+  }
+  return null;
 }
 
 /** Checks the fields the simulator relies on; returns an error message for a 400, or null. */

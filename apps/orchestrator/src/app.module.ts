@@ -24,6 +24,8 @@ import { HealthController } from './health/health.controller';
 import { MetricsController } from './health/metrics.controller';
 import { ModelsController } from './models/models.controller';
 import { Compactor } from './session-state/compactor';
+import { Summarizer } from './session-state/summarizer';
+import { CompactionMetrics } from './session-state/compaction-metrics';
 import { SessionStateController, SnapshotsController } from './session-state/session-state.controller';
 import { SessionStateRepository } from './session-state/session-state.repository';
 import { SessionStateService } from './session-state/session-state.service';
@@ -34,6 +36,7 @@ import { SessionsService } from './sessions/sessions.service';
 import { TurnService } from './sessions/turn.service';
 import { WindowCache } from './sessions/window-cache';
 import { LlmGateway } from './upstream/llm-gateway';
+import { ModelCheck } from './upstream/model-check';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
 
 export interface AppModuleOptions {
@@ -78,7 +81,8 @@ export class AppModule {
         { provide: DataSource, useValue: dataSource },
         { provide: SecretBox, useValue: new SecretBox(config.encryptionKey!) },
         { provide: TokenEstimator, useValue: new TokenEstimator() },
-        { provide: ModelRegistry, useValue: new ModelRegistry(config.llmModel, config.contextWindow) },
+        { provide: ModelRegistry, useValue: new ModelRegistry(config.llmModel, config.contextWindow, { overrides: config.modelPrices, cacheTtl: config.cacheTtl }) },
+        ModelCheck,
         {
           provide: UPSTREAM,
           useValue: new OpenAIUpstream({
@@ -103,6 +107,8 @@ export class AppModule {
         FragmentsRepository,
         FragmentsService,
         Compactor,
+        Summarizer,
+        CompactionMetrics,
         SessionStateService,
         ChatCompletionsService,
         TasksRepository,

@@ -19,6 +19,7 @@ import { ErrorFilter } from './common/error.filter';
 import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
 import { AppConfig, loadConfig } from './config/app-config';
+import { ModelCheck } from './upstream/model-check';
 
 export interface OrchestratorHandle {
   app: INestApplication;
@@ -80,6 +81,10 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     cleanups.push(() => app.close());
     configureApp(app);
     if (config.role !== 'worker') mountQueueUi(app, config.adminApiKey);
+
+    // Is LLM_MODEL still served? Model ids get retired upstream: warn (never refuse to start, the
+    // upstream may just be down for a moment), and /health reports it as checks.upstream.model_served.
+    await app.get(ModelCheck).checkAtStart(Math.min(3000, config.upstreamTimeoutMs));
 
     let devApiKey: string | null = null;
     if (secrets) devApiKey = await ensureDevAccount(app.get(AccountsService), secrets.dev_api_key);

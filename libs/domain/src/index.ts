@@ -7,4 +7,7 @@ export * from './rounds';
 export * from './truncation';
 export * from './rolling-policy';
 export * from './outline';
+export * from './outline-reader';
+export * from './facts';
+export * from './fact-guard';
 export * from './split';

@@ -1,15 +1,19 @@
+import Ajv from 'ajv';
 import {
   buildOutlineRequest,
   extractiveOutline,
   mergeOutlines,
   type Outline,
+  OUTLINE_JSON_SCHEMA,
   OUTLINE_MARKER,
   parseOutline,
   readOutlineRequest,
   renderOutline,
+  renderOutlineJson,
   validateOutline,
   withProvenance,
 } from './outline';
+import { readOutlineTolerant } from './outline-reader';
 import { conversation, countChars4 } from './testing/conversation-builder';
 import type { StoredMessage } from './types';
 
@@ -228,5 +232,54 @@ describe('outline merge (coordinator)', () => {
   it('merging a merged outline again changes nothing (dedupe is idempotent)', () => {
     const merged = mergeOutlines([childA, childB]);
     expect(mergeOutlines([merged, merged])).toEqual(merged);
+  });
+});
+
+describe('outline request, JSON format', () => {
+  const messages = [msg(7, 'user', 'Refactor billing.'), msg(8, 'assistant', 'Done, see LED-4471.')];
+
+  it('keeps the markdown prompt byte for byte by default', () => {
+    const expected = [
+      'You compress a conversation transcript into a structured outline.',
+      'OUTLINE_FORMAT v1',
+      'Answer with exactly this format and nothing else:',
+      "# Outline\n## Goal\n<one line>\n## Decisions\n- <decision> (why: <reason or 'not stated'>)\n## Facts and identifiers\n- <fact>\n## Open items\n- <item>\n## Artifacts\n- <artifact>",
+      'Rules:',
+      '- Write all five ## sections, in this order. A list section with nothing to list holds "- none".',
+      '- Keep every fact, identifier, number and file name verbatim.',
+      "- Keep every decision with why it was taken; write (why: not stated) when the transcript does not say.",
+      '- One item per line. No prose, no code fences, nothing outside the format.',
+      '- When a previous outline is given, merge it in and keep all of its items.',
+      'Target length: about 25 tokens',
+    ].join('\n');
+    expect(buildOutlineRequest({ messages, ratio: 4, inputTokens: 100 })[0].content).toBe(expected);
+    expect(buildOutlineRequest({ messages, ratio: 4, inputTokens: 100, format: 'markdown' })).toEqual(buildOutlineRequest({ messages, ratio: 4, inputTokens: 100 }));
+  });
+
+  it('asks for one JSON object following the printed schema, with the marker, the rules and the target as last line', () => {
+    const [system, user] = buildOutlineRequest({ messages, ratio: 4, inputTokens: 100, format: 'json' });
+    expect(system.content).toContain(`\n${OUTLINE_MARKER}\n`);
+    expect(system.content).toContain(JSON.stringify(OUTLINE_JSON_SCHEMA));
+    expect(system.content).toContain('single JSON object');
+    expect(system.content).toContain('Keep every fact, identifier, number, date, name and file path verbatim.');
+    expect(system.content!.endsWith('\nTarget length: about 25 tokens')).toBe(true);
+    expect(user.content).toBe('Transcript:\n[seq 7] user: Refactor billing.\n[seq 8] assistant: Done, see LED-4471.');
+    const b = buildOutlineRequest({ messages: messages.slice(0, 1), ratio: 4, inputTokens: 100, format: 'json', previousOutline: sample })[0].content;
+    expect(b).toBe(system.content);
+  });
+
+  it('is read back in both forms: format, target, previous outline and transcript', () => {
+    const json = readOutlineRequest(buildOutlineRequest({ messages, ratio: 2, inputTokens: 100, format: 'json', previousOutline: sample }));
+    expect(json).toMatchObject({ format: 'json', targetTokens: 50 });
+    expect(JSON.parse(json!.previousOutline!)).toMatchObject({ goal: sample.goal, facts: sample.facts, open_items: sample.openItems });
+    expect(json!.messages.map((m) => [m.seq, m.content])).toEqual([[7, 'Refactor billing.'], [8, 'Done, see LED-4471.']]);
+    expect(readOutlineRequest(buildOutlineRequest({ messages, ratio: 2, inputTokens: 100 }))).toMatchObject({ format: 'markdown', targetTokens: 50 });
+  });
+
+  it('the schema validates a rendered JSON outline, and the tolerant reader reads it back', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(OUTLINE_JSON_SCHEMA);
+    const text = renderOutlineJson(withProvenance(sample, { sessionId: 's1', snapshotId: null, fromSeq: 1, toSeq: 9 }));
+    expect(validate(JSON.parse(text))).toBe(true);
+    expect(readOutlineTolerant(text)).toMatchObject({ form: 'json', problems: [], outline: withProvenance(sample, { sessionId: 's1', snapshotId: null, fromSeq: 1, toSeq: 9 }) });
   });
 });

@@ -1,7 +1,13 @@
 // The outline format: the summarizer prompt, strict parsing, canonical rendering, the extractive
 // fallback and the merge of children's outlines into the master.
 import { outlineTargetTokens } from './budget';
+import { extractHardFacts, FactHaystack } from './facts';
+import { OUTLINE_JSON_SCHEMA } from './outline-schema';
+import { ARTIFACT_PATTERN, clipGoal, DECISION_PATTERN, OPEN_PATTERN, oneLine, sentencesOf, splitDecision } from './outline-text';
 import type { ChatMessage, CountTokens, Role, StoredMessage, ToolCall } from './types';
+
+export { OUTLINE_JSON_SCHEMA } from './outline-schema';
+export { sentencesOf } from './outline-text';
 
 export const OUTLINE_MARKER = 'OUTLINE_FORMAT v1';
 export const OUTLINE_TITLE = '# Outline';
@@ -63,6 +69,27 @@ const OUTLINE_SYSTEM_PROMPT_HEAD = [
   '- When a previous outline is given, merge it in and keep all of its items.',
 ].join('\n');
 
+/** The JSON variant: same marker, same rules, same last line; the answer is one JSON object. */
+export const OUTLINE_JSON_INSTRUCTION = 'Answer with a single JSON object that follows this JSON Schema, and nothing else:';
+const OUTLINE_JSON_EXAMPLE =
+  '{"goal": "<one line>", "decisions": [{"decision": "<decision>", "why": "<reason or \'not stated\'>"}], "facts": ["<fact>"], "open_items": ["<item>"], "artifacts": ["<artifact>"]}';
+const OUTLINE_JSON_SYSTEM_PROMPT_HEAD = [
+  'You compress a conversation transcript into a structured outline.',
+  OUTLINE_MARKER,
+  OUTLINE_JSON_INSTRUCTION,
+  JSON.stringify(OUTLINE_JSON_SCHEMA),
+  'Example:',
+  OUTLINE_JSON_EXAMPLE,
+  'Rules:',
+  '- Write all five keys. A list with nothing to list is [].',
+  '- Keep every fact, identifier, number, date, name and file path verbatim.',
+  '- Keep every decision with why it was taken; write "not stated" when the transcript does not say.',
+  '- One item per array entry. No prose, no code fences, nothing outside the JSON object.',
+  '- When a previous outline is given, merge it in and keep all of its items.',
+].join('\n');
+
+export type OutlineReplyFormat = 'markdown' | 'json';
+
 export const OUTLINE_TARGET_PREFIX = 'Target length: about ';
 export const TRANSCRIPT_HEADING = 'Transcript:';
 export const PREVIOUS_OUTLINE_HEADING = 'Previous outline:';
@@ -74,15 +101,27 @@ export interface OutlineRequestInput {
   /** Tokens the summarizer reads (range plus any previous outline); sets the target length. */
   inputTokens: number;
   previousOutline?: Outline | string | null;
+  /** The answer format asked for; 'markdown' (default) is the canonical text, byte for byte as before. */
+  format?: OutlineReplyFormat;
 }
 
-/** The summarizer call: the fixed system prompt with the target length, then the transcript. */
-export function buildOutlineRequest({ messages, ratio, inputTokens, previousOutline }: OutlineRequestInput): ChatMessage[] {
+/**
+ * The summarizer call: the fixed system prompt with the target length, then the transcript.
+ * With format 'json' the prompt asks for one JSON object following OUTLINE_JSON_SCHEMA, and a
+ * previous outline given as an Outline is shown in that form too.
+ */
+export function buildOutlineRequest({ messages, ratio, inputTokens, previousOutline, format = 'markdown' }: OutlineRequestInput): ChatMessage[] {
   const target = outlineTargetTokens(inputTokens, ratio);
-  const system = `${OUTLINE_SYSTEM_PROMPT_HEAD}\n${OUTLINE_TARGET_PREFIX}${target} tokens`;
+  const head = format === 'json' ? OUTLINE_JSON_SYSTEM_PROMPT_HEAD : OUTLINE_SYSTEM_PROMPT_HEAD;
+  const system = `${head}\n${OUTLINE_TARGET_PREFIX}${target} tokens`;
   const parts: string[] = [];
   if (previousOutline) {
-    const text = typeof previousOutline === 'string' ? previousOutline.trim() : renderOutline(previousOutline);
+    const text =
+      typeof previousOutline === 'string'
+        ? previousOutline.trim()
+        : format === 'json'
+          ? renderOutlineJson(previousOutline)
+          : renderOutline(previousOutline);
     parts.push(`${PREVIOUS_OUTLINE_HEADING}\n${text}`, '');
   }
   parts.push(TRANSCRIPT_HEADING, renderTranscript(messages));
@@ -113,6 +152,8 @@ export interface TranscriptMessage {
 }
 
 export interface OutlineRequestReading {
+  /** The answer format the request asks for. */
+  format: OutlineReplyFormat;
   targetTokens: number;
   previousOutline: string | null;
   messages: TranscriptMessage[];
@@ -159,11 +200,8 @@ export function readOutlineRequest(messages: readonly ChatMessage[]): OutlineReq
       out.push({ seq, role, content: match[5] });
     }
   }
-  return { targetTokens: target ? Number(target[1]) : 0, previousOutline, messages: out };
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  const format: OutlineReplyFormat = system.includes(OUTLINE_JSON_INSTRUCTION) ? 'json' : 'markdown';
+  return { format, targetTokens: target ? Number(target[1]) : 0, previousOutline, messages: out };
 }
 
 /** The canonical text of an outline; parseOutline(renderOutline(x)) gives x back (with single-line items). */
@@ -194,11 +232,29 @@ export function renderOutline(outline: Outline): string {
   return lines.join('\n');
 }
 
-function renderProvenance(p: OutlineProvenance): string {
+/** The JSON form of an outline (OUTLINE_JSON_SCHEMA); provenance, when present, as `sources` lines. */
+export function renderOutlineJson(outline: Outline): string {
+  const list = (items: string[]): string[] => items.map(oneLine).filter((item) => item !== '');
+  const json: Record<string, unknown> = {
+    goal: oneLine(outline.goal) || NOT_STATED,
+    decisions: outline.decisions
+      .map((d) => ({ decision: oneLine(d.text), why: oneLine(d.why) || NOT_STATED }))
+      .filter((d) => d.decision !== ''),
+    facts: list(outline.facts),
+    open_items: list(outline.openItems),
+    artifacts: list(outline.artifacts),
+  };
+  if (outline.provenance && outline.provenance.length > 0) {
+    json.sources = outline.provenance.map((p) => renderProvenance(p).slice(2));
+  }
+  return JSON.stringify(json);
+}
+
+export function renderProvenance(p: OutlineProvenance): string {
   return `- session=${p.sessionId} snapshot=${p.snapshotId ?? EMPTY_ITEM} seqs=${p.fromSeq}-${p.toSeq}`;
 }
 
-const PROVENANCE_LINE = /^session=(\S+) snapshot=(\S+) seqs=(\d+)-(\d+)$/;
+export const PROVENANCE_LINE = /^session=(\S+) snapshot=(\S+) seqs=(\d+)-(\d+)$/;
 const DECISION_LINE = /^(.*\S)\s*\(why:\s*(.*?)\s*\)$/;
 
 export interface OutlineReading {
@@ -377,12 +433,6 @@ const FACT_PATTERNS: RegExp[] = [
 ];
 /** `key: value` at a sentence start; weaker than the others, so "TODO: x" stays an open item. */
 const KEY_VALUE_PATTERN = /^["'`]?[A-Za-z_][\w.-]*["'`]?:\s+\S/;
-const DECISION_PATTERN = /\b(?:decide[sd]?|deciding|decision|we will|we'll|chose|choose|chosen|going with|settled on|agreed)\b/i;
-const WHY_PATTERN = /\s*,?\s*\b(?:because|since|so that|due to)\b\s*/i;
-const OPEN_PATTERN = /\bTODO\b|\bFIXME\b|\bopen question\b|\?$/i;
-const ARTIFACT_PATTERN =
-  /(?<![\w/.-])((?:\.{1,2}\/|\/)?(?:[\w-]+\/)*[\w-]+(?:\.[\w-]+)*\.(?:ts|tsx|js|jsx|mjs|cjs|json|md|py|go|rs|java|kt|rb|php|cs|c|h|cpp|hpp|sql|yaml|yml|toml|ini|env|txt|csv|log|sh|html|css|scss|xml|proto|lock|tf|ipynb|pdf|png|jpg|svg))(?![\w-])/gi;
-const GOAL_MAX_CHARS = 300;
 
 function isStrongFact(sentence: string): boolean {
   return FACT_PATTERNS.some((p) => p.test(sentence));
@@ -392,18 +442,6 @@ function isStrongFact(sentence: string): boolean {
 export function isFactSentence(sentence: string): boolean {
   if (isStrongFact(sentence)) return true;
   return !DECISION_PATTERN.test(sentence) && !OPEN_PATTERN.test(sentence) && KEY_VALUE_PATTERN.test(sentence);
-}
-
-/** Sentences of a text, whitespace collapsed, bullets stripped; split at line ends and at . ! ? before a capital. */
-export function sentencesOf(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split(/\n+/)) {
-    for (const part of line.split(/(?<=[.!?])\s+(?=[A-Z0-9"'(\[])/)) {
-      const sentence = oneLine(part).replace(/^(?:[-*•]|\d+[.)])\s+/, '');
-      if (sentence !== '') out.push(sentence);
-    }
-  }
-  return out;
 }
 
 /**
@@ -432,31 +470,35 @@ export function extractiveOutline(messages: readonly OutlineSourceMessage[], opt
     }
   }
   const outline: Outline = { goal, decisions, facts, openItems, artifacts: [...artifacts] };
-  return trimToward(outline, options);
+  return trimOutline(outline, options.targetTokens, options.countTokens, { keepFacts: true });
 }
 
-function clipGoal(sentence: string): string {
-  if (sentence.length <= GOAL_MAX_CHARS) return sentence || NOT_STATED;
-  const cut = sentence.slice(0, GOAL_MAX_CHARS);
-  const space = cut.lastIndexOf(' ');
-  return `${space > GOAL_MAX_CHARS / 2 ? cut.slice(0, space) : cut}...`;
+// ---- trimming ------------------------------------------------------------------------------
+
+export interface TrimOptions {
+  /** Never drop facts (the extractive fallback's rule); by default facts go last. */
+  keepFacts?: boolean;
 }
 
-function splitDecision(sentence: string): OutlineDecision {
-  const match = WHY_PATTERN.exec(sentence);
-  if (!match || match.index === 0) return { text: sentence, why: NOT_STATED };
-  const text = sentence.slice(0, match.index).replace(/[,;:\s]+$/, '');
-  const why = sentence.slice(match.index + match[0].length).replace(/[.!\s]+$/, '');
-  return why === '' ? { text: sentence, why: NOT_STATED } : { text, why };
-}
+/** A fact line restored by guardOutline: `[seq N] <sentence>`. */
+export const RESTORED_FACT = /^\[seq (\d+)\] /;
 
-function trimToward(outline: Outline, { targetTokens, countTokens }: ExtractiveOptions): Outline {
+const TRIM_PASSES = 16;
+
+/**
+ * Cuts an outline toward targetTokens (its rendered size), deterministically: first the oldest
+ * decisions, open items and artifacts, heaviest section first; then facts (unless keepFacts):
+ * restored `[seq N]` lines whose facts the rest of the outline already states, oldest first, then
+ * the longest facts. The goal and the sources are never cut. extractiveOutline uses it with keepFacts.
+ */
+export function trimOutline(outline: Outline, targetTokens: number, countTokens: CountTokens, options: TrimOptions = {}): Outline {
   // Per-line costs only estimate the rendered total, so re-count after each pass and go on while over.
   let current = outline;
-  for (let pass = 0; pass < 8; pass++) {
+  for (let pass = 0; pass < TRIM_PASSES; pass++) {
     const excess = countTokens(renderOutline(current)) - targetTokens;
     if (excess <= 0) return current;
-    const next = dropOldest(current, excess, countTokens);
+    let next = dropOldest(current, excess, countTokens);
+    if (next === current && !options.keepFacts) next = dropFacts(current, excess, countTokens);
     if (next === current) return current;
     current = next;
   }
@@ -493,4 +535,33 @@ function dropOldest(outline: Outline, excess: number, countTokens: CountTokens):
     openItems: outline.openItems.slice(dropped[1]),
     artifacts: outline.artifacts.slice(dropped[2]),
   };
+}
+
+/** Drops facts until about `excess` tokens are gone: redundant restored lines first, then the longest. */
+function dropFacts(outline: Outline, excess: number, countTokens: CountTokens): Outline {
+  const { facts } = outline;
+  if (facts.length === 0) return outline;
+  const modelText = new FactHaystack([outline.goal, ...facts.filter((f) => !RESTORED_FACT.test(f))].join('\n'));
+  const redundant: number[] = [];
+  const rest: number[] = [];
+  facts.forEach((fact, i) => {
+    const match = RESTORED_FACT.exec(fact);
+    if (match) {
+      const carried = extractHardFacts([{ seq: Number(match[1]), content: fact.slice(match[0].length) }]);
+      if (carried.every((f) => modelText.has(f))) {
+        redundant.push(i);
+        return;
+      }
+    }
+    rest.push(i);
+  });
+  rest.sort((a, b) => facts[b].length - facts[a].length || a - b);
+  const drop = new Set<number>();
+  let removed = 0;
+  for (const i of [...redundant, ...rest]) {
+    if (removed >= excess) break;
+    drop.add(i);
+    removed += Math.max(countTokens(`- ${facts[i]}\n`), 1);
+  }
+  return { ...outline, facts: facts.filter((_, i) => !drop.has(i)) };
 }

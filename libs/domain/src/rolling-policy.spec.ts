@@ -79,6 +79,50 @@ describe('rolling compaction decision', () => {
     expect(decision !== null).toBe(triggers);
   });
 
+  it('lands the window at most at half the trigger: condenses harder than the ratio when the kept rounds leave less room', () => {
+    // 10 rounds of 18000: the 3 kept rounds are 54000, so at ratio 4 the outline of the other 126000 (~31.5K)
+    // would leave the window at ~96.5K, above half the trigger: the ratio goes up until it fits.
+    const recent = rounds(10, 8000, 10000);
+    const decision = decideCompaction(input({ recent }))!;
+    expect(decision.trigger).toBe('ceiling');
+    expect(decision.expectedWindowTokens).toBeLessThanOrEqual(decision.targetWindowTokens);
+    expect(decision.ratio).toBeGreaterThan(4);
+    expect(decision.targetOutlineTokens).toBeLessThanOrEqual(90000 - 3000 - 54000 - 8000);
+  });
+
+  it('folds earlier outlines in when keeping them would leave the window above its target', () => {
+    const recent = rounds(16);
+    const decision = decideCompaction(input({ recent, outlineTokens: 40000 }))!;
+    expect(decision.foldOutlines).toBe(true);
+    expect(decision.expectedWindowTokens).toBeLessThanOrEqual(decision.targetWindowTokens);
+  });
+
+  it('never spirals: compacting a session again and again keeps freeing at least half the trigger each time', () => {
+    let outlineTokens = 0;
+    const freed: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const recent = rounds(14, 6000, 6000);
+      const d = decideCompaction(input({ recent, outlineTokens }))!;
+      expect(d).not.toBeNull();
+      expect(d.expectedWindowTokens).toBeLessThanOrEqual(d.targetWindowTokens);
+      const before = 3000 + outlineTokens + 168000 + 8000;
+      freed.push(before - d.expectedWindowTokens);
+      outlineTokens = d.expectedWindowTokens - 3000 - 8000 - recent.filter((m) => m.seq >= (d.keepFromSeq ?? Infinity)).reduce((n, m) => n + m.tokens, 0);
+    }
+    for (const f of freed) expect(f).toBeGreaterThanOrEqual(90000 - 8000);
+  });
+
+  it('below the trigger, compacts early only when the cache is cold, and only as a large step', () => {
+    const recent = rounds(15); // 120000 + 3000 + 8000 + 8192 = 139192: under 180000, above 60% of it
+    expect(decideCompaction(input({ recent }))).toBeNull();
+    expect(decideCompaction(input({ recent, cacheCold: false }))).toBeNull();
+    const cold = decideCompaction(input({ recent, cacheCold: true }))!;
+    expect(cold.trigger).toBe('cold_cache');
+    expect(cold.compressTokens).toBeGreaterThanOrEqual(180000 * 0.2);
+    // Too small a window for an early step: nothing.
+    expect(decideCompaction(input({ recent: rounds(6), cacheCold: true }))).toBeNull();
+  });
+
   it('does nothing when auto-compact is off', () => {
     expect(decideCompaction(input({ recent: rounds(30), policy: { ...DEFAULT_ROLLING_POLICY, autoCompact: false } }))).toBeNull();
   });
@@ -87,6 +131,9 @@ describe('rolling compaction decision', () => {
     const decision = decideCompaction(input({ recent: rounds(21) }));
     expect(decision).toEqual({
       reason: 'rolling',
+      trigger: 'ceiling',
+      ratio: 4,
+      targetWindowTokens: 90000,
       compressFromSeq: 1,
       compressToSeq: 36,
       compressTokens: 144000,

@@ -43,6 +43,18 @@ export const SUMMARIZER_REPLY_SLACK = 1.5;
 export const MIN_SUMMARIZER_REPLY_TOKENS = 512;
 /** Transcript framing per message (`[seq n] role: `) on top of the message's own tokens. */
 export const TRANSCRIPT_TOKENS_PER_MESSAGE = 8;
+/**
+ * After a compaction the window (with the incoming messages) sits at most at this share of the trigger:
+ * the outline is condensed harder, or older outlines are folded in, until it does. Without it a session
+ * whose outline keeps growing compacts again and again for almost nothing (a spiral).
+ */
+export const POST_COMPACTION_SHARE = 0.5;
+/** With a cold upstream cache, compacting early is free of the prefix-rewrite cost; only above this share of the trigger. */
+export const EARLY_COMPACTION_SHARE = 0.6;
+/** An early compaction must move at least this share of the trigger: compact in large steps. */
+export const MIN_EARLY_STEP_SHARE = 0.2;
+/** The hardest a compaction condenses to meet POST_COMPACTION_SHARE. */
+export const MAX_CONDENSE_RATIO = 20;
 
 /**
  * A session's policy: explicit fields are validated as given; defaulted ones shrink to fit a small
@@ -119,10 +131,22 @@ export interface CompactionInput {
   contextWindow: number;
   /** The summarizer's fixed system prompt. */
   summarizerPromptTokens: number;
+  /** The upstream's prefix cache for this session has expired (idle longer than its TTL): a rewrite costs nothing extra. */
+  cacheCold?: boolean;
+  /** Share of the trigger the window may fill after a compaction (default POST_COMPACTION_SHARE). */
+  targetShare?: number;
+  /** With a cold cache, compact early above this share of the trigger (default EARLY_COMPACTION_SHARE). */
+  earlyShare?: number;
 }
 
 export interface CompactionDecision {
   reason: 'rolling';
+  /** `ceiling`: the trigger would be passed; `cold_cache`: below it, but the cache is cold, so compacting now is cheapest. */
+  trigger: 'ceiling' | 'cold_cache';
+  /** The ratio asked of the summarizer: the policy's, or higher so the window lands under targetWindowTokens. */
+  ratio: number;
+  /** The window the compaction aims for (targetShare of the trigger). */
+  targetWindowTokens: number;
   /** The verbatim range to compress; both null when nothing can be compressed (truncation only). */
   compressFromSeq: number | null;
   compressToSeq: number | null;
@@ -159,14 +183,22 @@ export function decideCompaction(input: CompactionInput): CompactionDecision | n
   if (!policy.autoCompact) return null;
   const suffix = suffixTokens(recent);
   const projected = pinnedTokens + outlineTokens + suffix[0] + incomingTokens + reserveTokens;
-  if (projected <= policy.triggerTokens) return null;
+  const ceiling = projected > policy.triggerTokens;
+  // The trigger is a ceiling, not a schedule: below it, compact only when the cache is cold anyway.
+  const early = !ceiling && input.cacheCold === true && projected >= policy.triggerTokens * (input.earlyShare ?? EARLY_COMPACTION_SHARE);
+  if (!ceiling && !early) return null;
+  const targetWindowTokens = Math.floor(policy.triggerTokens * (input.targetShare ?? POST_COMPACTION_SHARE));
 
   const flags = safeCutFlags(recent);
   const ratio = policy.compressRatio;
   const prefix = (index: number): number => suffix[0] - suffix[index];
   const keepIndex = keptRoundsStart(recent, flags, policy.keepRounds);
   const outlineBudget = Math.floor(policy.triggerTokens * MAX_OUTLINE_SHARE);
-  const fold = outlineTokens > 0 && outlineTokens + outlineTargetTokens(prefix(keepIndex), ratio) > outlineBudget;
+  // Fold earlier outlines into the new one when they would fill their share, or keep the window above its target.
+  const fold =
+    outlineTokens > 0 &&
+    (outlineTokens + outlineTargetTokens(prefix(keepIndex), ratio) > outlineBudget ||
+      pinnedTokens + outlineTokens + outlineTargetTokens(prefix(keepIndex), ratio) + suffix[keepIndex] + incomingTokens > targetWindowTokens);
   const foldedTokens = fold ? outlineTokens : 0;
   // What the summarizer reads to compress recent[0..end): messages, transcript framing, folded outlines.
   const inputOf = (end: number): number => prefix(end) + end * TRANSCRIPT_TOKENS_PER_MESSAGE + foldedTokens;
@@ -177,8 +209,14 @@ export function decideCompaction(input: CompactionInput): CompactionDecision | n
     for (let c = limit; c > 0; c--) if (isCut(c) && callFits(c)) return c;
     return 0;
   };
+  // The outline length that lands the window under its target: the policy's ratio, or harder (up to MAX_CONDENSE_RATIO).
+  const outlineFor = (end: number, keepFrom: number): number => {
+    const room = targetWindowTokens - pinnedTokens - (fold ? 0 : outlineTokens) - suffix[keepFrom] - incomingTokens;
+    const byRatio = outlineTargetTokens(inputOf(end), ratio);
+    return Math.min(byRatio, Math.max(room, outlineTargetTokens(inputOf(end), MAX_CONDENSE_RATIO)));
+  };
   const expected = (end: number, keepFrom: number): number => {
-    const outlinesAfter = end > 0 ? (fold ? 0 : outlineTokens) + outlineTargetTokens(inputOf(end), ratio) : outlineTokens;
+    const outlinesAfter = end > 0 ? (fold ? 0 : outlineTokens) + outlineFor(end, keepFrom) : outlineTokens;
     return pinnedTokens + outlinesAfter + suffix[keepFrom] + incomingTokens;
   };
 
@@ -196,18 +234,25 @@ export function decideCompaction(input: CompactionInput): CompactionDecision | n
   } else if (compressEnd === 0) {
     return null;
   }
+  // An early compaction is worth it only as a large step.
+  if (early && (mustTruncateTo !== undefined || prefix(compressEnd) < policy.triggerTokens * MIN_EARLY_STEP_SHARE)) return null;
 
   const compresses = compressEnd > 0;
   const summarizerInputTokens = compresses ? inputOf(compressEnd) : 0;
   const expectedWindowTokens = expected(compressEnd, keepFrom);
+  const targetOutline = compresses ? outlineFor(compressEnd, keepFrom) : 0;
+  const effectiveRatio = compresses ? Math.max(ratio, Math.round((summarizerInputTokens / Math.max(1, targetOutline)) * 100) / 100) : ratio;
   const decision: CompactionDecision = {
     reason: 'rolling',
+    trigger: ceiling ? 'ceiling' : 'cold_cache',
+    ratio: effectiveRatio,
+    targetWindowTokens,
     compressFromSeq: compresses ? recent[0].seq : null,
     compressToSeq: compresses ? recent[compressEnd - 1].seq : null,
     compressTokens: prefix(compressEnd),
     foldOutlines: compresses && fold,
     summarizerInputTokens,
-    targetOutlineTokens: compresses ? outlineTargetTokens(summarizerInputTokens, ratio) : 0,
+    targetOutlineTokens: targetOutline,
     summarizerReplyTokens: compresses ? summarizerReplyTokens(summarizerInputTokens, ratio) : 0,
     capped: compresses && capped,
     keepFromSeq: keepFrom < recent.length ? recent[keepFrom].seq : null,

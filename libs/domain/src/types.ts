@@ -70,6 +70,8 @@ export interface ChatMessage {
   name?: string;
   tool_call_id?: string;
   tool_calls?: ToolCall[];
+  /** Kimi's partial mode, on a trailing assistant message: the reply continues this text. */
+  partial?: boolean;
 }
 
 export type CountTokens = (text: string) => number;

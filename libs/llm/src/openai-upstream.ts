@@ -242,6 +242,8 @@ export class OpenAIUpstream implements UpstreamPort {
     if (req.top_p !== undefined) body.top_p = req.top_p;
     if (req.stop !== undefined) body.stop = req.stop;
     if (req.response_format !== undefined) body.response_format = req.response_format;
+    // Not an OpenAI parameter: the SDK sends unknown body fields as given, and Kimi reads it.
+    if (req.cacheTtl !== undefined) body.cache_ttl = req.cacheTtl;
     if (stream) {
       body.stream = true;
       body.stream_options = { include_usage: true };
@@ -251,10 +253,12 @@ export class OpenAIUpstream implements UpstreamPort {
 
   private usageFrom(u: OpenAI.CompletionUsage | null | undefined, req: UpstreamChatRequest, content: string | null): UpstreamUsage {
     if (u) {
+      const details = u.prompt_tokens_details as { cached_tokens?: number; cache_write_tokens?: number } | undefined;
       return {
         promptTokens: u.prompt_tokens ?? 0,
-        cachedTokens: u.prompt_tokens_details?.cached_tokens ?? (u as { cached_tokens?: number }).cached_tokens ?? 0,
+        cachedTokens: count(details?.cached_tokens ?? (u as { cached_tokens?: number }).cached_tokens),
         completionTokens: u.completion_tokens ?? 0,
+        cacheWriteTokens: count(details?.cache_write_tokens ?? (u as { cache_write_tokens?: number }).cache_write_tokens),
         estimated: false,
       };
     }
@@ -262,6 +266,7 @@ export class OpenAIUpstream implements UpstreamPort {
       promptTokens: this.estimator.countMessages(req.messages) + this.estimator.countTools(req.tools),
       cachedTokens: 0,
       completionTokens: this.estimator.countText(content),
+      cacheWriteTokens: 0,
       estimated: true,
     };
   }
@@ -275,6 +280,11 @@ export class OpenAIUpstream implements UpstreamPort {
     }
     return c;
   }
+}
+
+/** A token count from the upstream's usage: a non-negative integer, 0 when absent or malformed. */
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
 }
 
 function withAttempts(e: UpstreamError, attempts: number): UpstreamError {

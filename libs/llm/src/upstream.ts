@@ -1,4 +1,5 @@
 import type { ChatMessage, ToolCall, ToolDefinition } from '@so/domain';
+import type { CacheTtl } from './model-registry';
 
 /** Where a call goes: the account's own upstream, or the service default. */
 export interface UpstreamTarget {
@@ -20,12 +21,16 @@ export interface UpstreamChatRequest {
   extra?: Record<string, unknown>;
   /** Why the call is made; sent as `x-purpose` so upstream-side stats can tell calls apart. */
   purpose: string;
+  /** How long the upstream keeps the prefix this call writes to its cache; sent as body field `cache_ttl`. */
+  cacheTtl?: CacheTtl;
 }
 
 export interface UpstreamUsage {
   promptTokens: number;
   cachedTokens: number;
   completionTokens: number;
+  /** Prompt tokens written to the upstream's prefix cache (`prompt_tokens_details.cache_write_tokens`; 0 when absent). */
+  cacheWriteTokens: number;
   /** True when the upstream sent no usage and the numbers are local estimates. */
   estimated: boolean;
 }

@@ -7,7 +7,7 @@ export class UpstreamConfigDto {
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
   base_url: string;
 
-  @ApiPropertyOptional({ example: 'kimi-k2-0905-preview' })
+  @ApiPropertyOptional({ example: 'kimi-k2.6' })
   @IsOptional()
   @IsString()
   @MaxLength(200)

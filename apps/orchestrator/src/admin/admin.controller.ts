@@ -62,7 +62,7 @@ export class AdminController {
       `SELECT u.account_id, u.purpose, u.model, count(*)::int AS calls,
               sum(CASE WHEN u.outcome = 'ok' THEN 0 ELSE 1 END)::int AS failed_calls,
               sum(u.prompt_tokens)::bigint AS prompt_tokens, sum(u.cached_tokens)::bigint AS cached_tokens,
-              sum(u.completion_tokens)::bigint AS completion_tokens, sum(u.cost_usd) AS cost_usd,
+              sum(u.completion_tokens)::bigint AS completion_tokens, sum(u.cache_write_tokens)::bigint AS cache_write_tokens, sum(u.cost_usd) AS cost_usd,
               percentile_cont(0.5) WITHIN GROUP (ORDER BY u.latency_ms) AS latency_p50_ms
        FROM usage_events u WHERE u.created_at > now() - ($1 || ' hours')::interval ${filter}
        GROUP BY u.account_id, u.purpose, u.model ORDER BY u.account_id, u.purpose`,
@@ -80,6 +80,7 @@ export class AdminController {
         prompt_tokens: Number(r.prompt_tokens),
         cached_tokens: Number(r.cached_tokens),
         completion_tokens: Number(r.completion_tokens),
+        cache_write_tokens: Number(r.cache_write_tokens),
         cost_usd: Math.round(Number(r.cost_usd) * 1e8) / 1e8,
         latency_p50_ms: r.latency_p50_ms === null ? null : Math.round(Number(r.latency_p50_ms)),
       })),

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { CACHE_TTLS, CacheTtl, DEFAULT_MODEL_ID, ModelInfo, ModelPricesError, parseModelPrices } from '@so/llm';
+
 export type Role = 'all' | 'api' | 'worker';
 
 /** Everything the service reads from the environment, parsed and validated once at start. */
@@ -13,7 +16,19 @@ export interface AppConfig {
   llmBaseUrl: string | null;
   llmApiKey: string | null;
   llmModel: string;
+  /** Sent upstream as `cache_ttl` on every chat request, and the TTL cache writes are priced at. */
+  cacheTtl: CacheTtl;
+  /** Model prices from MODEL_PRICES_FILE, then MODEL_PRICES (a later entry replaces an earlier one with the same id). */
+  modelPrices: ModelInfo[];
   summarizerModel: string | null;
+  /** How the summarizer is asked for an outline: JSON mode, markdown, or JSON where the model is known to support it. */
+  summarizerFormat: 'json' | 'markdown' | 'auto';
+  /** After a compaction the window sits at most at this share of the trigger (COMPACT_TARGET_SHARE). */
+  compactTargetShare: number;
+  /** With a cold upstream cache, the rolling policy compacts early above this share of the trigger (COMPACT_EARLY_SHARE). */
+  compactEarlyShare: number;
+  /** Share of a model's context kept free because local token counts are estimates (TOKEN_ESTIMATE_MARGIN). */
+  tokenEstimateMargin: number;
   summarizerTimeoutMs: number;
   summarizerMaxAttempts: number;
   contextWindow: number;
@@ -76,6 +91,47 @@ function url(env: Env, name: string, protocols: string[]): string | null {
   return v;
 }
 
+/** MODEL_PRICES_FILE (a JSON file), then MODEL_PRICES (the same JSON inline); entries override the built-ins. */
+function modelPrices(env: Env): ModelInfo[] {
+  const parse = (variable: string, text: string): ModelInfo[] => {
+    try {
+      return parseModelPrices(text);
+    } catch (err) {
+      if (err instanceof ModelPricesError) throw new ConfigError(variable, err.message);
+      throw err;
+    }
+  };
+  const byId = new Map<string, ModelInfo>();
+  const file = str(env, 'MODEL_PRICES_FILE');
+  if (file !== null) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('MODEL_PRICES_FILE', `could not be read (${file}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    for (const m of parse('MODEL_PRICES_FILE', text)) byId.set(m.id, m);
+  }
+  const inline = str(env, 'MODEL_PRICES');
+  if (inline !== null) for (const m of parse('MODEL_PRICES', inline)) byId.set(m.id, m);
+  return [...byId.values()];
+}
+
+function summarizerFormat(env: Env): 'json' | 'markdown' | 'auto' {
+  const v = (str(env, 'SUMMARIZER_FORMAT') ?? 'auto') as 'json' | 'markdown' | 'auto';
+  if (!['json', 'markdown', 'auto'].includes(v)) throw new ConfigError('SUMMARIZER_FORMAT', `must be json, markdown or auto, got "${v}"`);
+  return v;
+}
+
+/** A share in (0, 1]. */
+function share(env: Env, name: string, fallback: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0 || v > 1) throw new ConfigError(name, `must be a number above 0 and at most 1, got "${raw}"`);
+  return v;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const role = (str(env, 'ROLE') ?? 'all') as Role;
   if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('ROLE', `must be all, api or worker, got "${role}"`);
@@ -100,6 +156,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const logLevel = str(env, 'LOG_LEVEL') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be a pino level, got "${logLevel}"`);
   const upstreamTimeoutMs = int(env, 'UPSTREAM_TIMEOUT_MS', 120_000, 100);
+  const cacheTtl = (str(env, 'CACHE_TTL') ?? '5m') as CacheTtl;
+  if (!CACHE_TTLS.includes(cacheTtl)) throw new ConfigError('CACHE_TTL', `must be ${CACHE_TTLS.join(' or ')}, got "${cacheTtl}"`);
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
     host: str(env, 'HOST') ?? '0.0.0.0',
@@ -111,8 +169,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
     queuePrefix: str(env, 'QUEUE_PREFIX') ?? 'so',
     llmBaseUrl,
     llmApiKey,
-    llmModel: str(env, 'LLM_MODEL') ?? 'kimi-k2-0905-preview',
+    llmModel: str(env, 'LLM_MODEL') ?? DEFAULT_MODEL_ID,
+    cacheTtl,
+    modelPrices: modelPrices(env),
     summarizerModel: str(env, 'SUMMARIZER_MODEL'),
+    summarizerFormat: summarizerFormat(env),
+    compactTargetShare: share(env, 'COMPACT_TARGET_SHARE', 0.5),
+    compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
+    tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
     // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.
     summarizerTimeoutMs: int(env, 'SUMMARIZER_TIMEOUT_MS', Math.min(60_000, upstreamTimeoutMs), 100),
     summarizerMaxAttempts: int(env, 'SUMMARIZER_MAX_ATTEMPTS', 2, 1, 20),

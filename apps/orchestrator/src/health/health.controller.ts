@@ -4,10 +4,19 @@ import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { JOB_QUEUE, type JobQueue } from '@so/queue';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { ModelCheck } from '../upstream/model-check';
 
 class CheckView {
   @ApiProperty({ enum: ['up', 'down'] }) status: 'up' | 'down';
   @ApiProperty({ required: false }) detail?: string;
+  @ApiProperty({ required: false, description: 'Upstream check only: the configured LLM_MODEL.' }) model?: string;
+  @ApiProperty({
+    required: false,
+    nullable: true,
+    type: Boolean,
+    description: "Upstream check only: whether the upstream's /models lists LLM_MODEL (null when it could not be asked).",
+  })
+  model_served?: boolean | null;
 }
 
 class HealthResponse {
@@ -24,7 +33,12 @@ class HealthResponse {
 export class HealthController {
   private upstreamCache: { at: number; check: CheckView } | null = null;
 
-  constructor(private readonly ds: DataSource, @Inject(JOB_QUEUE) private readonly queue: JobQueue, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    private readonly ds: DataSource,
+    @Inject(JOB_QUEUE) private readonly queue: JobQueue,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly models: ModelCheck,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Database, queue and upstream status' })
@@ -55,19 +69,15 @@ export class HealthController {
     }
   }
 
-  /** GET {base}/models with a short timeout, cached for 10 s so health checks never load the upstream. */
+  /** GET {base}/models with a short timeout, cached for 10 s so health checks never load the upstream; also whether LLM_MODEL is listed. */
   private async upstream(): Promise<CheckView> {
     if (this.upstreamCache && Date.now() - this.upstreamCache.at < 10_000) return this.upstreamCache.check;
-    let check: CheckView;
-    try {
-      const r = await fetch(`${this.config.llmBaseUrl!.replace(/\/$/, '')}/models`, {
-        headers: { authorization: `Bearer ${this.config.llmApiKey}` },
-        signal: AbortSignal.timeout(2000),
-      });
-      check = r.ok ? { status: 'up', detail: new URL(this.config.llmBaseUrl!).host } : { status: 'down', detail: `HTTP ${r.status}` };
-    } catch (err) {
-      check = { status: 'down', detail: err instanceof Error ? err.message : String(err) };
-    }
+    const { served, result } = await this.models.probe(2000);
+    const model = { model: result.model, model_served: result.served };
+    const check: CheckView = served.ok
+      ? { status: 'up', detail: new URL(this.config.llmBaseUrl!).host, ...model }
+      : // A 200 that is not a model list still means the upstream answers.
+        { status: served.status !== null && served.status < 300 ? 'up' : 'down', detail: served.error, ...model };
     this.upstreamCache = { at: Date.now(), check };
     return check;
   }

@@ -3,25 +3,30 @@ import {
   applyCompaction,
   buildOutlineRequest,
   cutWindowBefore,
+  extractHardFacts,
   extractiveOutline,
+  factPresent,
+  guardOutline,
   OUTLINE_MESSAGE_HEADER,
   outlineTargetTokens,
-  parseOutline,
   renderOutline,
+  trimOutline,
   summarizerReplyTokens,
   sumTokens,
   type Outline,
   type StoredMessage,
   type WindowSpec,
 } from '@so/domain';
-import { TokenEstimator } from '@so/llm';
+import { ModelRegistry, TokenEstimator, type UsageTokens } from '@so/llm';
+import type { EntityManager } from 'typeorm';
 import type { SessionEntity, SnapshotReason } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { SessionsRepository } from '../sessions/sessions.repository';
-import { LlmGateway } from '../upstream/llm-gateway';
+import { CompactionMetrics } from './compaction-metrics';
+import { Summarizer, type SummaryFormat } from './summarizer';
 import { SessionStateRepository } from './session-state.repository';
 
 export interface WindowContents {
@@ -40,6 +45,18 @@ export interface CompressRequest {
   snapshotReason: SnapshotReason;
   /** A coordinator child's outline is its result, not a space saving: it may be longer than a short input. */
   allowGrowth?: boolean;
+  /** The rolling policy's ceiling for the new outline, so the window lands under its target share of the trigger. */
+  maxOutlineTokens?: number;
+  /** The upstream cache had gone cold (idle past its TTL): the prefix rewrite costs nothing extra. */
+  cacheCold?: boolean;
+}
+
+/** What the fact guard found: hard facts in the range, kept by the model, restored verbatim, and dropped (named). */
+export interface FactReport {
+  facts_in: number;
+  kept_by_model: number;
+  restored: number;
+  dropped: string[];
 }
 
 export interface CompressResult {
@@ -56,6 +73,26 @@ export interface CompressResult {
   keepFromSeq: number | null;
   windowTokensBefore: number;
   windowTokensAfter: number;
+  targetTokens: number;
+  ratio: number;
+  format: SummaryFormat;
+  form: string;
+  path: string[];
+  summarizerCalls: number;
+  costUsd: number;
+  expectedCostUsd: { summarizer: number; prefix_rewrite: number; total: number };
+  facts: FactReport;
+}
+
+/** An outline may run this far over its target before it is trimmed. */
+export const OVERSHOOT_ALLOWED = 1.5;
+/** Restored facts may add up to this share of the compressed range (or the target, if larger). */
+export const FACT_RESTORE_SHARE = 0.35;
+
+/** `auto` asks for JSON where the model is known to support JSON mode (Kimi and Moonshot models do). */
+export function summarizerFormatFor(setting: 'json' | 'markdown' | 'auto', model: string): SummaryFormat {
+  if (setting !== 'auto') return setting;
+  return /^(kimi-|moonshot-)/i.test(model) ? 'json' : 'markdown';
 }
 
 /** Compression into outlines and plain truncation: the two ways the window moves without losing history. */
@@ -66,49 +103,80 @@ export class Compactor {
   constructor(
     private readonly sessions: SessionsRepository,
     private readonly state: SessionStateRepository,
-    private readonly llm: LlmGateway,
+    private readonly summarizer: Summarizer,
     private readonly estimator: TokenEstimator,
+    private readonly models: ModelRegistry,
+    private readonly metrics: CompactionMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Snapshot, summarize the range upstream (validated, retried once, extractive fallback), then move the window. Caller holds the turn lock. */
+  /**
+   * Summarize the range (one upstream call; a cut reply continued, an unreadable one repaired once,
+   * the extractive outline as the last resort), trim an outline far over its target, restore the hard
+   * facts it dropped (the fact guard), then snapshot and move the window in one transaction. Caller
+   * holds the turn lock. A compression refused (it would not shrink the window) leaves nothing behind.
+   */
   async compress(account: ResolvedAccount, s: SessionEntity, lockId: string, w: WindowContents, req: CompressRequest): Promise<CompressResult> {
     const range = w.recent.filter((m) => m.seq >= req.fromSeq && m.seq <= req.toSeq);
     const folded = req.foldOutlines ? w.outlines : [];
     const inputTokens = sumTokens(range) + sumTokens(folded);
-    const snapshotId = await this.snapshot(account.id, s, req.snapshotReason, null);
     const previousOutline = folded.length ? folded.map((o) => o.content ?? '').join('\n\n') : null;
-    const messages = buildOutlineRequest({ messages: range, ratio: req.ratio, inputTokens, previousOutline });
+    const model = this.config.summarizerModel ?? s.model;
+    const format = summarizerFormatFor(this.config.summarizerFormat, model);
+    const messages = buildOutlineRequest({ messages: range, ratio: req.ratio, inputTokens, previousOutline, format });
     const targetTokens = outlineTargetTokens(inputTokens, req.ratio);
-    let outline: Outline | null = null;
-    let method: 'upstream' | 'extractive' = 'upstream';
+    const count = (t: string) => this.estimator.countText(t);
+
     // Summarizer calls are billed to the session like its turns.
-    const spent = { prompt: 0, cached: 0, completion: 0, cost: 0 };
-    for (let attempt = 1; attempt <= 2 && !outline; attempt++) {
-      const reply = await this.llm.complete(
-        { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts },
-        { model: this.config.summarizerModel ?? s.model, messages, max_tokens: summarizerReplyTokens(inputTokens, req.ratio), temperature: 0 },
-      );
-      spent.prompt += reply.usage.promptTokens;
-      spent.cached += reply.usage.cachedTokens;
-      spent.completion += reply.usage.completionTokens;
-      spent.cost += reply.costUsd;
-      outline = reply.content ? parseOutline(reply.content) : null;
-      if (!outline) this.logger.warn({ sessionId: s.id, attempt }, 'summarizer returned a malformed outline');
-    }
-    if (!outline) {
+    const summary = await this.summarizer.summarize(
+      { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts },
+      model,
+      messages,
+      { format, maxTokens: summarizerReplyTokens(inputTokens, req.ratio), targetTokens },
+    );
+    let method: 'upstream' | 'extractive' = 'upstream';
+    let outline: Outline;
+    const path = [...summary.path];
+    if (summary.outline) {
+      outline = summary.outline;
+    } else {
       method = 'extractive';
-      outline = extractiveOutline([...folded, ...range], { targetTokens, countTokens: (t) => this.estimator.countText(t) });
+      path.push('extractive');
+      outline = extractiveOutline([...folded, ...range], { targetTokens, countTokens: count });
+    }
+    // A model that ignored the target length is cut by the fallback's rules: decisions, open items and artifacts go; facts stay.
+    if (count(renderOutline(outline)) > targetTokens * OVERSHOOT_ALLOWED) {
+      outline = trimOutline(outline, targetTokens, count, { keepFacts: true });
+      path.push('trimmed');
+    }
+    // The fact guard: every hard fact of the range is in the outline, restored verbatim, or named as dropped.
+    const facts = extractHardFacts([...folded.map((o) => ({ seq: o.seq, content: o.content })), ...range]);
+    const guarded = guardOutline(outline, facts, { budgetTokens: Math.max(targetTokens, Math.floor(inputTokens * FACT_RESTORE_SHARE)), countTokens: count });
+    outline = guarded.outline;
+    if (guarded.report.restored > 0) path.push('facts_restored');
+    // The rolling policy's ceiling for the new outline (the window lands under its target share of the trigger):
+    // condensed by the same rules, never at the cost of an exact fact.
+    if (req.maxOutlineTokens !== undefined && count(renderOutline(outline)) > req.maxOutlineTokens) {
+      outline = trimOutline(outline, req.maxOutlineTokens, count, { keepFacts: true });
+      path.push('condensed');
     }
     const text = renderOutline(outline);
+    const dropped = facts.filter((f) => !factPresent(f, text)).map((f) => f.value);
+    const factReport: FactReport = { facts_in: facts.length, kept_by_model: guarded.report.kept_by_model, restored: guarded.report.restored, dropped };
+    if (dropped.length > 0) this.logger.warn({ sessionId: s.id, dropped: dropped.length }, 'compaction dropped exact facts (named in its event)');
+
     const outlineTokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + text });
     if (outlineTokens >= inputTokens && !req.allowGrowth) {
       // A "compression" that grows the window is refused; the rolling policy then truncates instead.
       throw new ApiError('conflict', `The outline (${outlineTokens} tokens, ${method}) would not be smaller than the ${inputTokens} tokens it replaces; nothing was changed.`, 'ratio');
     }
     const compressionId = uuidv7();
+    const snapshotId = uuidv7();
+    const spend = summary.spend;
 
     const result = await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
+      // The snapshot of the window before the compaction is part of the compaction's transaction.
+      await this.insertSnapshot(m, account.id, locked, snapshotId, req.snapshotReason, null);
       const outlineSeq = locked.lastSeq + 1;
       const keepFromSeq = req.keepFromSeq ?? outlineSeq + 1;
       const window = applyCompaction(locked.window, { keepFromSeq, outlineSeq, foldOutlines: req.foldOutlines });
@@ -120,31 +188,57 @@ export class Compactor {
         window,
         windowTokens: windowTokensAfter,
         version: locked.version + 1,
-        promptTokens: String(Number(locked.promptTokens) + spent.prompt),
-        cachedTokens: String(Number(locked.cachedTokens) + spent.cached),
-        completionTokens: String(Number(locked.completionTokens) + spent.completion),
-        costUsd: (Number(locked.costUsd) + spent.cost).toFixed(8),
+        promptTokens: String(Number(locked.promptTokens) + spend.prompt),
+        cachedTokens: String(Number(locked.cachedTokens) + spend.cached),
+        cacheWriteTokens: String(Number(locked.cacheWriteTokens) + spend.cacheWrite),
+        completionTokens: String(Number(locked.completionTokens) + spend.completion),
+        costUsd: (Number(locked.costUsd) + spend.cost).toFixed(8),
       });
       const achievedRatio = Math.round((inputTokens / Math.max(1, outlineTokens)) * 100) / 100;
       await this.state.insertCompression(m, {
         id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
         inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
       });
+      const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false);
       const res: CompressResult = {
         snapshotId, compressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
         fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: locked.windowTokens, windowTokensAfter,
+        targetTokens, ratio: req.ratio, format, form: summary.form, path, summarizerCalls: spend.calls, costUsd: Math.round(spend.cost * 1e8) / 1e8,
+        expectedCostUsd, facts: factReport,
       };
+      await this.state.event(m, s.id, 'snapshot', { snapshot_id: snapshotId, reason: req.snapshotReason, at_seq: locked.lastSeq, window_tokens: locked.windowTokens, label: null });
       await this.state.event(m, s.id, req.trigger === 'rolling' ? 'compaction' : 'compression', eventData(res));
       return res;
     });
     if (!result) throw new Error('the session changed while it was being compressed');
+    this.metrics.compacted(req.trigger, method, path, spend.cost, factReport);
     return result;
   }
 
+  /**
+   * What a compaction is expected to cost: the summarizer call (its input at the miss price, the target
+   * outline at the output price) plus, when the cache was warm, rewriting the prefix (the new window read
+   * at the miss instead of the hit price, and written to the cache). A cold cache pays that anyway.
+   */
+  private expectedCost(summarizerModel: string, sessionModel: string, inputTokens: number, targetTokens: number, windowAfter: number, cacheCold: boolean): { summarizer: number; prefix_rewrite: number; total: number } {
+    const usage = (prompt: number, cached: number, completion: number, cacheWrite: number): UsageTokens => ({ promptTokens: prompt, cachedTokens: cached, completionTokens: completion, ...{ cacheWriteTokens: cacheWrite } });
+    const summarizer = this.models.costUsd(summarizerModel, usage(inputTokens + SUMMARIZER_PROMPT_TOKENS, 0, targetTokens, inputTokens + SUMMARIZER_PROMPT_TOKENS));
+    const rewrite = cacheCold ? 0 : this.models.costUsd(sessionModel, usage(windowAfter, 0, 0, windowAfter)) - this.models.costUsd(sessionModel, usage(windowAfter, windowAfter, 0, 0));
+    const r = (x: number) => Math.round(x * 1e8) / 1e8;
+    return { summarizer: r(summarizer), prefix_rewrite: r(rewrite), total: r(summarizer + rewrite) };
+  }
+
   /** Moves the window start to keepFromSeq (messages stay in history). Caller holds the turn lock. */
-  async truncate(s: SessionEntity, lockId: string, w: WindowContents, keepFromSeq: number | null, reason: 'manual' | 'fallback', extra: Record<string, unknown> = {}) {
+  async truncate(s: SessionEntity, lockId: string, w: WindowContents, keepFromSeq: number | null, reason: 'manual' | 'fallback', extra: Record<string, unknown> = {}, snapshot?: { accountId: string; reason: SnapshotReason }) {
     const cut = keepFromSeq ?? s.lastSeq + 1;
     const result = await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
+      if (snapshot) {
+        // The snapshot of the window before the cut commits (or not) with the cut.
+        const id = uuidv7();
+        await this.insertSnapshot(m, snapshot.accountId, locked, id, snapshot.reason, null);
+        await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason: snapshot.reason, at_seq: locked.lastSeq, window_tokens: locked.windowTokens, label: null });
+        extra = { ...extra, snapshot_id: id };
+      }
       const window: WindowSpec = cutWindowBefore(locked.window, cut);
       const kept = w.recent.filter((msg) => msg.seq >= cut);
       const windowTokens = pinnedTokensOf(locked) + sumTokens(w.outlines) + sumTokens(kept);
@@ -160,10 +254,14 @@ export class Compactor {
   async snapshot(accountId: string, s: SessionEntity, reason: SnapshotReason, label: string | null): Promise<string> {
     const id = uuidv7();
     await this.sessions.transaction(async (m) => {
-      await this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null }, m);
+      await this.insertSnapshot(m, accountId, s, id, reason, label);
       await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label });
     });
     return id;
+  }
+
+  private insertSnapshot(m: EntityManager, accountId: string, s: SessionEntity, id: string, reason: SnapshotReason, label: string | null): Promise<void> {
+    return this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null }, m);
   }
 }
 
@@ -187,5 +285,14 @@ export function eventData(r: CompressResult): Record<string, unknown> {
     method: r.method,
     window_tokens_before: r.windowTokensBefore,
     window_tokens_after: r.windowTokensAfter,
+    target_tokens: r.targetTokens,
+    ratio: r.ratio,
+    summarizer_format: r.format,
+    read_as: r.form,
+    path: r.path.join('+'),
+    summarizer_calls: r.summarizerCalls,
+    cost_usd: r.costUsd,
+    expected_cost_usd: r.expectedCostUsd,
+    facts: r.facts,
   };
 }

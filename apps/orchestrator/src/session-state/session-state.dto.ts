@@ -53,6 +53,13 @@ export class SnapshotListResponse {
   @ApiProperty({ nullable: true, type: String }) last_id: string | null;
 }
 
+export class FactReportView {
+  @ApiProperty({ description: 'Hard facts (identifiers, numbers with units, dates, names, paths, URLs, key=value, quoted strings, code symbols) in the compressed range.' }) facts_in: number;
+  @ApiProperty({ description: 'Of those, found in the model-written outline.' }) kept_by_model: number;
+  @ApiProperty({ description: 'Restored verbatim into Facts by the fact guard (with their seq).' }) restored: number;
+  @ApiProperty({ type: [String], description: 'Values no longer in the window: named, never lost silently (they stay in the history).' }) dropped: string[];
+}
+
 export class CompressResponse {
   @ApiProperty() outline: string;
   @ApiProperty() input_tokens: number;
@@ -63,6 +70,11 @@ export class CompressResponse {
   @ApiProperty({ type: [Number] }) compressed_seqs: number[];
   @ApiProperty({ enum: ['upstream', 'extractive'] }) method: string;
   @ApiProperty() window_tokens: number;
+  @ApiProperty({ description: 'The steps taken, joined by "+": model, continued (cut at max_tokens, resumed), salvaged, repaired, extractive, trimmed, facts_restored, condensed.' }) path: string;
+  @ApiProperty({ description: 'How the summary was read: canonical, markdown, json, prose.' }) read_as: string;
+  @ApiProperty({ description: 'Upstream calls this compression made (1 unless the reply was cut or unreadable).' }) summarizer_calls: number;
+  @ApiProperty({ description: 'What those calls cost.' }) cost_usd: number;
+  @ApiProperty({ type: FactReportView }) facts: FactReportView;
 }
 
 export class ShareResponse {

@@ -201,7 +201,7 @@ export class SessionStateService {
       const keepRounds = dto.keep_rounds ?? policy.keepRounds;
       const w = await this.repo.windowMessages(s, s.window);
       // Compress as much as one summarizer call can take (like the rolling policy); the rest stays verbatim.
-      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, this.models.get(s.model).contextWindow, s.tokenCalibration);
+      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, Math.floor(this.models.get(s.model).contextWindow * (1 - this.config.tokenEstimateMargin)), s.tokenCalibration);
       if (end === 0) {
         throw new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
       }
@@ -225,6 +225,11 @@ export class SessionStateService {
         compressed_seqs: [r.fromSeq, r.toSeq],
         method: r.method,
         window_tokens: r.windowTokensAfter,
+        path: r.path.join('+'),
+        read_as: r.form,
+        summarizer_calls: r.summarizerCalls,
+        cost_usd: r.costUsd,
+        facts: r.facts,
       };
     });
   }

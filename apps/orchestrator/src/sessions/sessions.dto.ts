@@ -117,7 +117,7 @@ export class PolicyDto {
 }
 
 export class CreateSessionDto {
-  @ApiPropertyOptional({ example: 'kimi-k2-0905-preview' }) @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) model?: string;
+  @ApiPropertyOptional({ example: 'kimi-k2.6' }) @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) model?: string;
   @ApiPropertyOptional({ description: 'System prompt, pinned at the head of every window.' }) @IsOptional() @IsString() @MaxLength(400_000) system?: string;
   @ApiPropertyOptional({ type: [String], description: 'Fragments to pin (current versions), in this order, after the system prompt.' })
   @IsOptional() @IsArray() @ArrayMaxSize(32) @IsString({ each: true }) fragment_ids?: string[];
@@ -172,7 +172,8 @@ export class SessionUsageView {
   @ApiProperty() prompt_tokens: number;
   @ApiProperty() cached_tokens: number;
   @ApiProperty() completion_tokens: number;
-  @ApiProperty() cost_usd: number;
+  @ApiProperty({ description: "Prompt tokens written to the upstream's prefix cache (billed at the CACHE_TTL write price)." }) cache_write_tokens: number;
+  @ApiProperty({ description: 'Misses, hits, output and cache writes, each at its price.' }) cost_usd: number;
 }
 
 export class PolicyView {
@@ -234,7 +235,7 @@ export class TurnUsageView {
   @ApiProperty() prompt_tokens: number;
   @ApiProperty() completion_tokens: number;
   @ApiProperty() total_tokens: number;
-  @ApiProperty({ type: 'object', properties: { cached_tokens: { type: 'number' } } }) prompt_tokens_details: { cached_tokens: number };
+  @ApiProperty({ type: 'object', properties: { cached_tokens: { type: 'number' }, cache_write_tokens: { type: 'number' } } }) prompt_tokens_details: { cached_tokens: number; cache_write_tokens?: number };
   @ApiProperty() cost_usd: number;
 }
 

@@ -13,6 +13,7 @@ export function sessionUsageView(s: SessionEntity) {
     prompt_tokens: prompt,
     cached_tokens: num(s.cachedTokens),
     completion_tokens: completion,
+    cache_write_tokens: num(s.cacheWriteTokens ?? 0),
     cost_usd: Math.round(num(s.costUsd) * 1e8) / 1e8,
   };
 }

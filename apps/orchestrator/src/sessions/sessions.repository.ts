@@ -118,6 +118,8 @@ export class SessionsRepository {
    * Commits a turn in ONE statement (atomic on its own): the session update is guarded by the turn
    * lock and the version read at lock time, and the messages, the turn and the usage row are inserted
    * only if that update matched. False when the guard failed (nothing written).
+   * `sessions.cache_write_tokens` takes `p.cacheWriteTokens` when the patch carries it (a new total),
+   * and otherwise grows by the usage row's cache writes (under the same guard, so exactly once).
    */
   async commitTurn(
     sessionId: string,
@@ -130,12 +132,13 @@ export class SessionsRepository {
   ): Promise<boolean> {
     const msgs = JSON.stringify(messages.map((r) => ({ seq: r.seq, role: r.role, content: r.content, name: r.name, tool_call_id: r.toolCallId, tool_calls: r.toolCalls, tokens: r.tokens, kind: r.kind, turn_id: r.turnId })));
     const u = usage
-      ? JSON.stringify({ account_id: usage.accountId, session_id: usage.sessionId, turn_id: usage.turnId, purpose: usage.purpose, model: usage.model, prompt_tokens: usage.promptTokens, cached_tokens: usage.cachedTokens, completion_tokens: usage.completionTokens, cost_usd: usage.costUsd, latency_ms: usage.latencyMs, upstream_request_id: usage.upstreamRequestId, outcome: usage.outcome, attempts: usage.attempts })
+      ? JSON.stringify({ account_id: usage.accountId, session_id: usage.sessionId, turn_id: usage.turnId, purpose: usage.purpose, model: usage.model, prompt_tokens: usage.promptTokens, cached_tokens: usage.cachedTokens, completion_tokens: usage.completionTokens, cache_write_tokens: usage.cacheWriteTokens ?? 0, cost_usd: usage.costUsd, latency_ms: usage.latencyMs, upstream_request_id: usage.upstreamRequestId, outcome: usage.outcome, attempts: usage.attempts })
       : null;
     const rows: unknown = await this.ds.query(
       `WITH upd AS (
          UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = $7, turn_lock_id = NULL, turn_lock_until = NULL,
-           status = $8, prompt_tokens = $9, cached_tokens = $10, completion_tokens = $11, cost_usd = $12, token_calibration = $13, updated_at = now()
+           status = $8, prompt_tokens = $9, cached_tokens = $10, completion_tokens = $11, cost_usd = $12, token_calibration = $13,
+           cache_write_tokens = COALESCE($22::bigint, cache_write_tokens + $23::bigint), updated_at = now()
          WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
        ), msgs AS (
          INSERT INTO messages (session_id, seq, role, content, name, tool_call_id, tool_calls, tokens, kind, turn_id)
@@ -145,10 +148,10 @@ export class SessionsRepository {
          INSERT INTO turns (id, session_id, idempotency_key, request_hash, first_seq, last_seq, response)
          SELECT $15, upd.id, $16, $17, $18, $19, $20::jsonb FROM upd
        ), ue AS (
-         INSERT INTO usage_events (account_id, session_id, turn_id, purpose, model, prompt_tokens, cached_tokens, completion_tokens, cost_usd, latency_ms, upstream_request_id, outcome, attempts)
-         SELECT x.account_id, x.session_id, x.turn_id, x.purpose, x.model, x.prompt_tokens, x.cached_tokens, x.completion_tokens, x.cost_usd, x.latency_ms, x.upstream_request_id, x.outcome, x.attempts
+         INSERT INTO usage_events (account_id, session_id, turn_id, purpose, model, prompt_tokens, cached_tokens, completion_tokens, cache_write_tokens, cost_usd, latency_ms, upstream_request_id, outcome, attempts)
+         SELECT x.account_id, x.session_id, x.turn_id, x.purpose, x.model, x.prompt_tokens, x.cached_tokens, x.completion_tokens, x.cache_write_tokens, x.cost_usd, x.latency_ms, x.upstream_request_id, x.outcome, x.attempts
          FROM upd CROSS JOIN jsonb_to_recordset(CASE WHEN $21::jsonb IS NULL THEN '[]'::jsonb ELSE jsonb_build_array($21::jsonb) END)
-           AS x(account_id uuid, session_id uuid, turn_id uuid, purpose text, model text, prompt_tokens int, cached_tokens int, completion_tokens int, cost_usd numeric, latency_ms int, upstream_request_id text, outcome text, attempts int)
+           AS x(account_id uuid, session_id uuid, turn_id uuid, purpose text, model text, prompt_tokens int, cached_tokens int, completion_tokens int, cache_write_tokens int, cost_usd numeric, latency_ms int, upstream_request_id text, outcome text, attempts int)
        )
        SELECT id FROM upd`,
       [
@@ -157,6 +160,8 @@ export class SessionsRepository {
         msgs,
         turn.id, turn.idempotencyKey, turn.requestHash, turn.firstSeq, turn.lastSeq, JSON.stringify(turn.response),
         u,
+        p.cacheWriteTokens ?? null,
+        String(usage?.cacheWriteTokens ?? 0),
       ],
     );
     return Array.isArray(rows) && rows.length > 0;

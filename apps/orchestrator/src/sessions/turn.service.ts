@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   appendToWindow,
   applyCalibration,
@@ -9,12 +9,13 @@ import {
   calibrate,
   decideCompaction,
   decideFallbackTruncation,
+  DomainError,
   sumTokens,
   type ChatMessage,
   type PinnedPrefix,
   type StoredMessage,
 } from '@so/domain';
-import { ModelRegistry, TokenEstimator, UpstreamChunk } from '@so/llm';
+import { ModelRegistry, TokenEstimator, UpstreamChunk, UpstreamError } from '@so/llm';
 import type { MessageEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
@@ -32,6 +33,7 @@ import { SessionsService } from './sessions.service';
 import { SessionTitleJob } from './session-title.job';
 import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS } from '../session-state/compactor';
 import { policyFromColumn } from './sessions.service';
+import { CompactionMetrics } from '../session-state/compaction-metrics';
 
 export interface TurnResponse {
   id: string;
@@ -61,8 +63,15 @@ interface NewMessage extends ParsedMessage {
  * appended messages, the reply, the turn and the session totals in ONE transaction. Anything that
  * fails before that commit leaves the session exactly as it was.
  */
+/** The upstream's prefix-cache TTL in ms, from CACHE_TTL (5m by default). */
+function cacheTtlMs(config: AppConfig): number {
+  return config.cacheTtl === '1h' ? 3_600_000 : 300_000;
+}
+
 @Injectable()
 export class TurnService {
+  private readonly logger = new Logger(TurnService.name);
+
   constructor(
     private readonly sessions: SessionsService,
     private readonly repo: SessionsRepository,
@@ -74,6 +83,7 @@ export class TurnService {
     private readonly fragments: FragmentsService,
     private readonly pool: PoolService,
     private readonly windows: WindowCache,
+    private readonly compactionMetrics: CompactionMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -111,11 +121,22 @@ export class TurnService {
       const turnId = uuidv7();
       const generate = dto.generate ?? true;
       const model = this.models.get(s.model);
+      // Local counts are estimates (the upstream's tokenizer differs per message, even after calibration): keep a margin.
+      const usableContext = Math.floor(model.contextWindow * (1 - this.config.tokenEstimateMargin));
       const incomingTokens = incoming.reduce((n, m) => n + m.tokens, 0);
 
       let compaction: Record<string, unknown> | null = null;
       if (generate) {
-        compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, model.contextWindow);
+        // A turn refused for its own input is refused before any housekeeping is done (or paid for).
+        const minimumWindow = applyCalibration(pinnedTokensOf(s) + incomingTokens, s.tokenCalibration);
+        if (dto.max_tokens !== undefined && minimumWindow + dto.max_tokens > usableContext) {
+          throw new ApiError(
+            'invalid_request',
+            `max_tokens (${dto.max_tokens}) cannot fit: the pinned prefix and the new messages alone take ${minimumWindow} of the ${usableContext} tokens usable in the model's ${model.contextWindow}-token context.`,
+            'max_tokens',
+          );
+        }
+        compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usableContext);
         if (compaction) {
           s = await this.sessions.mustFind(account, sessionId);
           ({ outlines, recent } = await this.windows.get(s, () => this.repo.windowMessages(s, s.window)));
@@ -125,12 +146,12 @@ export class TurnService {
 
       let reply: PricedReply | null = null;
       if (generate) {
-        const headroom = model.contextWindow - applyCalibration(windowEstimate, s.tokenCalibration);
+        const headroom = usableContext - applyCalibration(windowEstimate, s.tokenCalibration);
         const maxTokens = dto.max_tokens ?? Math.min(this.config.defaultMaxTokens, headroom);
-        if (maxTokens < 1 || applyCalibration(windowEstimate, s.tokenCalibration) + maxTokens > model.contextWindow) {
+        if (maxTokens < 1 || applyCalibration(windowEstimate, s.tokenCalibration) + maxTokens > usableContext) {
           throw new ApiError(
             'invalid_request',
-            `The window (${windowEstimate} tokens) plus max_tokens (${maxTokens}) would exceed the model's ${model.contextWindow}-token context. Truncate or compress the session first.`,
+            `The window (${windowEstimate} tokens) plus max_tokens (${maxTokens}) would exceed the ${usableContext} tokens usable in the model's ${model.contextWindow}-token context. Truncate or compress the session first.`,
             'max_tokens',
           );
         }
@@ -193,6 +214,7 @@ export class TurnService {
           status: base.status === 'parked' ? 'active' : base.status,
           promptTokens: base.promptTokens,
           cachedTokens: base.cachedTokens,
+          cacheWriteTokens: base.cacheWriteTokens,
           completionTokens: base.completionTokens,
           costUsd: base.costUsd,
           tokenCalibration: base.tokenCalibration,
@@ -200,6 +222,7 @@ export class TurnService {
         if (reply) {
           patch.promptTokens = String(Number(base.promptTokens) + reply.usage.promptTokens);
           patch.cachedTokens = String(Number(base.cachedTokens) + reply.usage.cachedTokens);
+          patch.cacheWriteTokens = String(Number(base.cacheWriteTokens) + reply.usage.cacheWriteTokens);
           patch.completionTokens = String(Number(base.completionTokens) + reply.usage.completionTokens);
           patch.costUsd = (Number(base.costUsd) + reply.costUsd).toFixed(8);
           if (!reply.usage.estimated) patch.tokenCalibration = calibrate(windowEstimate, reply.usage.promptTokens, base.tokenCalibration);
@@ -283,6 +306,10 @@ export class TurnService {
       reserveTokens,
       contextWindow: Math.floor(contextWindow / factor),
       summarizerPromptTokens: SUMMARIZER_PROMPT_TOKENS,
+      // The upstream's prefix cache has expired when the session sat idle past its TTL: compacting now costs no extra rewrite.
+      cacheCold: Date.now() - new Date(s.updatedAt).getTime() > cacheTtlMs(this.config),
+      targetShare: this.config.compactTargetShare,
+      earlyShare: this.config.compactEarlyShare,
     };
     const decision = decideCompaction(input);
     if (!decision) return null;
@@ -294,23 +321,28 @@ export class TurnService {
           toSeq: decision.compressToSeq,
           keepFromSeq: decision.keepFromSeq,
           foldOutlines: decision.foldOutlines,
-          ratio: policy.compressRatio,
+          ratio: decision.ratio,
           trigger: 'rolling',
           snapshotReason: 'rolling',
+          maxOutlineTokens: Math.max(decision.targetOutlineTokens, 1),
+          cacheCold: input.cacheCold,
         });
-        return { action: 'compressed', reason: 'rolling', capped: decision.capped, folded_outlines: decision.foldOutlines, ...eventData(r) };
+        return { action: 'compressed', reason: 'rolling', trigger: decision.trigger, capped: decision.capped, folded_outlines: decision.foldOutlines, target_window_tokens: decision.targetWindowTokens, ...eventData(r) };
       } catch (err) {
+        // Only the upstream failing or refusing, or a compression that would not shrink, takes the fallback; a bug is a bug.
+        if (!(err instanceof UpstreamError || err instanceof ApiError || err instanceof DomainError)) throw err;
+        const message = err instanceof Error ? err.message : String(err);
+        this.logger.warn({ sessionId: s.id, err: message }, 'compaction failed; falling back to truncation');
+        this.compactionMetrics.fellBack();
         const fresh = await this.sessions.mustFind(account, s.id);
         const fw = await this.repo.windowMessages(fresh, fresh.window);
         const plan = decideFallbackTruncation({ ...input, outlineTokens: sumTokens(fw.outlines), recent: fw.recent });
-        const message = err instanceof Error ? err.message : String(err);
-        const data = await this.compactor.truncate(fresh, lockId, fw, plan.keepFromSeq, 'fallback', { error: message, preserve_len: policy.preserveLen });
+        const data = await this.compactor.truncate(fresh, lockId, fw, plan.keepFromSeq, 'fallback', { error: message, preserve_len: policy.preserveLen }, { accountId: account.id, reason: 'rolling' });
         return { ...data, action: 'truncated', reason: 'compression_failed', window_tokens_before: before };
       }
     }
-    await this.compactor.snapshot(account.id, s, 'rolling', null);
     const plan = decideFallbackTruncation(input);
-    const data = await this.compactor.truncate(s, lockId, w, plan.keepFromSeq, 'fallback', { preserve_len: policy.preserveLen, reason_detail: 'nothing compressible' });
+    const data = await this.compactor.truncate(s, lockId, w, plan.keepFromSeq, 'fallback', { preserve_len: policy.preserveLen, reason_detail: 'nothing compressible' }, { accountId: account.id, reason: 'rolling' });
     return { ...data, action: 'truncated', reason: 'rolling' };
   }
 

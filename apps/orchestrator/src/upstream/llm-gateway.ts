@@ -38,7 +38,7 @@ export function openAiUsage(r: PricedReply) {
     prompt_tokens: r.usage.promptTokens,
     completion_tokens: r.usage.completionTokens,
     total_tokens: r.usage.promptTokens + r.usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens },
+    prompt_tokens_details: { cached_tokens: r.usage.cachedTokens, cache_write_tokens: r.usage.cacheWriteTokens ?? 0 },
     cost_usd: Math.round(r.costUsd * 1e8) / 1e8,
   };
 }
@@ -82,8 +82,10 @@ export class LlmGateway {
   private async call(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, run: (t: UpstreamTarget, r: UpstreamChatRequest) => Promise<UpstreamReply>, opts: RecordOptions): Promise<PricedReply> {
     const started = Date.now();
     try {
-      const reply = await run(this.target(ctx.account), { ...req, purpose: ctx.purpose });
-      const costUsd = this.models.costUsd(req.model, reply.usage);
+      // The cache TTL goes upstream on every call and prices the writes that call reports.
+      const cacheTtl = req.cacheTtl ?? this.config.cacheTtl;
+      const reply = await run(this.target(ctx.account), { ...req, cacheTtl, purpose: ctx.purpose });
+      const costUsd = this.models.costUsd(req.model, reply.usage, cacheTtl);
       this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd);
       const row: Partial<UsageEventEntity> = {
         accountId: ctx.account.id,
@@ -94,6 +96,7 @@ export class LlmGateway {
         promptTokens: reply.usage.promptTokens,
         cachedTokens: reply.usage.cachedTokens,
         completionTokens: reply.usage.completionTokens,
+        cacheWriteTokens: reply.usage.cacheWriteTokens ?? 0,
         costUsd: costUsd.toFixed(8),
         latencyMs: reply.latencyMs,
         upstreamRequestId: reply.upstreamRequestId,

@@ -18,6 +18,7 @@ export class UpstreamMetrics {
       this.tokens.inc({ kind: 'prompt' }, usage.promptTokens);
       this.tokens.inc({ kind: 'cached' }, usage.cachedTokens);
       this.tokens.inc({ kind: 'completion' }, usage.completionTokens);
+      this.tokens.inc({ kind: 'cache_write' }, usage.cacheWriteTokens ?? 0);
       this.cost.inc(costUsd);
     }
   }

@@ -118,6 +118,10 @@ export class SessionEntity {
   @Column('bigint', { name: 'completion_tokens', default: 0 })
   completionTokens: string;
 
+  /** Prompt tokens written to the upstream's prefix cache over every call of this session. */
+  @Column('bigint', { name: 'cache_write_tokens', default: 0 })
+  cacheWriteTokens: string;
+
   @Column('numeric', { name: 'cost_usd', precision: 18, scale: 8, default: 0 })
   costUsd: string;
 

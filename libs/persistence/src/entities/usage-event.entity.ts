@@ -34,6 +34,10 @@ export class UsageEventEntity {
   @Column('integer', { name: 'completion_tokens', default: 0 })
   completionTokens: number;
 
+  /** Prompt tokens the upstream wrote to its prefix cache (billed on their own since October 2026). */
+  @Column('integer', { name: 'cache_write_tokens', default: 0 })
+  cacheWriteTokens: number;
+
   @Column('numeric', { name: 'cost_usd', precision: 18, scale: 8, default: 0 })
   costUsd: string;
 

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './app-config';
+
+const entry = (miss: number) => ({ context_window: 262144, input_cache_miss: miss, input_cache_hit: miss / 10, output: miss * 4 });
+
+/** The ConfigError thrown by loadConfig(env), or fails. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig: model, cache TTL and prices', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'so-config-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('defaults to kimi-k2.6, a 5-minute cache TTL and no price overrides', () => {
+    const c = loadConfig({});
+    expect(c.llmModel).toBe('kimi-k2.6');
+    expect(c.cacheTtl).toBe('5m');
+    expect(c.modelPrices).toEqual([]);
+  });
+
+  it('reads LLM_MODEL and CACHE_TTL', () => {
+    const c = loadConfig({ LLM_MODEL: 'kimi-k3', CACHE_TTL: '1h' });
+    expect(c.llmModel).toBe('kimi-k3');
+    expect(c.cacheTtl).toBe('1h');
+  });
+
+  it('rejects another CACHE_TTL, naming the variable', () => {
+    const e = configError({ CACHE_TTL: '10m' });
+    expect(e.variable).toBe('CACHE_TTL');
+    expect(e.message).toMatch(/^Invalid configuration: CACHE_TTL must be 5m or 1h/);
+  });
+
+  it('reads prices from MODEL_PRICES_FILE, then MODEL_PRICES over it', () => {
+    const file = join(dir, 'prices.json');
+    writeFileSync(file, JSON.stringify({ 'kimi-k2.6': entry(1), 'kimi-file-only': entry(2) }));
+    const c = loadConfig({ MODEL_PRICES_FILE: file, MODEL_PRICES: JSON.stringify({ 'kimi-k2.6': { ...entry(3), cache_write_1h: 7 } }) });
+    const byId = Object.fromEntries(c.modelPrices.map((m) => [m.id, m]));
+    expect(Object.keys(byId).sort()).toEqual(['kimi-file-only', 'kimi-k2.6']);
+    expect(byId['kimi-k2.6']).toMatchObject({ inputCacheMissPerM: 3, outputPerM: 12, cacheWritePerM: { '5m': 3, '1h': 7 } });
+    expect(byId['kimi-file-only']).toMatchObject({ inputCacheMissPerM: 2, cacheWritePerM: { '5m': 2, '1h': 4 } });
+  });
+
+  it('rejects an invalid MODEL_PRICES, naming the variable and the entry', () => {
+    const e = configError({ MODEL_PRICES: JSON.stringify({ 'kimi-k2.6': { ...entry(1), output: 'cheap' } }) });
+    expect(e.variable).toBe('MODEL_PRICES');
+    expect(e.message).toMatch(/^Invalid configuration: MODEL_PRICES entry "kimi-k2.6": output must be a number/);
+    expect(configError({ MODEL_PRICES: 'not json' }).message).toMatch(/MODEL_PRICES is not valid JSON/);
+  });
+
+  it('rejects an invalid or unreadable MODEL_PRICES_FILE, naming the variable', () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"kimi-k2.6": {"context_window": 262144}}');
+    const e = configError({ MODEL_PRICES_FILE: bad });
+    expect(e.variable).toBe('MODEL_PRICES_FILE');
+    expect(e.message).toMatch(/MODEL_PRICES_FILE entry "kimi-k2.6" is missing "input_cache_miss"/);
+    const missing = configError({ MODEL_PRICES_FILE: join(dir, 'nope.json') });
+    expect(missing.variable).toBe('MODEL_PRICES_FILE');
+    expect(missing.message).toMatch(/MODEL_PRICES_FILE could not be read/);
+  });
+});
