@@ -150,3 +150,25 @@ describe('input bounds', () => {
     }
   });
 });
+
+describe('validation messages name the rule that failed', () => {
+  let h: TestHarness;
+  let a: TestAccount;
+  beforeAll(async () => {
+    h = await TestHarness.start();
+    a = await h.createAccount('rules');
+  });
+  afterAll(async () => h?.stop());
+
+  it.each([
+    ['/v1/sessions', { system: 123 }, 'system', /string/],
+    ['/v1/sessions', { title: ['x'] }, 'title', /string/],
+    ['/v1/sessions', { wait_ms: 'soon' }, 'wait_ms', /integer/],
+    ['/v1/fragments', { name: 'n', content: 42 }, 'content', /string/],
+  ])('%s %j answers 400 naming %s and the type rule', async (path, body, param, message) => {
+    const r = await h.api(a.apiKey, 'POST', path as string, body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe(param);
+    expect(r.body.error.message).toMatch(message as RegExp);
+  });
+});

@@ -439,6 +439,86 @@ describe('kimi-sim', () => {
     expect(rest.body.usage.completion_tokens).toBeLessThan(whole.body.usage.completion_tokens);
   });
 
+  describe('in-context compression', () => {
+    const tools: ChatCompletionTool[] = [
+      { type: 'function', function: { name: 'read_file', parameters: { type: 'object', properties: { path: { type: 'string' } } } } },
+      { type: 'function', function: { name: 'search_docs', parameters: { type: 'object' } } },
+    ];
+    /** The session as the chat turns send it: pinned system messages, an earlier outline, then the range. */
+    const conversation: ChatCompletionMessageParam[] = [
+      { role: 'system', content: 'You are a coding assistant for the billing team.' },
+      { role: 'system', content: 'Fragment: the pinned deploy key is PIN-999.' },
+      { role: 'system', content: '[outline of earlier conversation]\n## Goal\nMigrate billing to the queue\n## Facts\n- FACT 0: the build id is BLD-42' },
+      { role: 'user', content: `Build a billing export for the finance team. ${OUTLINE_FACTS[0]}` },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{"path":"src/billing/export.ts"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'export function run() { return ledger.rows(); }' },
+      { role: 'assistant', content: 'We decided to use Postgres because it is already deployed.' },
+    ];
+    const instruction = (mode: 'merge' | 'context only') =>
+      `Summarize the conversation above. ${OUTLINE_MARKER}\n# Outline\n## Goal\n## Decisions\n## Facts and identifiers\n## Open items\n## Artifacts\nTarget length: about 300 tokens\nEarlier outlines: ${mode}`;
+
+    it('shares the prefix cache with the chat turn it follows: cached_tokens cover the common messages', async () => {
+      const turn = await chat({ messages: [...conversation, { role: 'user', content: 'Now search_docs for the retry policy, please.' }], tools }, {}, 'key-ctx');
+      expect(turn.status).toBe(200);
+      expect(turn.body.usage.prompt_tokens_details.cached_tokens).toBe(0);
+
+      const estimate = await client('key-ctx').post<{ data: { total_tokens: number } }>('/tokenizers/estimate-token-count', {
+        body: { model: MODEL, messages: conversation, tools },
+      });
+      const shared = estimate.data.total_tokens;
+
+      const compression = await chat(
+        { messages: [...conversation, { role: 'system', content: instruction('merge') }], tools, tool_choice: 'none' },
+        { 'x-sim-summarizer-style': 'exact' },
+        'key-ctx',
+      );
+      expect(compression.status).toBe(200);
+      const { usage } = compression.body;
+      expect(shared).toBeGreaterThan(0);
+      expect(usage.prompt_tokens_details.cached_tokens).toBe(shared);
+      expect(usage.prompt_tokens_details.cache_write_tokens).toBe(usage.prompt_tokens - shared);
+      expect(usage.prompt_tokens).toBeGreaterThan(shared);
+
+      // Another key has nothing cached.
+      const otherKey = await chat({ messages: [...conversation, { role: 'system', content: instruction('merge') }], tools, tool_choice: 'none' }, {}, 'key-ctx-other');
+      expect(otherKey.body.usage.prompt_tokens_details.cached_tokens).toBe(0);
+    });
+
+    it('answers with an outline of the range (never a tool call), merging or ignoring earlier outlines, and reports the style', async () => {
+      const headers = { 'x-sim-summarizer-style': 'exact' };
+      const merged = await chat({ messages: [...conversation, { role: 'system', content: instruction('merge') }], tools, tool_choice: 'none' }, headers, 'key-ctx2');
+      const message = merged.body.choices[0].message as { content: string | null; tool_calls?: unknown[] };
+      const outline = message.content ?? '';
+      expect(message.tool_calls ?? []).toEqual([]);
+      expect(merged.body.choices[0].finish_reason).toBe('stop');
+      expect(merged.headers.get('x-sim-summarizer-style')).toBe('exact');
+      expect(outline.split('\n').filter((l) => l.startsWith('#'))).toEqual(['# Outline', '## Goal', '## Decisions', '## Facts and identifiers', '## Open items', '## Artifacts']);
+      expect(outline).toContain('## Goal\nMigrate billing to the queue\n');
+      expect(outline).toContain('FACT 0: the build id is BLD-42');
+      expect(outline).toContain(OUTLINE_FACTS[0]);
+      expect(outline).toContain('- Use Postgres (why: it is already deployed)');
+      expect(outline).toContain('- src/billing/export.ts');
+      expect(outline).not.toContain('PIN-999');
+
+      const contextOnly = await chat({ messages: [...conversation, { role: 'system', content: instruction('context only') }], tools }, headers, 'key-ctx2');
+      const text = contextOnly.body.choices[0].message.content ?? '';
+      expect(text).not.toContain('BLD-42');
+      expect(text).toContain('## Goal\nBuild a billing export for the finance team.');
+
+      const json = await chat(
+        { messages: [...conversation, { role: 'system', content: instruction('merge') }], tools, tool_choice: 'none', response_format: { type: 'json_object' } },
+        { 'x-sim-summarizer-style': 'bold' },
+        'key-ctx2',
+      );
+      expect(Object.keys(JSON.parse(json.body.choices[0].message.content ?? '') as object)).toEqual(['goal', 'decisions', 'facts', 'open_items', 'artifacts']);
+
+      const [last] = await simGet<RequestSummary[]>('/sim/requests?limit=1');
+      expect(last.summarizer_style).toBe('bold');
+      const stats = await simGet<SimStats>('/sim/stats');
+      expect(stats.keys['key-ctx2'].by_summarizer_style).toEqual({ exact: 2, bold: 1 });
+    });
+  });
+
   it('calls the tool the user mentions, then answers the tool result in text', async () => {
     const tools: ChatCompletionTool[] = [
       { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { input: { type: 'string' } } } } },

@@ -3,6 +3,7 @@ export { startKimiSim, type KimiSim } from './server';
 export { DEFAULT_OPTIONS, type FaultProbabilities, type KimiSimOptions, type KimiSimOptionsPatch } from './options';
 export { CACHE_WRITE_MULTIPLIER, DEFAULT_MODEL, KIMI_MODELS, type KimiModel } from './models';
 export { OUTLINE_MARKER, OUTLINE_SECTIONS } from './outline';
+export { OUTLINE_MESSAGE_PREFIX, type EarlierOutlines } from './in-context';
 export { MIX_WEIGHTS, SUMMARIZER_STYLES, type SummarizerStyle, type SummarizerStyleOption } from './summarizer';
 export { CACHE_TTLS, type CacheTtl } from './wire';
 export type { FaultKind, FaultPlan } from './faults';

@@ -281,14 +281,25 @@ export function readPreviousOutline(text: string): PreviousOutlineItems {
  * Reads what a model would consider worth keeping, with a salience score per candidate. Two passes over
  * the sentences (the first counts templates, so boilerplate repeated with different numbers scores low).
  */
-export function gatherMaterial(transcript: string, previousOutline: string | null): OutlineMaterial {
-  const entries = parseTranscript(transcript);
+/** A transcript already split into entries (in-context compression builds it from the messages). */
+export interface ParsedTranscript {
+  /** The rendered `[seq N] role: text` lines; only its length is used (input size). */
+  text: string;
+  entries: TranscriptEntry[];
+}
+
+/**
+ * `transcript` is the `[seq N] role: text` text, or entries built from messages. `previousOutline` is one
+ * outline or several (in-context compression merging earlier outline messages), oldest first.
+ */
+export function gatherMaterial(transcript: string | ParsedTranscript, previousOutline: string | readonly string[] | null): OutlineMaterial {
+  const entries = typeof transcript === 'string' ? parseTranscript(transcript) : transcript.entries;
   const candidates: Candidate[] = [];
   const artifacts = new Map<string, { path: string; mentions: number; order: number }>();
   const seen = new Set<string>();
   let order = 0;
   let goal: string | null = null;
-  let inputChars = transcript.length;
+  let inputChars = typeof transcript === 'string' ? transcript.length : transcript.text.length;
 
   const addArtifacts = (text: string) => {
     for (const m of text.matchAll(ARTIFACT)) {
@@ -304,10 +315,12 @@ export function gatherMaterial(transcript: string, previousOutline: string | nul
     candidates.push({ ...c, order: order++, estTokens: estimateTokens(c.text) + 2 });
   };
 
-  if (previousOutline) {
-    inputChars += previousOutline.length;
-    const prev = readPreviousOutline(previousOutline);
-    goal = prev.goal;
+  const previousOutlines = previousOutline === null ? [] : typeof previousOutline === 'string' ? [previousOutline] : previousOutline;
+  for (const outline of previousOutlines) {
+    if (!outline) continue;
+    inputChars += outline.length;
+    const prev = readPreviousOutline(outline);
+    goal ??= prev.goal;
     for (const item of prev.items) {
       const base = item.kind === 'fact' ? 80 : item.kind === 'decision' ? 75 : item.kind === 'open' ? 60 : 45;
       add({ kind: item.kind, text: item.text.trim(), why: item.why, score: base });

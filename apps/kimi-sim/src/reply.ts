@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { seededRandom } from './random';
+import { isInContextCompression, readInContextCompression } from './in-context';
 import { OUTLINE_MARKER } from './outline';
 import { chooseStyle, writeSummary, type SummarizerStyle, type SummarizerStyleOption } from './summarizer';
 import { digestOf, skewFactor, textOfContent, type TokenCounter } from './token-counter';
@@ -61,8 +62,12 @@ export function lastUserText(messages: SimMessage[]): string | null {
   return null;
 }
 
+/**
+ * A compression request: a system message carries the marker (transcript form), or the last message is an
+ * in-context compression instruction (a trailing partial assistant message must be removed first).
+ */
 export function isOutlineRequest(messages: SimMessage[]): boolean {
-  return messages.some((m) => m.role === 'system' && textOfContent(m.content).includes(OUTLINE_MARKER));
+  return messages.some((m) => m.role === 'system' && textOfContent(m.content).includes(OUTLINE_MARKER)) || isInContextCompression(messages);
 }
 
 function hashSeeds(...parts: (string | number)[]): [number, number] {
@@ -178,14 +183,17 @@ export function planReply(req: ChatCompletionRequest, ctx: ReplyContext): ReplyP
   // In partial mode the reply is the one the request without the prefix would get, minus the prefix.
   const messages = prefix === null ? req.messages : req.messages.slice(0, -1);
 
-  if (isOutlineRequest(messages)) {
-    const system = messages.filter((m) => m.role === 'system').map((m) => textOfContent(m.content)).join('\n');
-    const userText = messages.filter((m) => m.role === 'user').map((m) => textOfContent(m.content)).join('\n');
+  // Checked before tools: a compression request is answered with an outline, never with a tool call.
+  const inContext = readInContextCompression(messages);
+  if (inContext !== null || isOutlineRequest(messages)) {
+    const system = inContext ? inContext.instruction : messages.filter((m) => m.role === 'system').map((m) => textOfContent(m.content)).join('\n');
+    const userText = inContext ? '' : messages.filter((m) => m.role === 'user').map((m) => textOfContent(m.content)).join('\n');
     const digest = requestDigest(req.model, messages);
     const style = chooseStyle(ctx.summarizerStyle ?? 'mix', seed, digest);
     const summary = writeSummary({
       systemText: system,
       userText,
+      conversation: inContext ? { transcript: inContext.transcript, previousOutlines: inContext.previousOutlines } : undefined,
       jsonMode: req.response_format?.type === 'json_object',
       maxTokens,
       style,

@@ -1,7 +1,7 @@
 // How a summarizing model writes an outline: one of several styles, some of them careless (verbose,
 // lossy, truncated), chosen per request. The simulator must not flatter the service: real models rarely
 // follow an output format to the letter.
-import { gatherMaterial, hash32, IDENTIFIER, outlineTargetTokens, selectContent, splitCompressionInput, systemAsksForJson, type OutlineContent } from './outline';
+import { gatherMaterial, hash32, IDENTIFIER, outlineTargetTokens, selectContent, splitCompressionInput, systemAsksForJson, type OutlineContent, type OutlineMaterial, type ParsedTranscript } from './outline';
 import { seededRandom } from './random';
 import type { TokenCounter } from './token-counter';
 
@@ -39,8 +39,12 @@ export function chooseStyle(option: SummarizerStyleOption, seed: number, request
 }
 
 export interface SummaryInput {
+  /** Where the target length and the format come from (the system prompt, or the in-context instruction). */
   systemText: string;
+  /** A transcript request's user text: optional `Previous outline:` and the `Transcript:` lines. */
   userText: string;
+  /** An in-context compression's conversation; when set, `userText` is not read. */
+  conversation?: { transcript: ParsedTranscript; previousOutlines: readonly string[] };
   /** `response_format: {"type": "json_object"}`: every style but `truncated` answers plain JSON. */
   jsonMode: boolean;
   maxTokens: number | undefined;
@@ -348,8 +352,13 @@ const OVERHEAD_TOKENS: Record<SummarizerStyle, number> = {
 
 export function writeSummary(input: SummaryInput): Summary {
   const { systemText, userText, jsonMode, style, variantSeed, counter } = input;
-  const { previousOutline, transcript } = splitCompressionInput(userText);
-  const material = gatherMaterial(transcript, previousOutline);
+  let material: OutlineMaterial;
+  if (input.conversation) {
+    material = gatherMaterial(input.conversation.transcript, input.conversation.previousOutlines);
+  } else {
+    const { previousOutline, transcript } = splitCompressionInput(userText);
+    material = gatherMaterial(transcript, previousOutline);
+  }
   const targetTokens = Math.max(16, outlineTargetTokens(systemText) ?? Math.ceil(material.inputEstTokens / 4));
   const wantsJson = style !== 'truncated' && (jsonMode || style === 'json' || systemAsksForJson(systemText));
   const rndFor = () => seededRandom(variantSeed);

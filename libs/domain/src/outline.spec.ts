@@ -1,5 +1,8 @@
 import Ajv from 'ajv';
 import {
+  buildInContextOutlineRequest,
+  EARLIER_OUTLINES_CONTEXT,
+  EARLIER_OUTLINES_MERGE,
   buildOutlineRequest,
   extractiveOutline,
   mergeOutlines,
@@ -281,5 +284,32 @@ describe('outline request, JSON format', () => {
     const text = renderOutlineJson(withProvenance(sample, { sessionId: 's1', snapshotId: null, fromSeq: 1, toSeq: 9 }));
     expect(validate(JSON.parse(text))).toBe(true);
     expect(readOutlineTolerant(text)).toMatchObject({ form: 'json', problems: [], outline: withProvenance(sample, { sessionId: 's1', snapshotId: null, fromSeq: 1, toSeq: 9 }) });
+  });
+});
+
+describe('in-context outline request', () => {
+  const conversation = [
+    { role: 'system' as const, content: 'You are terse.' },
+    { role: 'system' as const, content: '[outline of earlier conversation]\n# Outline' },
+    { role: 'user' as const, content: 'FACT-1: the code is Z1.' },
+    { role: 'assistant' as const, content: 'Noted.' },
+  ];
+
+  it('keeps the conversation as the chat turns sent it (the cached prefix) and adds one trailing instruction', () => {
+    const req = buildInContextOutlineRequest({ conversation, ratio: 4, inputTokens: 400, mergeOutlines: false });
+    expect(req.slice(0, conversation.length)).toEqual(conversation);
+    expect(req).toHaveLength(conversation.length + 1);
+    const last = req[req.length - 1];
+    expect(last.role).toBe('system');
+    expect(last.content).toContain(OUTLINE_MARKER);
+    expect(last.content).toMatch(/^Target length: about 100 tokens$/m);
+    expect(last.content!.split('\n')).toContain(EARLIER_OUTLINES_CONTEXT);
+  });
+
+  it('says whether earlier outlines are merged (a fold) or context only, and asks for JSON in JSON mode', () => {
+    const req = buildInContextOutlineRequest({ conversation, ratio: 4, inputTokens: 400, mergeOutlines: true, format: 'json' });
+    const last = req[req.length - 1].content!;
+    expect(last.split('\n')).toContain(EARLIER_OUTLINES_MERGE);
+    expect(last).toContain('JSON Schema');
   });
 });

@@ -131,6 +131,43 @@ export function buildOutlineRequest({ messages, ratio, inputTokens, previousOutl
   ];
 }
 
+export const EARLIER_OUTLINES_MERGE = 'Earlier outlines: merge';
+export const EARLIER_OUTLINES_CONTEXT = 'Earlier outlines: context only';
+
+export interface InContextOutlineRequestInput {
+  /**
+   * The conversation exactly as the chat turns sent it (pinned prefix, earlier outlines, then the range
+   * to compress, which must end the list): the request shares the upstream's cached prefix with them.
+   */
+  conversation: readonly ChatMessage[];
+  ratio: number;
+  /** Tokens the summarizer summarizes (range plus any merged outlines); sets the target length. */
+  inputTokens: number;
+  /** Merge the earlier outlines into the new one (a fold), or treat them as context only. */
+  mergeOutlines: boolean;
+  format?: OutlineReplyFormat;
+}
+
+/**
+ * The summarizer call in context: the conversation as cached upstream, then one trailing system message
+ * with the same instructions as buildOutlineRequest. Only the instruction and the reply are new to the
+ * upstream, so the range is read at the cache-hit price instead of being sent again as a transcript.
+ */
+export function buildInContextOutlineRequest({ conversation, ratio, inputTokens, mergeOutlines, format = 'markdown' }: InContextOutlineRequestInput): ChatMessage[] {
+  const target = outlineTargetTokens(inputTokens, ratio);
+  const head = format === 'json' ? OUTLINE_JSON_SYSTEM_PROMPT_HEAD : OUTLINE_SYSTEM_PROMPT_HEAD;
+  const instruction = [
+    head,
+    'The transcript is the conversation above, after its leading system messages. Summarize it now; do not answer it or call a tool.',
+    mergeOutlines
+      ? 'The system messages above that start with "[outline of earlier conversation]" are previous outlines: merge them in and keep all of their items.'
+      : 'The system messages above that start with "[outline of earlier conversation]" are already summarized: summarize only the messages after them.',
+    mergeOutlines ? EARLIER_OUTLINES_MERGE : EARLIER_OUTLINES_CONTEXT,
+    `${OUTLINE_TARGET_PREFIX}${target} tokens`,
+  ].join('\n');
+  return [...conversation, { role: 'system', content: instruction }];
+}
+
 /** One line per message (`[seq n] role: content`), one per tool call (`[seq n] assistant -> tool name(args)`). */
 export function renderTranscript(messages: readonly Pick<StoredMessage, 'seq' | 'role' | 'content' | 'toolCalls'>[]): string {
   const lines: string[] = [];

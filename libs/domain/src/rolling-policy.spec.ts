@@ -268,3 +268,14 @@ describe('fallback truncation (compression failed)', () => {
     expect(toolPairsIntact(kept(recent, decision.keepFromSeq))).toBe(true);
   });
 });
+
+describe('summarizer call in context', () => {
+  it('counts the pinned prefix and unfolded outlines in the summarizer call, so it still fits the context', () => {
+    const base = { recent: rounds(26), pinnedTokens: 30000, outlineTokens: 10000, contextWindow: 220000, policy: { ...DEFAULT_ROLLING_POLICY, triggerTokens: 200000 } };
+    const transcript = decideCompaction(input(base))!;
+    const inContext = decideCompaction(input({ ...base, summarizerSeesWindow: true }))!;
+    const call = (d: typeof inContext, extra: number) => extra + d.summarizerInputTokens + 600 + d.summarizerReplyTokens;
+    expect(call(inContext, 30000 + (inContext.foldOutlines ? 0 : 10000))).toBeLessThanOrEqual(220000);
+    expect(inContext.compressTokens).toBeLessThanOrEqual(transcript.compressTokens);
+  });
+});

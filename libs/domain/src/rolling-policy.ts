@@ -137,6 +137,8 @@ export interface CompactionInput {
   targetShare?: number;
   /** With a cold cache, compact early above this share of the trigger (default EARLY_COMPACTION_SHARE). */
   earlyShare?: number;
+  /** The summarizer reads the window in context (pinned prefix and earlier outlines too), not a transcript of the range. */
+  summarizerSeesWindow?: boolean;
 }
 
 export interface CompactionDecision {
@@ -202,8 +204,10 @@ export function decideCompaction(input: CompactionInput): CompactionDecision | n
   const foldedTokens = fold ? outlineTokens : 0;
   // What the summarizer reads to compress recent[0..end): messages, transcript framing, folded outlines.
   const inputOf = (end: number): number => prefix(end) + end * TRANSCRIPT_TOKENS_PER_MESSAGE + foldedTokens;
+  // In context, the call also carries the pinned prefix and the outlines it does not fold.
+  const callContext = input.summarizerSeesWindow ? pinnedTokens + (fold ? 0 : outlineTokens) : 0;
   const callFits = (end: number): boolean =>
-    inputOf(end) + input.summarizerPromptTokens + summarizerReplyTokens(inputOf(end), ratio) <= contextWindow;
+    callContext + inputOf(end) + input.summarizerPromptTokens + summarizerReplyTokens(inputOf(end), ratio) <= contextWindow;
   const isCut = (index: number): boolean => index === recent.length || flags[index];
   const largestCallableCut = (limit: number): number => {
     for (let c = limit; c > 0; c--) if (isCut(c) && callFits(c)) return c;

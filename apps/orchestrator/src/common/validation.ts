@@ -1,12 +1,17 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiError } from './api-error';
 
+const TYPE_RULES = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject', 'isIn', 'isEnum', 'isUrl', 'nestedValidation', 'isDefined', 'isNotEmpty']);
+
 function firstProblem(errors: ValidationError[], prefix = ''): { param: string; message: string } {
   for (const e of errors) {
     const path = prefix ? `${prefix}.${e.property}` : e.property;
     if (e.constraints) {
-      const msgs = Object.values(e.constraints);
-      return { param: path, message: msgs[0] ?? `${path} is invalid` };
+      // A wrong type is the rule that failed first, whatever order the decorators ran in
+      // (`system: 123` is "must be a string", not "must be shorter than ...").
+      const keys = Object.keys(e.constraints);
+      const key = keys.find((k) => TYPE_RULES.has(k)) ?? keys[0];
+      return { param: path, message: (key && e.constraints[key]) || `${path} is invalid` };
     }
     if (e.children?.length) return firstProblem(e.children, path);
   }
@@ -20,7 +25,8 @@ export function apiValidationPipe(): ValidationPipe {
     forbidNonWhitelisted: true,
     transform: true,
     transformOptions: { enableImplicitConversion: false },
-    stopAtFirstError: true,
+    // All of a field's failed rules are collected, so the type rule can be named first (see firstProblem).
+    stopAtFirstError: false,
     exceptionFactory: (errors) => {
       const { param, message } = firstProblem(errors);
       return new ApiError('invalid_request', message, param);

@@ -23,6 +23,8 @@ export interface AppConfig {
   summarizerModel: string | null;
   /** How the summarizer is asked for an outline: JSON mode, markdown, or JSON where the model is known to support it. */
   summarizerFormat: 'json' | 'markdown' | 'auto';
+  /** What the summarizer reads: the session's window as cached upstream plus an instruction, or a transcript of the range. */
+  summarizerContext: 'window' | 'transcript';
   /** After a compaction the window sits at most at this share of the trigger (COMPACT_TARGET_SHARE). */
   compactTargetShare: number;
   /** With a cold upstream cache, the rolling policy compacts early above this share of the trigger (COMPACT_EARLY_SHARE). */
@@ -123,6 +125,12 @@ function summarizerFormat(env: Env): 'json' | 'markdown' | 'auto' {
   return v;
 }
 
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const v = (str(env, name) ?? fallback) as T;
+  if (!values.includes(v)) throw new ConfigError(name, `must be ${values.join(' or ')}, got "${v}"`);
+  return v;
+}
+
 /** A share in (0, 1]. */
 function share(env: Env, name: string, fallback: number): number {
   const raw = str(env, name);
@@ -174,6 +182,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     modelPrices: modelPrices(env),
     summarizerModel: str(env, 'SUMMARIZER_MODEL'),
     summarizerFormat: summarizerFormat(env),
+    summarizerContext: oneOf(env, 'SUMMARIZER_CONTEXT', ['window', 'transcript'] as const, 'window'),
     compactTargetShare: share(env, 'COMPACT_TARGET_SHARE', 0.5),
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),

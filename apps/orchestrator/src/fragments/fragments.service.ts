@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { contentHash, fragmentMessageContent, type PinnedFragment } from '@so/domain';
+import { contentHash, fragmentMessageContent, type PinnedFragment, type PinnedPrefix } from '@so/domain';
 import { TokenEstimator } from '@so/llm';
-import type { FragmentEntity, FragmentRef, FragmentVersionEntity } from '@so/persistence';
+import type { FragmentEntity, FragmentRef, FragmentVersionEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
@@ -62,6 +62,11 @@ export class FragmentsService {
       refs.push({ id: f.id, version: f.currentVersion, name: f.name, tokens: v.tokenCount });
     }
     return refs;
+  }
+
+  /** A session's pinned prefix (system prompt, fragments at their pinned versions, tools): the head of every window. */
+  async pinnedPrefix(s: Pick<SessionEntity, 'system' | 'systemTokens' | 'fragmentRefs' | 'tools' | 'toolsTokens'>): Promise<PinnedPrefix> {
+    return { system: s.system, systemTokens: s.systemTokens, fragments: await this.pinned(s.fragmentRefs), tools: s.tools, toolsTokens: s.toolsTokens };
   }
 
   /** The pinned fragments of a session, in its order, at the versions it pinned. */

@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   applyCompaction,
+  assembleWindow,
+  buildInContextOutlineRequest,
   buildOutlineRequest,
   cutWindowBefore,
   extractHardFacts,
@@ -26,6 +28,7 @@ import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { CompactionMetrics } from './compaction-metrics';
+import { FragmentsService } from '../fragments/fragments.service';
 import { Summarizer, type SummaryFormat } from './summarizer';
 import { SessionStateRepository } from './session-state.repository';
 
@@ -89,6 +92,11 @@ export const OVERSHOOT_ALLOWED = 1.5;
 /** Restored facts may add up to this share of the compressed range (or the target, if larger). */
 export const FACT_RESTORE_SHARE = 0.35;
 
+/** `window` (default) summarizes in context, sharing the chat turns' cached prefix, unless the summarizer is another model. */
+export function summarizerInContext(setting: 'window' | 'transcript', summarizerModel: string, sessionModel: string): boolean {
+  return setting === 'window' && summarizerModel === sessionModel;
+}
+
 /** `auto` asks for JSON where the model is known to support JSON mode (Kimi and Moonshot models do). */
 export function summarizerFormatFor(setting: 'json' | 'markdown' | 'auto', model: string): SummaryFormat {
   if (setting !== 'auto') return setting;
@@ -107,6 +115,7 @@ export class Compactor {
     private readonly estimator: TokenEstimator,
     private readonly models: ModelRegistry,
     private readonly metrics: CompactionMetrics,
+    private readonly fragments: FragmentsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -123,7 +132,18 @@ export class Compactor {
     const previousOutline = folded.length ? folded.map((o) => o.content ?? '').join('\n\n') : null;
     const model = this.config.summarizerModel ?? s.model;
     const format = summarizerFormatFor(this.config.summarizerFormat, model);
-    const messages = buildOutlineRequest({ messages: range, ratio: req.ratio, inputTokens, previousOutline, format });
+    // In context: the conversation as the chat turns sent it (a cached prefix upstream) plus the instruction;
+    // else a transcript of the range. The cache only carries over when the summarizer is the session's model.
+    const inContext = summarizerInContext(this.config.summarizerContext, model, s.model);
+    const messages = inContext
+      ? buildInContextOutlineRequest({
+          conversation: assembleWindow(await this.fragments.pinnedPrefix(s), w.outlines, range),
+          ratio: req.ratio,
+          inputTokens,
+          mergeOutlines: req.foldOutlines,
+          format,
+        })
+      : buildOutlineRequest({ messages: range, ratio: req.ratio, inputTokens, previousOutline, format });
     const targetTokens = outlineTargetTokens(inputTokens, req.ratio);
     const count = (t: string) => this.estimator.countText(t);
 
@@ -132,7 +152,7 @@ export class Compactor {
       { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts },
       model,
       messages,
-      { format, maxTokens: summarizerReplyTokens(inputTokens, req.ratio), targetTokens },
+      { format, maxTokens: summarizerReplyTokens(inputTokens, req.ratio), targetTokens, tools: inContext ? s.tools : null },
     );
     let method: 'upstream' | 'extractive' = 'upstream';
     let outline: Outline;

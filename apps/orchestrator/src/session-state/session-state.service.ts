@@ -25,7 +25,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
-import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS } from './compactor';
+import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto } from './session-state.dto';
 import { LineageRow, SessionStateRepository } from './session-state.repository';
 
@@ -201,7 +201,8 @@ export class SessionStateService {
       const keepRounds = dto.keep_rounds ?? policy.keepRounds;
       const w = await this.repo.windowMessages(s, s.window);
       // Compress as much as one summarizer call can take (like the rolling policy); the rest stays verbatim.
-      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, Math.floor(this.models.get(s.model).contextWindow * (1 - this.config.tokenEstimateMargin)), s.tokenCalibration);
+      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, Math.floor(this.models.get(s.model).contextWindow * (1 - this.config.tokenEstimateMargin)), s.tokenCalibration,
+        summarizerInContext(this.config.summarizerContext, this.config.summarizerModel ?? s.model, s.model) ? pinnedTokensOf(s) + sumTokens(w.outlines) : 0);
       if (end === 0) {
         throw new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
       }
@@ -305,9 +306,10 @@ export function compressibleEnd(recent: Parameters<typeof splitRounds>[0], keepR
 }
 
 /** The largest safe cut at or below `end` whose summarizer call (prompt, transcript, reply) fits the model's context. */
-export function capToSummarizerCall(recent: Parameters<typeof splitRounds>[0], end: number, ratio: number, contextWindow: number, calibration = 1): number {
+export function capToSummarizerCall(recent: Parameters<typeof splitRounds>[0], end: number, ratio: number, contextWindow: number, calibration = 1, contextTokens = 0): number {
   const flags = safeCutFlags(recent);
-  const limit = Math.floor(contextWindow / (calibration > 0 ? calibration : 1));
+  // contextTokens: what the call reads besides the range (the pinned prefix and outlines, when summarizing in context).
+  const limit = Math.floor(contextWindow / (calibration > 0 ? calibration : 1)) - contextTokens;
   let input = 0;
   for (let i = 0; i < end; i++) input += recent[i].tokens + TRANSCRIPT_TOKENS_PER_MESSAGE;
   for (let c = end; c > 0; c--) {

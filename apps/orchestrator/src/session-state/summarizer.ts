@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { OUTLINE_JSON_SCHEMA, readOutlineTolerant, type ChatMessage, type Outline } from '@so/domain';
+import { OUTLINE_JSON_SCHEMA, readOutlineTolerant, type ChatMessage, type Outline, type ToolDefinition } from '@so/domain';
 import { UpstreamError } from '@so/llm';
 import { CallContext, LlmGateway, PricedReply } from '../upstream/llm-gateway';
 
@@ -44,11 +44,18 @@ export class Summarizer {
 
   constructor(private readonly llm: LlmGateway) {}
 
-  async summarize(ctx: CallContext, model: string, messages: ChatMessage[], opts: { format: SummaryFormat; maxTokens: number; targetTokens: number }): Promise<SummaryResult> {
+  async summarize(
+    ctx: CallContext,
+    model: string,
+    messages: ChatMessage[],
+    opts: { format: SummaryFormat; maxTokens: number; targetTokens: number; tools?: ToolDefinition[] | null },
+  ): Promise<SummaryResult> {
+    // In context, the request carries the session's tools so its prefix matches the chat turns' (a cache hit); none may be called.
+    const toolFields = opts.tools?.length ? { tools: opts.tools, tool_choice: 'none' as const } : {};
     const spend: SummarizerSpend = { calls: 0, prompt: 0, cached: 0, completion: 0, cacheWrite: 0, cost: 0 };
     const path = ['model'];
     const responseFormat = opts.format === 'json' ? JSON_MODE : undefined;
-    const first = await this.call(ctx, spend, { model, messages, max_tokens: opts.maxTokens, temperature: 0, response_format: responseFormat });
+    const first = await this.call(ctx, spend, { model, messages, max_tokens: opts.maxTokens, temperature: 0, response_format: responseFormat, ...toolFields });
     let text = first.content ?? '';
     // Cut at max_tokens: a reply already as long as the target is salvaged (it would be trimmed anyway);
     // a shorter one is continued, since what is missing may be the facts.
@@ -60,6 +67,7 @@ export class Summarizer {
           max_tokens: Math.max(256, Math.ceil(opts.maxTokens / 2)),
           temperature: 0,
           response_format: responseFormat,
+          ...toolFields,
         });
         text += rest.content ?? '';
         path.push('continued');

@@ -31,7 +31,7 @@ import { messageView, sessionUsageView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { SessionTitleJob } from './session-title.job';
-import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS } from '../session-state/compactor';
+import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext } from '../session-state/compactor';
 import { policyFromColumn } from './sessions.service';
 import { CompactionMetrics } from '../session-state/compaction-metrics';
 
@@ -310,6 +310,7 @@ export class TurnService {
       cacheCold: Date.now() - new Date(s.updatedAt).getTime() > cacheTtlMs(this.config),
       targetShare: this.config.compactTargetShare,
       earlyShare: this.config.compactEarlyShare,
+      summarizerSeesWindow: summarizerInContext(this.config.summarizerContext, this.config.summarizerModel ?? s.model, s.model),
     };
     const decision = decideCompaction(input);
     if (!decision) return null;
@@ -355,8 +356,8 @@ export class TurnService {
     return { ...(turn.response as unknown as TurnResponse), idempotent_replay: true };
   }
 
-  private async pinned(s: SessionEntity): Promise<PinnedPrefix> {
-    return { system: s.system, systemTokens: s.systemTokens, fragments: await this.fragments.pinned(s.fragmentRefs), tools: s.tools, toolsTokens: s.toolsTokens };
+  private pinned(s: SessionEntity): Promise<PinnedPrefix> {
+    return this.fragments.pinnedPrefix(s);
   }
 
   private normalize(input: InputMessageDto[]): NewMessage[] {
