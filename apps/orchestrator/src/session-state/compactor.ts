@@ -219,7 +219,7 @@ export class Compactor {
         id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
         inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
       });
-      const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false);
+      const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false, inContext);
       const res: CompressResult = {
         snapshotId, compressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
         fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: locked.windowTokens, windowTokensAfter,
@@ -240,9 +240,12 @@ export class Compactor {
    * outline at the output price) plus, when the cache was warm, rewriting the prefix (the new window read
    * at the miss instead of the hit price, and written to the cache). A cold cache pays that anyway.
    */
-  private expectedCost(summarizerModel: string, sessionModel: string, inputTokens: number, targetTokens: number, windowAfter: number, cacheCold: boolean): { summarizer: number; prefix_rewrite: number; total: number } {
+  private expectedCost(summarizerModel: string, sessionModel: string, inputTokens: number, targetTokens: number, windowAfter: number, cacheCold: boolean, inContext: boolean): { summarizer: number; prefix_rewrite: number; total: number } {
     const usage = (prompt: number, cached: number, completion: number, cacheWrite: number): UsageTokens => ({ promptTokens: prompt, cachedTokens: cached, completionTokens: completion, ...{ cacheWriteTokens: cacheWrite } });
-    const summarizer = this.models.costUsd(summarizerModel, usage(inputTokens + SUMMARIZER_PROMPT_TOKENS, 0, targetTokens, inputTokens + SUMMARIZER_PROMPT_TOKENS));
+    // In context, the range is the chat turns' cached prefix (a hit, unless the cache went cold); only the instruction is new.
+    const cachedRange = inContext && !cacheCold ? inputTokens : 0;
+    const prompt = inputTokens + SUMMARIZER_PROMPT_TOKENS;
+    const summarizer = this.models.costUsd(summarizerModel, usage(prompt, cachedRange, targetTokens, prompt - cachedRange));
     const rewrite = cacheCold ? 0 : this.models.costUsd(sessionModel, usage(windowAfter, 0, 0, windowAfter)) - this.models.costUsd(sessionModel, usage(windowAfter, windowAfter, 0, 0));
     const r = (x: number) => Math.round(x * 1e8) / 1e8;
     return { summarizer: r(summarizer), prefix_rewrite: r(rewrite), total: r(summarizer + rewrite) };
