@@ -178,3 +178,15 @@ describe('restored values survive the next fold', () => {
     for (const f of facts) if (restoredText.includes(f.value)) expect(again).toContain(f.value);
   });
 });
+
+describe('a tight budget keeps identifiers before timestamps', () => {
+  it('restores the incident id of a log chunk before its hundreds of timestamps', () => {
+    const lines = Array.from({ length: 200 }, (_, i) => ({ seq: i + 1, content: `2026-03-14 10:${String(i % 60).padStart(2, '0')}:00 INFO request served in ${100 + i} ms` }));
+    lines.splice(150, 0, { seq: 1000, content: '2026-03-14 11:00:00 ERROR payments INC-4907 card gateway timeout' });
+    const facts = extractHardFacts(lines);
+    const g = guardOutline({ goal: 'audit', decisions: [], facts: [], openItems: [], artifacts: [] }, facts, { budgetTokens: 60, countTokens: (t: string) => Math.ceil(t.length / 4) });
+    expect(g.outline.facts.join('\n')).toContain('INC-4907');
+    expect(g.report.dropped).not.toContain('INC-4907');
+    expect(g.report.dropped.length).toBeGreaterThan(0);
+  });
+});

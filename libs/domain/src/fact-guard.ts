@@ -26,8 +26,9 @@ export interface FactGuardOptions {
  * with the sentence that carries it, as `[seq N] <sentence>` (a sentence carrying several lost facts
  * once), in seq order, when all of them fit in budgetTokens. When they do not, the most facts are
  * kept first: each message's lost values as one `[seq N] <value>; <value>` line (value by value when
- * even that does not fit), then, in seq order, messages whose sentences fit in what is left get
- * their sentences instead. Whatever does not fit is reported in `dropped`.
+ * even that does not fit), identifiers, key=value pairs, URLs, paths, quoted strings, versions and
+ * names before numbers, code symbols, dates and times; then, in seq order, messages whose sentences fit
+ * in what is left get their sentences instead. Whatever does not fit is reported in `dropped`.
  */
 export function guardOutline(outline: Outline, facts: readonly HardFact[], opts: FactGuardOptions): { outline: Outline; report: FactGuardReport } {
   const before = new FactHaystack(renderOutline(outline));
@@ -54,21 +55,27 @@ export function guardOutline(outline: Outline, facts: readonly HardFact[], opts:
     for (const g of ordered) g.lines = sentenceLines(g);
   } else {
     let left = opts.budgetTokens;
-    for (const g of ordered) {
-      const compact = [`[seq ${g.seq}] ${g.facts.map(bareValue).join('; ')}`];
-      if (cost(compact) <= left) {
-        g.lines = compact;
-        left -= cost(compact);
-        continue;
-      }
-      for (const f of g.facts) {
-        const line = [`[seq ${g.seq}] ${bareValue(f)}`];
-        if (cost(line) <= left) {
-          g.lines.push(line[0]);
-          left -= cost(line);
-        }
+    // Identifiers, key=value pairs, URLs, paths, quoted strings, versions and names first; then numbers,
+    // code symbols, dates and times (a log chunk has hundreds of timestamps and one incident id).
+    // One `[seq N] v1; v2` line per message, grown value by value while the budget allows.
+    const values = new Map<number, string[]>();
+    const lineOf = (seq: number, vs: string[]) => (vs.length ? [`[seq ${seq}] ${vs.join('; ')}`] : []);
+    const tryAdd = (g: (typeof ordered)[number], add: string[]): boolean => {
+      const current = values.get(g.seq) ?? [];
+      const delta = cost(lineOf(g.seq, [...current, ...add])) - cost(lineOf(g.seq, current));
+      if (delta > left) return false;
+      left -= delta;
+      values.set(g.seq, [...current, ...add]);
+      return true;
+    };
+    for (const pass of [0, 1]) {
+      for (const g of ordered) {
+        const facts = g.facts.filter((f) => factPriority(f) === pass).map(bareValue);
+        if (facts.length === 0 || tryAdd(g, facts)) continue;
+        for (const v of facts) tryAdd(g, [v]);
       }
     }
+    for (const g of ordered) g.lines = lineOf(g.seq, values.get(g.seq) ?? []);
     for (const g of ordered) {
       const upgrade = sentenceLines(g);
       const delta = cost(upgrade) - cost(g.lines);
@@ -87,6 +94,13 @@ export function guardOutline(outline: Outline, facts: readonly HardFact[], opts:
     outline: guarded,
     report: { facts_in: facts.length, kept_by_model: keptByModel, restored: missing.length - dropped.length, dropped },
   };
+}
+
+const FIRST_KINDS = new Set<HardFact['kind']>(['identifier', 'key_value', 'url', 'email', 'path', 'quoted', 'version', 'name']);
+
+/** 0: restored first when the budget is tight; 1: after. */
+function factPriority(f: Pick<HardFact, 'kind'>): 0 | 1 {
+  return FIRST_KINDS.has(f.kind) ? 0 : 1;
 }
 
 /**
