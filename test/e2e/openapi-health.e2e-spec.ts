@@ -1,4 +1,4 @@
-import { TestHarness, TestAccount } from '../support/harness';
+import { ADMIN_KEY, TestHarness, TestAccount } from '../support/harness';
 
 const ERROR_REF = '#/components/schemas/ErrorResponse';
 
@@ -134,8 +134,9 @@ describe('OpenAPI, health, models and metrics', () => {
   });
 
   describe('/health', () => {
+    const admin = { headers: { authorization: `Bearer ${ADMIN_KEY}` } };
     it('reports database, queue and upstream up', async () => {
-      const r = await fetch(`${h.url}/health`);
+      const r = await fetch(`${h.url}/health`, admin);
       expect(r.status).toBe(200);
       const body: any = await r.json();
       expect(body.status).toBe('ok');
@@ -150,21 +151,28 @@ describe('OpenAPI, health, models and metrics', () => {
     it('starts with an LLM_MODEL the upstream does not serve, and reports it as not served', async () => {
       const t = await TestHarness.start({ env: { LLM_MODEL: 'kimi-retired-preview' } });
       try {
-        const body: any = await (await fetch(`${t.url}/health`)).json();
+        const body: any = await (await fetch(`${t.url}/health`, admin)).json();
         expect(body.checks.upstream).toMatchObject({ status: 'up', model: 'kimi-retired-preview', model_served: false });
       } finally {
         await t.stop();
       }
     });
 
-    it('needs no key', async () => {
-      expect((await fetch(`${h.url}/health`, { headers: { authorization: 'Bearer nonsense' } })).status).toBe(200);
+    it('needs no key, and without the admin key says only whether the service is up (no error texts, hosts or roles)', async () => {
+      for (const headers of [{}, { authorization: 'Bearer nonsense' }, { authorization: `Bearer ${a.apiKey}` }] as Array<Record<string, string>>) {
+        const r = await fetch(`${h.url}/health`, { headers });
+        expect(r.status).toBe(200);
+        expect(await r.json()).toEqual({ status: 'ok' });
+      }
     });
 
     it('reports the upstream down (degraded, still 200) when it is unreachable', async () => {
       const t = await TestHarness.start({ env: { LLM_BASE_URL: 'http://127.0.0.1:9/v1' } });
       try {
-        const r = await fetch(`${t.url}/health`);
+        const anonymous: any = await (await fetch(`${t.url}/health`)).json();
+        expect(anonymous).toEqual({ status: 'degraded' });
+        expect(JSON.stringify(anonymous)).not.toContain('127.0.0.1');
+        const r = await fetch(`${t.url}/health`, admin);
         expect(r.status).toBe(200);
         const body: any = await r.json();
         expect(body.status).toBe('degraded');
@@ -212,6 +220,22 @@ describe('OpenAPI, health, models and metrics', () => {
       await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'and me' }] });
       const again = /^so_upstream_calls_total\{purpose="chat",outcome="ok"\} (\d+)$/m.exec(await (await fetch(`${h.url}/metrics`)).text());
       expect(Number(again![1])).toBe(Number(calls![1]) + 1);
+    });
+
+    it('requires METRICS_TOKEN as a bearer token when it is set', async () => {
+      const t = await TestHarness.start({ env: { METRICS_TOKEN: 'scrape-token-123' } });
+      try {
+        for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${ADMIN_KEY}` }] as Array<Record<string, string>>) {
+          const r = await fetch(`${t.url}/metrics`, { headers });
+          expect(r.status).toBe(401);
+          expect(((await r.json()) as any).error.code).toBe('unauthorized');
+        }
+        const ok = await fetch(`${t.url}/metrics`, { headers: { authorization: 'Bearer scrape-token-123' } });
+        expect(ok.status).toBe(200);
+        expect(await ok.text()).toMatch(/^so_upstream_calls_total|^# HELP/m);
+      } finally {
+        await t.stop();
+      }
     });
   });
 });

@@ -5,7 +5,7 @@ import { ApiError } from '../common/api-error';
 import { safeEqual } from '../common/secrets';
 import { AccountsService, ResolvedAccount } from '../accounts/accounts.service';
 
-function bearer(req: Request): string | null {
+export function bearer(req: Pick<Request, 'headers'>): string | null {
   const h = req.headers.authorization;
   if (!h) return null;
   const m = /^Bearer\s+(.+)$/i.exec(h.trim());

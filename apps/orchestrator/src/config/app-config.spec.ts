@@ -23,6 +23,21 @@ describe('loadConfig: model, cache TTL and prices', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('listens on loopback in the embedded default and on every interface with DATABASE_URL, unless HOST says otherwise', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ DATABASE_URL: 'postgres://x@127.0.0.1/db', ENCRYPTION_KEY: '0123456789abcdef0123' }).host).toBe('0.0.0.0');
+  });
+
+  it('reads the compaction settings and refuses shares outside (0, 1]', () => {
+    expect(loadConfig({})).toMatchObject({ summarizerFormat: 'auto', summarizerContext: 'window', compactTargetShare: 0.5, compactEarlyShare: 0.6, tokenEstimateMargin: 0.08, metricsToken: null });
+    expect(loadConfig({ SUMMARIZER_FORMAT: 'json', SUMMARIZER_CONTEXT: 'transcript', COMPACT_TARGET_SHARE: '0.4' })).toMatchObject({ summarizerFormat: 'json', summarizerContext: 'transcript', compactTargetShare: 0.4 });
+    expect(configError({ SUMMARIZER_FORMAT: 'yaml' }).message).toMatch(/SUMMARIZER_FORMAT/);
+    expect(configError({ SUMMARIZER_CONTEXT: 'all' }).message).toMatch(/SUMMARIZER_CONTEXT/);
+    expect(configError({ COMPACT_TARGET_SHARE: '1.5' }).message).toMatch(/COMPACT_TARGET_SHARE/);
+    expect(configError({ TOKEN_ESTIMATE_MARGIN: '0' }).message).toMatch(/TOKEN_ESTIMATE_MARGIN/);
+  });
+
   it('defaults to kimi-k2.6, a 5-minute cache TTL and no price overrides', () => {
     const c = loadConfig({});
     expect(c.llmModel).toBe('kimi-k2.6');

@@ -31,6 +31,8 @@ export interface AppConfig {
   compactEarlyShare: number;
   /** Share of a model's context kept free because local token counts are estimates (TOKEN_ESTIMATE_MARGIN). */
   tokenEstimateMargin: number;
+  /** When set, GET /metrics requires it as a bearer token (METRICS_TOKEN). */
+  metricsToken: string | null;
   summarizerTimeoutMs: number;
   summarizerMaxAttempts: number;
   contextWindow: number;
@@ -168,7 +170,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!CACHE_TTLS.includes(cacheTtl)) throw new ConfigError('CACHE_TTL', `must be ${CACHE_TTLS.join(' or ')}, got "${cacheTtl}"`);
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
-    host: str(env, 'HOST') ?? '0.0.0.0',
+    // The embedded default is a development setup: loopback only, unless HOST says otherwise.
+    host: str(env, 'HOST') ?? (databaseUrl === null ? '127.0.0.1' : '0.0.0.0'),
     role,
     databaseUrl,
     dataDir: str(env, 'DATA_DIR') ?? './.data',
@@ -186,6 +189,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     compactTargetShare: share(env, 'COMPACT_TARGET_SHARE', 0.5),
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
+    metricsToken: str(env, 'METRICS_TOKEN'),
     // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.
     summarizerTimeoutMs: int(env, 'SUMMARIZER_TIMEOUT_MS', Math.min(60_000, upstreamTimeoutMs), 100),
     summarizerMaxAttempts: int(env, 'SUMMARIZER_MAX_ATTEMPTS', 2, 1, 20),

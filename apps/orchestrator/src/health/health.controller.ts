@@ -1,6 +1,8 @@
-import { Controller, Get, Inject, Res } from '@nestjs/common';
-import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { bearer } from '../auth/auth.guards';
+import { safeEqual } from '../common/secrets';
 import { DataSource } from 'typeorm';
 import { JOB_QUEUE, type JobQueue } from '@so/queue';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -21,8 +23,9 @@ class CheckView {
 
 class HealthResponse {
   @ApiProperty({ enum: ['ok', 'degraded', 'down'] }) status: string;
-  @ApiProperty() role: string;
-  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/CheckView' } }) checks: Record<string, CheckView>;
+  @ApiProperty({ required: false, description: 'With the admin key only.' }) role?: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { $ref: '#/components/schemas/CheckView' }, description: 'With the admin key only: each check with its detail.' })
+  checks?: Record<string, CheckView>;
 }
 
 /** Liveness of the three things a turn needs. Only the database being down makes it 503. */
@@ -41,14 +44,17 @@ export class HealthController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'Database, queue and upstream status' })
+  @ApiOperation({ summary: 'Database, queue and upstream status (the details with the admin key)' })
   @ApiOkResponse({ type: HealthResponse })
   @ApiServiceUnavailableResponse({ type: HealthResponse })
-  async health(@Res({ passthrough: true }) res: Response): Promise<HealthResponse> {
+  async health(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<HealthResponse> {
     const [database, queue, upstream] = await Promise.all([this.database(), this.queueCheck(), this.upstream()]);
     const status = database.status === 'down' ? 'down' : queue.status === 'down' || upstream.status === 'down' ? 'degraded' : 'ok';
     if (status === 'down') res.status(503);
-    return { status, role: this.config.role, checks: { database, queue, upstream } };
+    // Error texts and hosts are for operators: anyone else learns only whether the service is up.
+    const key = bearer(req);
+    const admin = key !== null && this.config.adminApiKey !== null && safeEqual(key, this.config.adminApiKey);
+    return admin ? { status, role: this.config.role, checks: { database, queue, upstream } } : { status };
   }
 
   private async database(): Promise<CheckView> {

@@ -1,4 +1,9 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { bearer } from '../auth/auth.guards';
+import { ApiError } from '../common/api-error';
+import { safeEqual } from '../common/secrets';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { UpstreamMetrics } from '../upstream/upstream-metrics';
@@ -9,13 +14,22 @@ import { UpstreamMetrics } from '../upstream/upstream-metrics';
 export class MetricsController {
   private readonly process = new Registry();
 
-  constructor(private readonly upstream: UpstreamMetrics) {
+  constructor(
+    private readonly upstream: UpstreamMetrics,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
     collectDefaultMetrics({ register: this.process, prefix: 'so_' });
   }
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  async metrics(): Promise<string> {
+  async metrics(@Req() req: Request): Promise<string> {
+    // With METRICS_TOKEN set, scrapers send it as a bearer token.
+    const token = this.config.metricsToken;
+    if (token !== null) {
+      const given = bearer(req);
+      if (given === null || !safeEqual(given, token)) throw new ApiError('unauthorized', 'This /metrics needs METRICS_TOKEN as "Authorization: Bearer <token>".');
+    }
     return Registry.merge([this.process, this.upstream.registry]).metrics();
   }
 }

@@ -266,10 +266,10 @@ export class TurnService {
         }
       } catch (err) {
         // The commit rolled back with the usage row in it: the call was still paid for.
-        if (reply) await this.llm.recordIn(null, reply).catch(() => undefined);
+        if (reply) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
         throw err;
       }
-      if (!result && reply) await this.llm.recordIn(null, reply).catch(() => undefined);
+      if (!result && reply) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
       if (!result) throw new ApiError('conflict', `Session '${s.id}' changed during the turn (closed or its turn lock expired); nothing was written.`, 'session_id');
       committed = true;
       if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import {
   ModelRegistry,
@@ -51,6 +51,7 @@ export interface RecordOptions {
 /** The one way the service calls a model: picks the account's upstream, records a usage event per call. */
 @Injectable()
 export class LlmGateway {
+  private readonly logger = new Logger(LlmGateway.name);
   constructor(
     @Inject(UPSTREAM) private readonly upstream: UpstreamPort,
     private readonly models: ModelRegistry,
@@ -70,6 +71,16 @@ export class LlmGateway {
 
   stream(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, onChunk: (c: UpstreamChunk) => void, opts: RecordOptions = {}): Promise<PricedReply> {
     return this.call(ctx, req, (t, r) => this.upstream.stream(t, r, onChunk, { signal: ctx.signal }), opts);
+  }
+
+  /** Writes a deferred usage row on its own, after the caller's transaction could not; a failure is logged and counted, never silent. */
+  async recordAfterFailure(reply: PricedReply, ctx: Pick<CallContext, 'sessionId' | 'purpose'>): Promise<void> {
+    await this.recordIn(null, reply).catch((e) => this.lostUsage(ctx, 'ok', e));
+  }
+
+  private lostUsage(ctx: Pick<CallContext, 'sessionId' | 'purpose'>, outcome: string, err: unknown): void {
+    this.metrics.usageWriteFailed(outcome);
+    this.logger.error({ sessionId: ctx.sessionId, purpose: ctx.purpose, outcome, err: err instanceof Error ? err.message : String(err) }, 'could not write the usage row of an upstream call');
   }
 
   /** Writes a deferred usage row, inside the caller's transaction (or on its own with null). */
@@ -109,7 +120,7 @@ export class LlmGateway {
     } catch (err) {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';
       this.metrics.observe(ctx.purpose, code, Date.now() - started, null, 0);
-      await this.record(ctx, req.model, { latencyMs: Date.now() - started, outcome: code, attempts: err instanceof UpstreamError ? err.attempts : 1 }).catch(() => undefined);
+      await this.record(ctx, req.model, { latencyMs: Date.now() - started, outcome: code, attempts: err instanceof UpstreamError ? err.attempts : 1 }).catch((e) => this.lostUsage(ctx, code, e));
       throw err;
     }
   }

@@ -11,6 +11,12 @@ export class UpstreamMetrics {
   private readonly tokens = new Counter({ name: 'so_upstream_tokens_total', help: 'Tokens billed by kind', labelNames: ['kind'], registers: [this.registry] });
   private readonly cost = new Counter({ name: 'so_upstream_cost_usd_total', help: 'Upstream cost in USD', registers: [this.registry] });
 
+  private readonly usageWriteFailures = new Counter({ name: 'so_usage_write_failures_total', help: 'Usage rows of upstream calls that could not be written (the call was still made, and maybe billed)', labelNames: ['outcome'], registers: [this.registry] });
+
+  usageWriteFailed(outcome: string): void {
+    this.usageWriteFailures.inc({ outcome });
+  }
+
   observe(purpose: string, outcome: string, latencyMs: number, usage: UpstreamUsage | null, costUsd: number): void {
     this.calls.inc({ purpose, outcome });
     this.latency.observe({ purpose }, latencyMs / 1000);
