@@ -45,7 +45,10 @@ export interface AppConfig {
   upstreamRetryBaseMs: number;
   upstreamMaxRetryAfterMs: number;
   defaultMaxTokens: number;
+  /** The turn lock is a lease of this length, renewed by the live turn (a dead holder's lock lapses this soon). */
   turnLockMs: number;
+  /** A streamed reply may take at most this long in all (STREAM_MAX_MS). */
+  streamMaxMs: number;
   poolIdleTtlMs: number;
   poolLeaseTtlMs: number;
   poolReapIntervalMs: number;
@@ -203,7 +206,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     upstreamRetryBaseMs: int(env, 'UPSTREAM_RETRY_BASE_MS', 500, 0),
     upstreamMaxRetryAfterMs: int(env, 'UPSTREAM_MAX_RETRY_AFTER_MS', 30_000, 0),
     defaultMaxTokens: int(env, 'DEFAULT_MAX_TOKENS', 4096, 1, contextWindow),
-    turnLockMs: int(env, 'TURN_LOCK_MS', 300_000, 1000),
+    turnLockMs: int(env, 'TURN_LOCK_MS', 15_000, 1000),
+    streamMaxMs: int(env, 'STREAM_MAX_MS', 600_000, 1000),
     poolIdleTtlMs: int(env, 'POOL_IDLE_TTL_MS', 600_000, 1000),
     poolLeaseTtlMs: int(env, 'POOL_LEASE_TTL_MS', 30_000, 1000),
     poolReapIntervalMs: int(env, 'POOL_REAP_INTERVAL_MS', 10_000, 100),

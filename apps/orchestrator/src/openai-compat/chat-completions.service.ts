@@ -78,7 +78,7 @@ export class ChatCompletionsService {
       response_format: dto.response_format,
       extra,
     };
-    const ctx = { account, sessionId: null, turnId: uuidv7(), purpose: 'passthrough' as const };
+    const ctx = { account, sessionId: null, turnId: uuidv7(), purpose: 'passthrough' as const, signal: sink ? AbortSignal.timeout(this.config.streamMaxMs) : undefined };
     if (!sink) {
       const r = await this.llm.complete(ctx, req);
       return completionObject(r.id, r.created, r.model, r.content, r.toolCalls, r.finishReason, openAiUsage(r), {});

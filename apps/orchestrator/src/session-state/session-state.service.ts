@@ -68,9 +68,11 @@ export class SessionStateService {
     if (!(await this.repo.acquireTurnLock(s0.id, lockId, this.config.turnLockMs))) {
       throw new ApiError('conflict', `Session '${s0.id}' is busy with another operation; retry when it has finished.`, 'session_id');
     }
+    const lease = this.repo.holdTurnLock(s0.id, lockId, this.config.turnLockMs);
     try {
       return await op(await this.sessions.mustFind(account, id), lockId);
     } finally {
+      lease.stop();
       await this.repo.releaseTurnLock(s0.id, lockId).catch(() => undefined);
     }
   }

@@ -177,6 +177,38 @@ export class SessionsRepository {
     return firstResultRows(rows).length > 0;
   }
 
+  /** Extends a turn lock this turn still holds; false when it is no longer ours. */
+  async renewTurnLock(sessionId: string, lockId: string, ttlMs: number): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(
+      `UPDATE sessions SET turn_lock_until = now() + ($3 || ' milliseconds')::interval WHERE id = $1 AND turn_lock_id = $2 RETURNING id`,
+      [sessionId, lockId, String(ttlMs)],
+    );
+    return firstResultRows(rows).length > 0;
+  }
+
+  /**
+   * Keeps a turn lock alive while its holder works: renewed every third of its lease, so a live turn
+   * never loses it and a dead one's lapses within one lease. Stop it when the turn ends.
+   */
+  holdTurnLock(sessionId: string, lockId: string, ttlMs: number): { stop(): void } {
+    let stopped = false;
+    const timer = setInterval(() => {
+      if (stopped) return;
+      this.renewTurnLock(sessionId, lockId, ttlMs)
+        .then((ours) => {
+          if (!ours) clearInterval(timer);
+        })
+        .catch(() => undefined); // a missed renewal is retried at the next tick; the lease covers two of them
+    }, Math.max(200, Math.floor(ttlMs / 3)));
+    timer.unref();
+    return {
+      stop: () => {
+        stopped = true;
+        clearInterval(timer);
+      },
+    };
+  }
+
   async releaseTurnLock(sessionId: string, lockId: string): Promise<void> {
     await this.ds.query(`UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id = $2`, [sessionId, lockId]);
   }

@@ -108,6 +108,7 @@ export class TurnService {
     }
     const session = locked.session;
     let committed = false;
+    const lease = this.repo.holdTurnLock(session.id, lockId, this.config.turnLockMs);
     try {
       let s = session;
       if (idempotencyKey !== null) {
@@ -166,7 +167,8 @@ export class TurnService {
           top_p: dto.top_p,
           response_format: dto.response_format,
         };
-        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const };
+        // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
+        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.timeout(this.config.streamMaxMs) : undefined };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
       }
@@ -275,6 +277,7 @@ export class TurnService {
       if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);
       return result;
     } finally {
+      lease.stop();
       if (!committed) await this.repo.releaseTurnLock(session.id, lockId).catch(() => undefined);
     }
   }
