@@ -1,4 +1,4 @@
-// Shared helpers for the benchmarks (see /work/shared/BENCH.md): machine and commit, percentiles,
+// Shared helpers for the benchmarks (see docs/benchmarks.md): machine and commit, percentiles,
 // median and spread over rounds, interleaved A/B rounds, a text table and the JSON writer.
 // Benchmarks are scripts (`npm run bench:*`), never part of `npm test`.
 import { execFileSync, spawn } from 'node:child_process';

@@ -5,7 +5,7 @@
 //   npm run bench:fanout                  full run: 3 rounds per queue driver (~1.5 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:fanout    1 round per driver (~40 s)
 //
-// Method (see /work/shared/BENCH.md): kimi-sim runs in this process (firstTokenMs 200, no token pacing,
+// Method (see docs/benchmarks.md): kimi-sim runs in this process (firstTokenMs 200, no token pacing,
 // concurrencyPerKey 10,000 so an overrun would show in its peak instead of being refused). Two services
 // run as their own processes (`node dist/apps/orchestrator/src/main.js`) on one scratch database of the
 // real Postgres: one with the Bull driver (REDIS_URL, a unique QUEUE_PREFIX, keys deleted at the end),

@@ -4,7 +4,7 @@
 //   npm run bench:lineage                  full run: 40 rounds (~1.5 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:lineage    10 rounds (~30 s)
 //
-// Method (see /work/shared/BENCH.md): the service runs as its own process (`node dist/apps/orchestrator/
+// Method (see docs/benchmarks.md): the service runs as its own process (`node dist/apps/orchestrator/
 // src/main.js`) on a scratch database of the real Postgres; kimi-sim runs in this process (unused but
 // configured). Each root is created through the API; its tree is inserted with SQL in a few statements,
 // copying the root's row the way a fork does (same account, role standalone, parent_id, root_id = the

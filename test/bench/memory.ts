@@ -4,7 +4,7 @@
 //   npm run bench:memory                  full run: 1,000 sessions, idle periods up to 60 s (~2.5 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:memory    1,000 sessions, idle periods up to 30 s (~1.5 min)
 //
-// Method (see /work/shared/BENCH.md): the service runs as its own process (`node dist/apps/orchestrator/
+// Method (see docs/benchmarks.md): the service runs as its own process (`node dist/apps/orchestrator/
 // src/main.js`, PORT=0, its URL parsed from the banner) on a scratch database of the real Postgres, with its
 // defaults (WINDOW_CACHE_MB 64, DB_POOL_SIZE 10); kimi-sim runs in this process (no latency, 16-token
 // replies). RSS = VmRSS of the service's pid from /proc/<pid>/status (VmHWM = its peak so far).

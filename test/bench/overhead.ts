@@ -3,7 +3,7 @@
 //   npm run bench:overhead                  full run (~3.5 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:overhead    ~30 s version
 //
-// Method (see /work/shared/BENCH.md): kimi-sim with zero latency and the service run in this process;
+// Method (see docs/benchmarks.md): kimi-sim with zero latency and the service run in this process;
 // the load generator (a plain keep-alive HTTP client for one-at-a-time, autocannon for fixed rates)
 // runs in a worker thread so it does not share the service's event loop.
 //   A = POST kimi-sim /v1/chat/completions with {model, messages: window + new user message, max_tokens}

@@ -5,7 +5,7 @@
 //   npm run bench:state-ops                  full run (200 rounds, ~1 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:state-ops    30 rounds, ~15 s
 //
-// Method (see /work/shared/BENCH.md): kimi-sim and the service run in this process on a scratch
+// Method (see docs/benchmarks.md): kimi-sim and the service run in this process on a scratch
 // database of the real Postgres. One session per size is built with `generate: false` appends (no
 // upstream calls) and `policy.auto_compact: false`. Each round visits every size (the order rotates
 // from round to round so no size always goes first) and on each size runs, one request at a time:

@@ -5,7 +5,7 @@
 //   npm run bench:streaming                  full run: 10 rounds (~1 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:streaming    3 rounds (~20 s)
 //
-// Method (see /work/shared/BENCH.md): kimi-sim runs in this process with firstTokenMs 300,
+// Method (see docs/benchmarks.md): kimi-sim runs in this process with firstTokenMs 300,
 // tokensPerSecond 80, replyTokens 80 (it sends 1-4 tokens per chunk, paced at 80 tokens/s, so gaps of
 // ~12-50 ms). The service runs as its own process (`node dist/apps/orchestrator/src/main.js`) on a scratch
 // database of the real Postgres, 100 sessions open. The client (this process, node:http keep-alive, one

@@ -111,9 +111,7 @@ export interface OutlineRequestInput {
  * previous outline given as an Outline is shown in that form too.
  */
 export function buildOutlineRequest({ messages, ratio, inputTokens, previousOutline, format = 'markdown' }: OutlineRequestInput): ChatMessage[] {
-  const target = outlineTargetTokens(inputTokens, ratio);
-  const head = format === 'json' ? OUTLINE_JSON_SYSTEM_PROMPT_HEAD : OUTLINE_SYSTEM_PROMPT_HEAD;
-  const system = `${head}\n${OUTLINE_TARGET_PREFIX}${target} tokens`;
+  const system = `${instructionHead(format)}\n${targetLine(inputTokens, ratio)}`;
   const parts: string[] = [];
   if (previousOutline) {
     const text =
@@ -129,6 +127,16 @@ export function buildOutlineRequest({ messages, ratio, inputTokens, previousOutl
     { role: 'system', content: system },
     { role: 'user', content: parts.join('\n') },
   ];
+}
+
+/** The fixed instructions for an answer format (stable, so repeated compressions share a cached prefix). */
+function instructionHead(format: OutlineReplyFormat): string {
+  return format === 'json' ? OUTLINE_JSON_SYSTEM_PROMPT_HEAD : OUTLINE_SYSTEM_PROMPT_HEAD;
+}
+
+/** The last line of every summarizer instruction: the outline length asked for. */
+function targetLine(inputTokens: number, ratio: number): string {
+  return `${OUTLINE_TARGET_PREFIX}${outlineTargetTokens(inputTokens, ratio)} tokens`;
 }
 
 export const EARLIER_OUTLINES_MERGE = 'Earlier outlines: merge';
@@ -154,16 +162,14 @@ export interface InContextOutlineRequestInput {
  * upstream, so the range is read at the cache-hit price instead of being sent again as a transcript.
  */
 export function buildInContextOutlineRequest({ conversation, ratio, inputTokens, mergeOutlines, format = 'markdown' }: InContextOutlineRequestInput): ChatMessage[] {
-  const target = outlineTargetTokens(inputTokens, ratio);
-  const head = format === 'json' ? OUTLINE_JSON_SYSTEM_PROMPT_HEAD : OUTLINE_SYSTEM_PROMPT_HEAD;
   const instruction = [
-    head,
+    instructionHead(format),
     'The transcript is the conversation above, after its leading system messages. Summarize it now; do not answer it or call a tool.',
     mergeOutlines
       ? 'The system messages above that start with "[outline of earlier conversation]" are previous outlines: merge them in and keep all of their items.'
       : 'The system messages above that start with "[outline of earlier conversation]" are already summarized: summarize only the messages after them.',
     mergeOutlines ? EARLIER_OUTLINES_MERGE : EARLIER_OUTLINES_CONTEXT,
-    `${OUTLINE_TARGET_PREFIX}${target} tokens`,
+    targetLine(inputTokens, ratio),
   ].join('\n');
   return [...conversation, { role: 'system', content: instruction }];
 }

@@ -2,6 +2,8 @@
 export type CacheTtl = '5m' | '1h';
 
 export const CACHE_TTLS: readonly CacheTtl[] = ['5m', '1h'];
+/** How long a cache entry written with each TTL lives. */
+export const CACHE_TTL_MS: Readonly<Record<CacheTtl, number>> = { '5m': 300_000, '1h': 3_600_000 };
 
 /** What the service knows about a model: its window and its prices (USD per 1M tokens). */
 export interface ModelInfo {

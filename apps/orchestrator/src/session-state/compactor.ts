@@ -92,6 +92,11 @@ export const OVERSHOOT_ALLOWED = 1.5;
 /** Restored facts may add up to this share of the compressed range (or the target, if larger). */
 export const FACT_RESTORE_SHARE = 0.35;
 
+/** The share of a model's context the service fills: local counts are estimates, so TOKEN_ESTIMATE_MARGIN stays free. */
+export function usableContext(config: Pick<AppConfig, 'tokenEstimateMargin'>, contextWindow: number): number {
+  return Math.floor(contextWindow * (1 - config.tokenEstimateMargin));
+}
+
 /** `window` (default) summarizes in context, sharing the chat turns' cached prefix, unless the summarizer is another model. */
 export function summarizerInContext(setting: 'window' | 'transcript', summarizerModel: string, sessionModel: string): boolean {
   return setting === 'window' && summarizerModel === sessionModel;
@@ -129,7 +134,6 @@ export class Compactor {
     const range = w.recent.filter((m) => m.seq >= req.fromSeq && m.seq <= req.toSeq);
     const folded = req.foldOutlines ? w.outlines : [];
     const inputTokens = sumTokens(range) + sumTokens(folded);
-    const previousOutline = folded.length ? folded.map((o) => o.content ?? '').join('\n\n') : null;
     const model = this.config.summarizerModel ?? s.model;
     const format = summarizerFormatFor(this.config.summarizerFormat, model);
     // In context: the conversation as the chat turns sent it (a cached prefix upstream) plus the instruction;
@@ -143,7 +147,7 @@ export class Compactor {
           mergeOutlines: req.foldOutlines,
           format,
         })
-      : buildOutlineRequest({ messages: range, ratio: req.ratio, inputTokens, previousOutline, format });
+      : buildOutlineRequest({ messages: range, ratio: req.ratio, inputTokens, previousOutline: folded.length ? folded.map((o) => o.content ?? '').join('\n\n') : null, format });
     const targetTokens = outlineTargetTokens(inputTokens, req.ratio);
     const count = (t: string) => this.estimator.countText(t);
 
@@ -196,7 +200,7 @@ export class Compactor {
 
     const result = await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
       // The snapshot of the window before the compaction is part of the compaction's transaction.
-      await this.insertSnapshot(m, account.id, locked, snapshotId, req.snapshotReason, null);
+      await this.recordSnapshot(m, account.id, locked, snapshotId, req.snapshotReason, null);
       const outlineSeq = locked.lastSeq + 1;
       const keepFromSeq = req.keepFromSeq ?? outlineSeq + 1;
       const window = applyCompaction(locked.window, { keepFromSeq, outlineSeq, foldOutlines: req.foldOutlines });
@@ -226,7 +230,6 @@ export class Compactor {
         targetTokens, ratio: req.ratio, format, form: summary.form, path, summarizerCalls: spend.calls, costUsd: Math.round(spend.cost * 1e8) / 1e8,
         expectedCostUsd, facts: factReport,
       };
-      await this.state.event(m, s.id, 'snapshot', { snapshot_id: snapshotId, reason: req.snapshotReason, at_seq: locked.lastSeq, window_tokens: locked.windowTokens, label: null });
       await this.state.event(m, s.id, req.trigger === 'rolling' ? 'compaction' : 'compression', eventData(res));
       return res;
     });
@@ -258,8 +261,7 @@ export class Compactor {
       if (snapshot) {
         // The snapshot of the window before the cut commits (or not) with the cut.
         const id = uuidv7();
-        await this.insertSnapshot(m, snapshot.accountId, locked, id, snapshot.reason, null);
-        await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason: snapshot.reason, at_seq: locked.lastSeq, window_tokens: locked.windowTokens, label: null });
+        await this.recordSnapshot(m, snapshot.accountId, locked, id, snapshot.reason, null);
         extra = { ...extra, snapshot_id: id };
       }
       const window: WindowSpec = cutWindowBefore(locked.window, cut);
@@ -277,14 +279,15 @@ export class Compactor {
   async snapshot(accountId: string, s: SessionEntity, reason: SnapshotReason, label: string | null): Promise<string> {
     const id = uuidv7();
     await this.sessions.transaction(async (m) => {
-      await this.insertSnapshot(m, accountId, s, id, reason, label);
-      await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label });
+      await this.recordSnapshot(m, accountId, s, id, reason, label);
     });
     return id;
   }
 
-  private insertSnapshot(m: EntityManager, accountId: string, s: SessionEntity, id: string, reason: SnapshotReason, label: string | null): Promise<void> {
-    return this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null }, m);
+  /** The snapshot row of the session's window as it is, and its event, in the caller's transaction. */
+  private async recordSnapshot(m: EntityManager, accountId: string, s: SessionEntity, id: string, reason: SnapshotReason, label: string | null): Promise<void> {
+    await this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null }, m);
+    await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label });
   }
 }
 

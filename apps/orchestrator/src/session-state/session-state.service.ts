@@ -11,7 +11,6 @@ import {
   sumTokens,
   TRANSCRIPT_TOKENS_PER_MESSAGE,
   windowPrefixHash,
-  type PinnedPrefix,
 } from '@so/domain';
 import { ModelRegistry } from '@so/llm';
 import type { SessionEntity, SnapshotEntity } from '@so/persistence';
@@ -25,7 +24,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
-import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext } from './compactor';
+import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto } from './session-state.dto';
 import { LineageRow, SessionStateRepository } from './session-state.repository';
 
@@ -203,7 +202,7 @@ export class SessionStateService {
       const keepRounds = dto.keep_rounds ?? policy.keepRounds;
       const w = await this.repo.windowMessages(s, s.window);
       // Compress as much as one summarizer call can take (like the rolling policy); the rest stays verbatim.
-      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, Math.floor(this.models.get(s.model).contextWindow * (1 - this.config.tokenEstimateMargin)), s.tokenCalibration,
+      const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, usableContext(this.config, this.models.get(s.model).contextWindow), s.tokenCalibration,
         summarizerInContext(this.config.summarizerContext, this.config.summarizerModel ?? s.model, s.model) ? pinnedTokensOf(s) + sumTokens(w.outlines) : 0);
       if (end === 0) {
         throw new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
@@ -243,7 +242,7 @@ export class SessionStateService {
 
   private async contextOf(s: SessionEntity) {
     const w = await this.repo.windowMessages(s, s.window);
-    const pinned: PinnedPrefix = { system: s.system, systemTokens: s.systemTokens, fragments: await this.fragments.pinned(s.fragmentRefs), tools: s.tools, toolsTokens: s.toolsTokens };
+    const pinned = await this.fragments.pinnedPrefix(s);
     const model = this.models.get(s.model);
     const p = pinnedTokensOf(s);
     const o = sumTokens(w.outlines);

@@ -15,7 +15,7 @@ import {
   type PinnedPrefix,
   type StoredMessage,
 } from '@so/domain';
-import { ModelRegistry, TokenEstimator, UpstreamChunk, UpstreamError } from '@so/llm';
+import { CACHE_TTL_MS, ModelRegistry, TokenEstimator, UpstreamChunk, UpstreamError } from '@so/llm';
 import type { MessageEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
@@ -31,7 +31,7 @@ import { messageView, sessionUsageView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { SessionTitleJob } from './session-title.job';
-import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext } from '../session-state/compactor';
+import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from '../session-state/compactor';
 import { policyFromColumn } from './sessions.service';
 import { CompactionMetrics } from '../session-state/compaction-metrics';
 
@@ -63,11 +63,6 @@ interface NewMessage extends ParsedMessage {
  * appended messages, the reply, the turn and the session totals in ONE transaction. Anything that
  * fails before that commit leaves the session exactly as it was.
  */
-/** The upstream's prefix-cache TTL in ms, from CACHE_TTL (5m by default). */
-function cacheTtlMs(config: AppConfig): number {
-  return config.cacheTtl === '1h' ? 3_600_000 : 300_000;
-}
-
 @Injectable()
 export class TurnService {
   private readonly logger = new Logger(TurnService.name);
@@ -123,21 +118,21 @@ export class TurnService {
       const generate = dto.generate ?? true;
       const model = this.models.get(s.model);
       // Local counts are estimates (the upstream's tokenizer differs per message, even after calibration): keep a margin.
-      const usableContext = Math.floor(model.contextWindow * (1 - this.config.tokenEstimateMargin));
+      const usable = usableContext(this.config, model.contextWindow);
       const incomingTokens = incoming.reduce((n, m) => n + m.tokens, 0);
 
       let compaction: Record<string, unknown> | null = null;
       if (generate) {
         // A turn refused for its own input is refused before any housekeeping is done (or paid for).
         const minimumWindow = applyCalibration(pinnedTokensOf(s) + incomingTokens, s.tokenCalibration);
-        if (dto.max_tokens !== undefined && minimumWindow + dto.max_tokens > usableContext) {
+        if (dto.max_tokens !== undefined && minimumWindow + dto.max_tokens > usable) {
           throw new ApiError(
             'invalid_request',
-            `max_tokens (${dto.max_tokens}) cannot fit: the pinned prefix and the new messages alone take ${minimumWindow} of the ${usableContext} tokens usable in the model's ${model.contextWindow}-token context.`,
+            `max_tokens (${dto.max_tokens}) cannot fit: the pinned prefix and the new messages alone take ${minimumWindow} of the ${usable} tokens usable in the model's ${model.contextWindow}-token context.`,
             'max_tokens',
           );
         }
-        compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usableContext);
+        compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usable);
         if (compaction) {
           s = await this.sessions.mustFind(account, sessionId);
           ({ outlines, recent } = await this.windows.get(s, () => this.repo.windowMessages(s, s.window)));
@@ -147,12 +142,12 @@ export class TurnService {
 
       let reply: PricedReply | null = null;
       if (generate) {
-        const headroom = usableContext - applyCalibration(windowEstimate, s.tokenCalibration);
+        const headroom = usable - applyCalibration(windowEstimate, s.tokenCalibration);
         const maxTokens = dto.max_tokens ?? Math.min(this.config.defaultMaxTokens, headroom);
-        if (maxTokens < 1 || applyCalibration(windowEstimate, s.tokenCalibration) + maxTokens > usableContext) {
+        if (maxTokens < 1 || applyCalibration(windowEstimate, s.tokenCalibration) + maxTokens > usable) {
           throw new ApiError(
             'invalid_request',
-            `The window (${windowEstimate} tokens) plus max_tokens (${maxTokens}) would exceed the ${usableContext} tokens usable in the model's ${model.contextWindow}-token context. Truncate or compress the session first.`,
+            `The window (${windowEstimate} tokens) plus max_tokens (${maxTokens}) would exceed the ${usable} tokens usable in the model's ${model.contextWindow}-token context. Truncate or compress the session first.`,
             'max_tokens',
           );
         }
@@ -310,7 +305,7 @@ export class TurnService {
       contextWindow: Math.floor(contextWindow / factor),
       summarizerPromptTokens: SUMMARIZER_PROMPT_TOKENS,
       // The upstream's prefix cache has expired when the session sat idle past its TTL: compacting now costs no extra rewrite.
-      cacheCold: Date.now() - new Date(s.updatedAt).getTime() > cacheTtlMs(this.config),
+      cacheCold: Date.now() - new Date(s.updatedAt).getTime() > CACHE_TTL_MS[this.config.cacheTtl],
       targetShare: this.config.compactTargetShare,
       earlyShare: this.config.compactEarlyShare,
       summarizerSeesWindow: summarizerInContext(this.config.summarizerContext, this.config.summarizerModel ?? s.model, s.model),
