@@ -64,7 +64,7 @@ export class TestHarness {
     return this.handle.url;
   }
 
-  static async start(opts: { env?: Record<string, string>; sim?: Partial<KimiSimOptions>; redis?: boolean } = {}): Promise<TestHarness> {
+  static async start(opts: { env?: Record<string, string>; sim?: Partial<KimiSimOptions>; redis?: boolean; databaseUrl?: (scratchUrl: string) => string } = {}): Promise<TestHarness> {
     const h = new TestHarness();
     const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sotest');
     h.dropDb = db.drop;
@@ -72,7 +72,7 @@ export class TestHarness {
     h.handle = await startOrchestrator({
       PORT: '0',
       HOST: '127.0.0.1',
-      DATABASE_URL: db.url,
+      DATABASE_URL: opts.databaseUrl ? opts.databaseUrl(db.url) : db.url,
       ...(opts.redis === false ? {} : { REDIS_URL: REDIS_URL }),
       QUEUE_PREFIX: h.queuePrefix,
       LLM_BASE_URL: h.sim.baseUrl,

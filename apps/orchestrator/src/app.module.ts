@@ -36,6 +36,7 @@ import { SessionsService } from './sessions/sessions.service';
 import { TurnService } from './sessions/turn.service';
 import { WindowCache } from './sessions/window-cache';
 import { LlmGateway } from './upstream/llm-gateway';
+import { ModelAdmission } from './models/model-admission';
 import { ModelCheck } from './upstream/model-check';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
 
@@ -83,6 +84,7 @@ export class AppModule {
         { provide: TokenEstimator, useValue: new TokenEstimator() },
         { provide: ModelRegistry, useValue: new ModelRegistry(config.llmModel, config.contextWindow, { overrides: config.modelPrices, cacheTtl: config.cacheTtl }) },
         ModelCheck,
+        ModelAdmission,
         {
           provide: UPSTREAM,
           useValue: new OpenAIUpstream({

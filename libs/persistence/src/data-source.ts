@@ -3,7 +3,7 @@ import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 
 /** TypeORM options for the service and the CLIs: migrations only, never `synchronize`. */
-export function dataSourceOptions(url: string, extra: { poolSize?: number; applicationName?: string } = {}): DataSourceOptions {
+export function dataSourceOptions(url: string, extra: { poolSize?: number; applicationName?: string; connectTimeoutMs?: number } = {}): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -15,10 +15,12 @@ export function dataSourceOptions(url: string, extra: { poolSize?: number; appli
     logging: false,
     poolSize: extra.poolSize ?? 10,
     applicationName: extra.applicationName ?? 'session-orchestrator',
+    // A database that does not answer fails a request (503) instead of holding it forever.
+    extra: { connectionTimeoutMillis: extra.connectTimeoutMs ?? 5000 },
   };
 }
 
-export async function openDataSource(url: string, extra?: { poolSize?: number; applicationName?: string }): Promise<DataSource> {
+export async function openDataSource(url: string, extra?: { poolSize?: number; applicationName?: string; connectTimeoutMs?: number }): Promise<DataSource> {
   const ds = new DataSource(dataSourceOptions(url, extra));
   await ds.initialize();
   return ds;

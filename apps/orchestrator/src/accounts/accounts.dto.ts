@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsOmittable } from '../common/validation';
+import { IsBoolean, IsInt, IsObject, IsNotEmpty, IsOptional, IsString, IsUrl, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 export class UpstreamConfigDto {
   @ApiProperty({ example: 'https://api.moonshot.ai/v1' })
@@ -36,6 +37,7 @@ export class CreateAccountDto {
 
   @ApiPropertyOptional({ type: UpstreamConfigDto })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => UpstreamConfigDto)
   upstream?: UpstreamConfigDto;
@@ -43,14 +45,14 @@ export class CreateAccountDto {
 
 export class UpdateAccountDto {
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
   name?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100000 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(100000)
@@ -58,6 +60,7 @@ export class UpdateAccountDto {
 
   @ApiPropertyOptional({ type: UpstreamConfigDto, nullable: true, description: 'null removes the account upstream (the service default is used).' })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => UpstreamConfigDto)
   upstream?: UpstreamConfigDto | null;

@@ -3,7 +3,7 @@ import type { AccountEntity } from '@so/persistence';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
-import { toPage } from '../common/pagination';
+import { listCursor, toPage } from '../common/pagination';
 import { hashApiKey, newApiKey, SecretBox } from '../common/secrets';
 import { AccountsRepository } from './accounts.repository';
 import type { CreateAccountDto, UpdateAccountDto, UpstreamConfigDto } from './accounts.dto';
@@ -56,7 +56,7 @@ export class AccountsService {
   }
 
   async list(limit = 20, after?: string) {
-    const rows = await this.repo.list(limit, after && isUuid(after) ? after : undefined);
+    const rows = await this.repo.list(limit, listCursor(after, 'account'));
     const page = toPage(rows, limit, (r) => r.id);
     return { ...page, data: page.data.map((r) => this.view(r)) };
   }

@@ -4,6 +4,7 @@ export type ApiErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'model_not_found'
   | 'conflict'
   | 'append_too_large'
   | 'request_too_large'
@@ -20,6 +21,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  model_not_found: 400,
   conflict: 409,
   append_too_large: 413,
   request_too_large: 413,
@@ -38,6 +40,7 @@ const TYPE: Record<ApiErrorCode, string> = {
   unauthorized: 'authentication_error',
   forbidden: 'permission_error',
   not_found: 'not_found_error',
+  model_not_found: 'invalid_request_error',
   conflict: 'conflict_error',
   append_too_large: 'invalid_request_error',
   request_too_large: 'invalid_request_error',

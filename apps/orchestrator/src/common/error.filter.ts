@@ -28,6 +28,28 @@ const PG_BAD_INPUT: Record<string, string> = {
   '22P05': 'A string contains an unsupported Unicode escape (such as \\u0000).',
 };
 
+const OUTAGE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const OUTAGE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Connection is closed|connection error|max retries per request|Client was closed|Stream isn't writeable|the database system is (shutting down|starting up)|terminating connection due to administrator command/i;
+
+/**
+ * Postgres or Redis out of reach: the request could not be served now but may be later (503 with
+ * Retry-After), which is not the server failing (500). Reads pg's SQLSTATE classes 08 (connection),
+ * 57P (shutdown) and 53300 (too many connections), errno codes, and the drivers' messages.
+ */
+export function isDependencyOutage(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const o = e as { code?: unknown; name?: unknown; message?: unknown; driverError?: unknown; cause?: unknown; errors?: unknown };
+    const code = typeof o.code === 'string' ? o.code : '';
+    if (OUTAGE_ERRNO.has(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300') return true;
+    if (o.name === 'MaxRetriesPerRequestError') return true;
+    if (typeof o.message === 'string' && OUTAGE_MESSAGE.test(o.message)) return true;
+    if (Array.isArray(o.errors) && o.errors.some((x) => isDependencyOutage(x))) return true;
+    e = o.driverError ?? o.cause;
+  }
+  return false;
+}
+
 /** Renders every failure as OpenAI's error shape; a stack trace goes to the log, never to the client. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -64,6 +86,9 @@ export function toApiError(err: unknown): ApiError {
     const msg = typeof resp === 'string' ? resp : Array.isArray(resp.message) ? resp.message.join('; ') : resp.message ?? err.message;
     return new ApiError(code, status === 404 && /^Cannot /.test(msg) ? `Unknown route: ${msg.replace(/^Cannot /, '')}` : msg);
   }
+  if (isDependencyOutage(err)) {
+    return new ApiError('service_unavailable', 'The service cannot reach its database or queue right now; nothing was changed. Retry shortly.', null, { 'Retry-After': '5' });
+  }
   return new ApiError('internal_error', 'The server failed to process the request.');
 }
 
@@ -74,7 +99,9 @@ export class ErrorFilter implements ExceptionFilter {
   catch(err: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const api = toApiError(err);
-    if (api.status >= 500 && !(err instanceof UpstreamError)) {
+    if (api.status === 503 && !(err instanceof ApiError)) {
+      this.logger.warn({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }, 'dependency unavailable');
+    } else if (api.status >= 500 && !(err instanceof UpstreamError)) {
       this.logger.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, 'unhandled error');
     }
     if (res.headersSent) {

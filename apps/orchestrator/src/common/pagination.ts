@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { Type } from 'class-transformer';
+import { ApiError } from './api-error';
+import { isUuid } from './ids';
 
 /** `limit` 1..100 (default 20) and `after` (the last id seen), as in OpenAI's lists. */
 export class PageQuery {
@@ -39,4 +41,14 @@ export class ListEnvelope {
   has_more: boolean;
   @ApiProperty({ nullable: true, type: String })
   last_id: string | null;
+}
+
+/**
+ * A list cursor: the id of the last item of the previous page. One that is not an id is a 400
+ * (silently returning the first page would make a client loop over it forever).
+ */
+export function listCursor(after: string | undefined, what = 'item'): string | undefined {
+  if (after === undefined || after === '') return undefined;
+  if (!isUuid(after)) throw new ApiError('invalid_request', `after must be the id of the last ${what} of the previous page (the list's last_id); '${String(after).slice(0, 80)}' is not one.`, 'after');
+  return after;
 }

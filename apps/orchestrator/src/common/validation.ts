@@ -1,4 +1,5 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { ValidateIf } from 'class-validator';
 import { ApiError } from './api-error';
 
 const TYPE_RULES = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject', 'isIn', 'isEnum', 'isUrl', 'nestedValidation', 'isDefined', 'isNotEmpty']);
@@ -32,4 +33,12 @@ export function apiValidationPipe(): ValidationPipe {
       return new ApiError('invalid_request', message, param);
     },
   });
+}
+
+/**
+ * May be left out, but not sent as null: the field's other rules then run on the null and name the
+ * rule (`@IsOptional()` would let a null through to a NOT NULL column).
+ */
+export function IsOmittable(): PropertyDecorator {
+  return ValidateIf((_o: object, v: unknown) => v !== undefined);
 }

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
+import { IsOmittable } from '../common/validation';
 
 export class CreateFragmentDto {
   @ApiProperty({ example: 'coding-standards' }) @IsString() @IsNotEmpty() @MaxLength(200) name: string;
@@ -7,7 +8,7 @@ export class CreateFragmentDto {
 }
 
 export class UpdateFragmentDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) name?: string;
+  @ApiPropertyOptional() @IsOmittable() @IsString() @IsNotEmpty() @MaxLength(200) name?: string;
   @ApiProperty() @IsString() @IsNotEmpty() @MaxLength(400_000) content: string;
 }
 

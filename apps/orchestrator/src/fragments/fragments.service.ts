@@ -5,7 +5,7 @@ import type { FragmentEntity, FragmentRef, FragmentVersionEntity, SessionEntity 
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
-import { toPage } from '../common/pagination';
+import { listCursor, toPage } from '../common/pagination';
 import type { CreateFragmentDto, UpdateFragmentDto } from './fragments.dto';
 import { FragmentsRepository } from './fragments.repository';
 
@@ -37,7 +37,7 @@ export class FragmentsService {
   }
 
   async list(account: ResolvedAccount, limit: number, after?: string) {
-    const rows = await this.repo.list(account.id, limit, after && isUuid(after) ? after : undefined);
+    const rows = await this.repo.list(account.id, limit, listCursor(after, 'fragment'));
     const page = toPage(rows, limit, (r) => r.id);
     const versions = await this.repo.versions(page.data.map((f) => ({ id: f.id, version: f.currentVersion })));
     return { ...page, data: page.data.map((f) => this.view(f, versions.find((v) => v.fragmentId === f.id)!, false)) };

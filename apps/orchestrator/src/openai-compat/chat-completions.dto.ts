@@ -19,7 +19,7 @@ import {
   ValidateNested,
   ValidationArguments,
 } from 'class-validator';
-import { InputMessageDto, IsMetadata, ToolDto } from '../sessions/sessions.dto';
+import { InputMessageDto, IsMetadata, IsResponseFormat, IsToolChoice, ToolDto } from '../sessions/sessions.dto';
 
 /** OpenAI's `stop`: a string or up to 4 strings, each at most 256 characters. */
 function IsStopSequences() {
@@ -64,7 +64,7 @@ export class ChatCompletionDto {
   @IsOptional() @IsString() @MaxLength(200) session_id?: string;
 
   @ApiPropertyOptional() @IsOptional() @IsBoolean() stream?: boolean;
-  @ApiPropertyOptional({ type: StreamOptionsDto }) @IsOptional() @ValidateNested() @Type(() => StreamOptionsDto) stream_options?: StreamOptionsDto;
+  @ApiPropertyOptional({ type: StreamOptionsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => StreamOptionsDto) stream_options?: StreamOptionsDto;
   @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) max_tokens?: number;
   @ApiPropertyOptional() @IsOptional() @IsInt() @Min(1) max_completion_tokens?: number;
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(0) @Max(2) temperature?: number;
@@ -75,9 +75,9 @@ export class ChatCompletionDto {
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(-2) @Max(2) presence_penalty?: number;
   @ApiPropertyOptional() @IsOptional() @IsNumber() @Min(-2) @Max(2) frequency_penalty?: number;
   @ApiPropertyOptional({ type: [ToolDto] }) @IsOptional() @IsArray() @ArrayMaxSize(128) @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
-  @ApiPropertyOptional() @IsOptional() tool_choice?: unknown;
+  @ApiPropertyOptional({ oneOf: [{ type: 'string', enum: ['auto', 'none', 'required'] }, { type: 'object' }] }) @IsOptional() @IsToolChoice() tool_choice?: unknown;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() parallel_tool_calls?: boolean;
-  @ApiPropertyOptional() @IsOptional() @IsObject() response_format?: Record<string, unknown>;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true }) @IsOptional() @IsResponseFormat() response_format?: Record<string, unknown>;
   @ApiPropertyOptional() @IsOptional() @IsInt() seed?: number;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) user?: string;
   @ApiPropertyOptional() @IsOptional() @IsMetadata() metadata?: Record<string, string>;

@@ -10,6 +10,7 @@ import { TurnService } from '../sessions/turn.service';
 import { LlmGateway, openAiUsage } from '../upstream/llm-gateway';
 import { parseInputMessage, toWireMessage } from '../sessions/input-messages';
 import type { ChatCompletionDto } from './chat-completions.dto';
+import { ModelAdmission } from '../models/model-admission';
 
 type ChunkSink = ((c: unknown) => void) | null;
 
@@ -22,6 +23,7 @@ export class ChatCompletionsService {
     private readonly turns: TurnService,
     private readonly sessions: SessionsService,
     private readonly llm: LlmGateway,
+    private readonly modelAdmission: ModelAdmission,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -63,7 +65,7 @@ export class ChatCompletionsService {
   }
 
   private async passthrough(account: ResolvedAccount, dto: ChatCompletionDto, sink: ChunkSink): Promise<unknown> {
-    const model = dto.model ?? account.upstream?.model ?? this.config.llmModel;
+    const model = this.modelAdmission.resolve(account, dto.model);
     const extra: Record<string, unknown> = {};
     for (const k of PASSTHROUGH_EXTRA) if (dto[k] !== undefined) extra[k] = dto[k];
     const req = {

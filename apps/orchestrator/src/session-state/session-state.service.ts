@@ -19,7 +19,7 @@ import { FragmentsService } from '../fragments/fragments.service';
 import { PoolService } from '../pool/pool.service';
 import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
-import { toPage } from '../common/pagination';
+import { listCursor, toPage } from '../common/pagination';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
@@ -115,7 +115,7 @@ export class SessionStateService {
 
   async listSnapshots(account: ResolvedAccount, id: string, limit = 20, after?: string) {
     const s = await this.sessions.mustFind(account, id);
-    const rows = await this.state.listSnapshots(s.id, limit, after && isUuid(after) ? after : undefined);
+    const rows = await this.state.listSnapshots(s.id, limit, listCursor(after, 'snapshot'));
     const page = toPage(rows, limit, (r) => r.id);
     return { ...page, data: page.data.map(snapshotView) };
   }

@@ -76,6 +76,58 @@ export function IsMetadata() {
     });
 }
 
+const TOOL_CHOICE_MODES = ['auto', 'none', 'required'];
+
+/** OpenAI's `tool_choice`: "auto", "none", "required" or {type: "function", function: {name}}. */
+export function IsToolChoice() {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isToolChoice',
+      target: object.constructor,
+      propertyName,
+      validator: {
+        validate(v: unknown) {
+          if (typeof v === 'string') return TOOL_CHOICE_MODES.includes(v);
+          if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+          const o = v as { type?: unknown; function?: { name?: unknown } };
+          const keys = Object.keys(o);
+          const fn = o.function;
+          return o.type === 'function' && keys.every((k) => k === 'type' || k === 'function') && !!fn && typeof fn === 'object' && !Array.isArray(fn) &&
+            typeof fn.name === 'string' && fn.name.length > 0 && fn.name.length <= 64 && Object.keys(fn).every((k) => k === 'name');
+        },
+        defaultMessage: (a: ValidationArguments) => `${a.property} must be "auto", "none", "required" or {"type": "function", "function": {"name": "<tool name>"}}`,
+      },
+    });
+}
+
+const RESPONSE_FORMAT_TYPES = ['text', 'json_object', 'json_schema'];
+
+/** OpenAI's `response_format`: {type: "text"}, {type: "json_object"} or {type: "json_schema", json_schema: {name, schema?, strict?, description?}}. */
+export function IsResponseFormat() {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isResponseFormat',
+      target: object.constructor,
+      propertyName,
+      validator: {
+        validate(v: unknown) {
+          if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+          const o = v as { type?: unknown; json_schema?: Record<string, unknown> };
+          if (typeof o.type !== 'string' || !RESPONSE_FORMAT_TYPES.includes(o.type)) return false;
+          if (o.type !== 'json_schema') return Object.keys(o).every((k) => k === 'type');
+          const js = o.json_schema;
+          if (!js || typeof js !== 'object' || Array.isArray(js) || Object.keys(o).some((k) => k !== 'type' && k !== 'json_schema')) return false;
+          return typeof js.name === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(js.name) &&
+            (js.schema === undefined || (typeof js.schema === 'object' && js.schema !== null && !Array.isArray(js.schema))) &&
+            (js.strict === undefined || js.strict === null || typeof js.strict === 'boolean') &&
+            (js.description === undefined || (typeof js.description === 'string' && js.description.length <= 4000));
+        },
+        defaultMessage: (a: ValidationArguments) =>
+          `${a.property} must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": "<1-64 of a-z, A-Z, 0-9, _ or ->", "schema": {...}}}`,
+      },
+    });
+}
+
 export class FunctionDto {
   @ApiProperty() @IsString() @IsNotEmpty() @MaxLength(64) name: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(4000) description?: string;
@@ -85,7 +137,7 @@ export class FunctionDto {
 
 export class ToolDto {
   @ApiProperty({ enum: ['function'] }) @IsIn(['function']) type: 'function';
-  @ApiProperty({ type: FunctionDto }) @ValidateNested() @Type(() => FunctionDto) function: FunctionDto;
+  @ApiProperty({ type: FunctionDto }) @IsObject() @ValidateNested() @Type(() => FunctionDto) function: FunctionDto;
 }
 
 export class ToolCallFunctionDto {
@@ -96,7 +148,7 @@ export class ToolCallFunctionDto {
 export class ToolCallDto {
   @ApiProperty() @IsString() @IsNotEmpty() @MaxLength(200) id: string;
   @ApiProperty({ enum: ['function'] }) @IsIn(['function']) type: 'function';
-  @ApiProperty({ type: ToolCallFunctionDto }) @ValidateNested() @Type(() => ToolCallFunctionDto) function: ToolCallFunctionDto;
+  @ApiProperty({ type: ToolCallFunctionDto }) @IsObject() @ValidateNested() @Type(() => ToolCallFunctionDto) function: ToolCallFunctionDto;
 }
 
 export class PolicyDto {
@@ -125,7 +177,7 @@ export class CreateSessionDto {
   @IsOptional() @IsArray() @ArrayMaxSize(128) @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(500) title?: string;
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } }) @IsOptional() @IsMetadata() metadata?: Record<string, string>;
-  @ApiPropertyOptional({ type: PolicyDto }) @IsOptional() @ValidateNested() @Type(() => PolicyDto) policy?: PolicyDto;
+  @ApiPropertyOptional({ type: PolicyDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => PolicyDto) policy?: PolicyDto;
   @ApiPropertyOptional({ minimum: 0, maximum: 300000, description: 'How long to wait for a pool slot before answering 429.' })
   @IsOptional() @IsInt() @Min(0) @Max(300_000) wait_ms?: number;
 }
@@ -147,8 +199,8 @@ export class AppendMessagesDto {
   @ApiPropertyOptional({ minimum: 1 }) @IsOptional() @IsInt() @Min(1) max_tokens?: number;
   @ApiPropertyOptional({ minimum: 0, maximum: 2 }) @IsOptional() @IsNumber() @Min(0) @Max(2) temperature?: number;
   @ApiPropertyOptional({ minimum: 0, maximum: 1 }) @IsOptional() @IsNumber() @Min(0) @Max(1) top_p?: number;
-  @ApiPropertyOptional({ description: '"auto", "none", "required" or {type: "function", function: {name}}' }) @IsOptional() tool_choice?: unknown;
-  @ApiPropertyOptional({ description: '{type: "text"} or {type: "json_object"}' }) @IsOptional() @IsObject() response_format?: Record<string, unknown>;
+  @ApiPropertyOptional({ oneOf: [{ type: 'string', enum: ['auto', 'none', 'required'] }, { type: 'object' }], description: '"auto", "none", "required" or {type: "function", function: {name}}' }) @IsOptional() @IsToolChoice() tool_choice?: unknown;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: '{type: "text"}, {type: "json_object"} or {type: "json_schema", json_schema: {name, schema}}' }) @IsOptional() @IsResponseFormat() response_format?: Record<string, unknown>;
   @ApiPropertyOptional({ default: false, description: 'Stream the reply as OpenAI chat.completion.chunk SSE events.' }) @IsOptional() @IsBoolean() stream?: boolean;
 }
 

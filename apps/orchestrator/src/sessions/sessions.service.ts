@@ -7,11 +7,12 @@ import { FragmentsService } from '../fragments/fragments.service';
 import { PoolService } from '../pool/pool.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
-import { toPage } from '../common/pagination';
+import { listCursor, toPage } from '../common/pagination';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import type { CreateSessionDto, ListMessagesQuery, ListSessionsQuery, PolicyDto } from './sessions.dto';
 import { messageView, sessionView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
+import { ModelAdmission } from '../models/model-admission';
 
 export function policyColumn(p: RollingPolicy): SessionPolicyColumn {
   return { auto_compact: p.autoCompact, trigger_tokens: p.triggerTokens, preserve_len: p.preserveLen, keep_rounds: p.keepRounds, compress_ratio: p.compressRatio };
@@ -30,11 +31,12 @@ export class SessionsService {
     private readonly models: ModelRegistry,
     private readonly fragments: FragmentsService,
     private readonly pool: PoolService,
+    private readonly modelAdmission: ModelAdmission,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async create(account: ResolvedAccount, dto: CreateSessionDto) {
-    const model = dto.model ?? account.upstream?.model ?? this.config.llmModel;
+    const model = this.modelAdmission.resolve(account, dto.model);
     const contextWindow = this.models.get(model).contextWindow;
     const policy = resolvePolicy(this.policyInput(dto.policy), DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
     const systemTokens = dto.system ? this.estimator.countMessage({ content: dto.system }) : 0;
@@ -87,7 +89,7 @@ export class SessionsService {
   async list(account: ResolvedAccount, q: ListSessionsQuery) {
     const limit = q.limit ?? 20;
     if (q.parent_id !== undefined && !isUuid(q.parent_id)) return toPage([], limit, () => '');
-    const rows = await this.repo.list(account.id, { status: q.status, parentId: q.parent_id, after: q.after && isUuid(q.after) ? q.after : undefined, limit });
+    const rows = await this.repo.list(account.id, { status: q.status, parentId: q.parent_id, after: listCursor(q.after, 'session'), limit });
     const page = toPage(rows, limit, (r) => r.id);
     return { ...page, data: page.data.map(sessionView) };
   }

@@ -1,0 +1,49 @@
+import { TestHarness, TestAccount } from '../support/harness';
+import { TcpProxy } from '../support/tcp-proxy';
+
+// Issue 11, item 1: a database outage is a 503 the client can retry, not a 500; nothing half-written,
+// and the service serves again once the database is back. The database sits behind a loopback proxy
+// the test cuts.
+
+describe('database outage', () => {
+  let h: TestHarness;
+  let proxy: TcpProxy;
+  let a: TestAccount;
+  let sid: string;
+
+  beforeAll(async () => {
+    proxy = await TcpProxy.start('127.0.0.1', 5432);
+    h = await TestHarness.start({ databaseUrl: (url) => proxy.rewrite(url), redis: false, env: { DB_POOL_SIZE: '2' } });
+    a = await h.createAccount('outage');
+    sid = (await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'outage' })).body.id;
+    expect((await h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: 'before the outage' }] })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await proxy?.restore();
+    await h?.stop();
+    await proxy?.close();
+  });
+
+  it('answers 503 service_unavailable with Retry-After while Postgres is unreachable, then serves the same requests again', async () => {
+    const before = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages`)).body;
+    await proxy.cut();
+    for (const [method, path, body] of [
+      ['GET', `/v1/sessions/${sid}`, undefined],
+      ['POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: 'during the outage' }] }],
+      ['POST', '/v1/sessions', { title: 'new' }],
+    ] as const) {
+      const r = await h.api(a.apiKey, method, path, body);
+      expect({ path, status: r.status }).toEqual({ path, status: 503 });
+      expect(Object.keys(r.body)).toEqual(['error']);
+      expect(r.body.error.code).toBe('service_unavailable');
+      expect(r.body.error.type).toBe('server_error');
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(JSON.stringify(r.body)).not.toMatch(/ECONNREFUSED|at .*\.js|127\.0\.0\.1/);
+    }
+    await proxy.restore();
+    // The turn refused during the outage left nothing behind; the next one works.
+    expect((await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages`)).body).toEqual(before);
+    const after = await h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: 'after the outage' }] });
+    expect(after.status).toBe(200);
+  });
+});
