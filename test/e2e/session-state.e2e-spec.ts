@@ -369,10 +369,14 @@ describe('session state operations', () => {
     expect((await h.api(a.apiKey, 'GET', path(bfork))).status).toBe(404);
     expect((await h.api(b.apiKey, 'GET', path(id))).status).toBe(404);
     sameWindow(await context(b, bfork), atSnap);
+    // The shared fork holds a copy of the snapshot's window and nothing of the history around it.
+    const copied = await allMessages(b, bfork);
+    expect(copied.every((m: any) => m.in_window)).toBe(true);
+    expect(copied.map((m: any) => m.seq)).toEqual(copied.map((_: unknown, i: number) => i + 1));
     const bcalls = upstreamCount(b);
     const acalls = upstreamCount(a);
     const br = await turn(b, bfork, 'The other account continues', { max_tokens: 256 });
-    expect(br.seqs[0]).toBe(snap.body.at_seq + 1);
+    expect(br.seqs[0]).toBe(copied.length + 1);
     expect(upstreamCount(b)).toBe(bcalls + 1); // billed to the other account's upstream
     expect(upstreamCount(a)).toBe(acalls);
     expectContextMatchesHistory(await context(b, bfork), await allMessages(b, bfork));

@@ -58,6 +58,8 @@ export class TestHarness {
   sim!: KimiSim;
   handle!: OrchestratorHandle;
   private dropDb!: () => Promise<void>;
+  /** The scratch database, for tests that must move time (an expiry) or inspect rows directly. */
+  databaseUrl!: string;
   readonly queuePrefix = `sotest_${randomBytes(4).toString('hex')}`;
 
   get url(): string {
@@ -68,6 +70,7 @@ export class TestHarness {
     const h = new TestHarness();
     const db = await createScratchDatabase(DEFAULT_ADMIN_DATABASE_URL, 'sotest');
     h.dropDb = db.drop;
+    h.databaseUrl = db.url;
     h.sim = await startKimiSim({ port: 0, ...opts.sim });
     h.handle = await startOrchestrator({
       PORT: '0',

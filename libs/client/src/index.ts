@@ -18,6 +18,8 @@ import type {
   EventsQuery,
   ForkDto,
   SessionEventListResponse,
+  RevokeShareResponse,
+  ShareDto,
   ShareResponse,
   SnapshotListResponse,
   SnapshotResponse,
@@ -41,6 +43,7 @@ export type {
   MessageListResponse,
   SessionEventListResponse,
   SessionResponse,
+  RevokeShareResponse,
   ShareResponse,
   SnapshotResponse,
   TaskResponse,
@@ -152,8 +155,14 @@ export class Snapshots extends Resource {
     return this.client.post(`/snapshots/${snapshotId}/fork`, { body });
   }
 
-  share(snapshotId: string): Promise<ShareResponse> {
-    return this.client.post(`/snapshots/${snapshotId}/share`);
+  /** A token another account forks with; `expires_in` seconds (default: the service's SHARE_TTL_S). */
+  share(snapshotId: string, body: Body<ShareDto> = {}): Promise<ShareResponse> {
+    return this.client.post(`/snapshots/${snapshotId}/share`, { body });
+  }
+
+  /** The token stops working at once. */
+  revokeShare(snapshotId: string): Promise<RevokeShareResponse> {
+    return this.client.delete(`/snapshots/${snapshotId}/share`);
   }
 }
 

@@ -3,6 +3,7 @@ import { conversation, outlineMessage, samplePinned } from './testing/conversati
 import type { StoredMessage, WindowSpec } from './types';
 import {
   addOutline,
+  copiedWindow,
   appendToWindow,
   applyCompaction,
   assembleWindow,
@@ -155,5 +156,21 @@ describe('window assembly', () => {
 
   it('breaks the window down into pinned, outline and recent tokens', () => {
     expect(windowTokens(pinned, outlines, recent)).toEqual({ pinned: 3000, outlines: 700, recent: 470, total: 4170 });
+  });
+});
+
+describe('copiedWindow', () => {
+  const msg = (seq: number, kind: 'message' | 'outline', content: string) => ({ seq, role: (kind === 'outline' ? 'system' : 'user') as 'system' | 'user', content, tokens: 3, kind });
+
+  it('renumbers outlines then verbatim messages from 1, keeps their order, and leaves the window open for appends', () => {
+    const out = copiedWindow([msg(40, 'outline', 'o1'), msg(90, 'outline', 'o2')], [msg(91, 'message', 'a'), msg(95, 'message', 'b')]);
+    expect(out.messages.map((m) => [m.seq, m.kind, m.content])).toEqual([[1, 'outline', 'o1'], [2, 'outline', 'o2'], [3, 'message', 'a'], [4, 'message', 'b']]);
+    expect(out.spec).toEqual({ outlineSeqs: [1, 2], ranges: [{ from: 3, to: null }] });
+    expect(out.lastSeq).toBe(4);
+    expect(isInWindow(out.spec, 5)).toBe(true);
+  });
+
+  it('copies an empty window as an empty session', () => {
+    expect(copiedWindow([], [])).toEqual({ messages: [], spec: { outlineSeqs: [], ranges: [{ from: 1, to: null }] }, lastSeq: 0 });
   });
 });

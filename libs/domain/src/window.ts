@@ -102,6 +102,20 @@ export function applyCompaction(spec: WindowSpec, move: CompactionMove): WindowS
   return addOutline(cut, move.outlineSeq);
 }
 
+/**
+ * A window copied into a session of its own: the outlines, then the verbatim messages, renumbered from
+ * seq 1 in the same order. A shared fork gets exactly this and nothing of the history around it.
+ */
+export function copiedWindow(outlines: readonly StoredMessage[], recent: readonly StoredMessage[]): { messages: StoredMessage[]; spec: WindowSpec; lastSeq: number } {
+  const messages = [...outlines, ...recent].map((m, i) => ({ ...m, seq: i + 1 }));
+  const spec: WindowSpec = {
+    outlineSeqs: outlines.map((_, i) => i + 1),
+    // Open-ended: what the fork appends later joins the window, as in a new session.
+    ranges: [{ from: outlines.length + 1, to: null }],
+  };
+  return { messages, spec, lastSeq: messages.length };
+}
+
 /** Sorted, merged ranges; an open range swallows everything after its start. */
 export function normalizeRanges(ranges: readonly SeqRange[]): SeqRange[] {
   const sorted = ranges.map((r) => ({ from: r.from, to: r.to })).sort((a, b) => a.from - b.from);

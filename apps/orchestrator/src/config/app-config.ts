@@ -33,6 +33,8 @@ export interface AppConfig {
   tokenEstimateMargin: number;
   /** When set, GET /metrics requires it as a bearer token (METRICS_TOKEN). */
   metricsToken: string | null;
+  /** How long a share token works when the owner does not say (SHARE_TTL_S). */
+  shareTtlS: number;
   summarizerTimeoutMs: number;
   summarizerMaxAttempts: number;
   contextWindow: number;
@@ -75,6 +77,9 @@ function str(env: Env, name: string): string | null {
   const v = env[name];
   return v === undefined || v.trim() === '' ? null : v.trim();
 }
+
+/** A share token lives at most 90 days. */
+export const MAX_SHARE_TTL_S = 90 * 86_400;
 
 function int(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = str(env, name);
@@ -193,6 +198,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    shareTtlS: int(env, 'SHARE_TTL_S', 7 * 86_400, 60, MAX_SHARE_TTL_S),
     // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.
     summarizerTimeoutMs: int(env, 'SUMMARIZER_TIMEOUT_MS', Math.min(60_000, upstreamTimeoutMs), 100),
     summarizerMaxAttempts: int(env, 'SUMMARIZER_MAX_ATTEMPTS', 2, 1, 20),

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { AccountGuard, CurrentAccount } from '../auth/auth.guards';
@@ -14,6 +14,8 @@ import {
   ForkDto,
   RestoreDto,
   SessionEventListResponse,
+  RevokeShareResponse,
+  ShareDto,
   ShareResponse,
   SnapshotListResponse,
   SnapshotResponse,
@@ -122,10 +124,19 @@ export class SnapshotsController {
 
   @Post('share')
   @HttpCode(200)
-  @ApiOperation({ summary: 'A token that lets another account fork this snapshot' })
+  @ApiOperation({ summary: 'A token that lets another account fork this snapshot (a copy of its window), until it expires or is revoked; it replaces any earlier token' })
   @ApiOkResponse({ type: ShareResponse })
+  @ApiErrors(400, 401, 404)
+  share(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string, @Body() dto: ShareDto) {
+    return this.state.share(a, id, dto);
+  }
+
+  @Delete('share')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Revoke the snapshot's share token: it stops working at once (forks already made keep their copy)" })
+  @ApiOkResponse({ type: RevokeShareResponse })
   @ApiErrors(401, 404)
-  share(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
-    return this.state.share(a, id);
+  revokeShare(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
+    return this.state.revokeShare(a, id);
   }
 }

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { MAX_SHARE_TTL_S } from '../config/app-config';
 
 export class TruncateDto {
   @ApiProperty({ minimum: 4096, description: 'Tokens of recent history to keep verbatim (pinned prefix and outlines are always kept).' })
@@ -29,6 +30,11 @@ export class ForkDto {
   @IsOptional() @IsInt() @Min(0) @Max(300_000) wait_ms?: number;
 }
 
+export class ShareDto {
+  @ApiPropertyOptional({ minimum: 60, maximum: MAX_SHARE_TTL_S, description: 'Seconds the token works (default SHARE_TTL_S, 7 days; at most 90 days).' })
+  @IsOptional() @IsInt() @Min(60) @Max(MAX_SHARE_TTL_S) expires_in?: number;
+}
+
 export class EventsQuery {
   @ApiPropertyOptional({ minimum: 0 }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) after?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 100 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
@@ -42,7 +48,8 @@ export class SnapshotResponse {
   @ApiProperty() window_tokens: number;
   @ApiProperty({ enum: ['manual', 'rolling', 'pre-compress', 'pre-restore', 'pre-truncate', 'fork'] }) reason: string;
   @ApiProperty({ nullable: true, type: String }) label: string | null;
-  @ApiProperty() shared: boolean;
+  @ApiProperty({ description: 'A share token works now (shared and not expired or revoked).' }) shared: boolean;
+  @ApiProperty({ nullable: true, type: Number, description: 'When the share token stops working (unix seconds); null when not shared.' }) share_expires_at: number | null;
   @ApiProperty() created_at: number;
 }
 
@@ -78,8 +85,15 @@ export class CompressResponse {
 }
 
 export class ShareResponse {
-  @ApiProperty({ description: 'Shown once; another account forks with it.' }) share_token: string;
+  @ApiProperty({ description: 'Shown once; another account forks with it. A new share replaces the previous token.' }) share_token: string;
   @ApiProperty() snapshot_id: string;
+  @ApiProperty({ description: 'When the token stops working (unix seconds).' }) expires_at: number;
+}
+
+export class RevokeShareResponse {
+  @ApiProperty() snapshot_id: string;
+  @ApiProperty({ enum: [false] }) shared: false;
+  @ApiProperty({ description: 'Whether a token was working before this call.' }) revoked: boolean;
 }
 
 export class ContextBreakdown {

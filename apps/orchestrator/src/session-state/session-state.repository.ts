@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { CompressionEntity, SessionEventEntity, SessionEventType, SnapshotEntity } from '@so/persistence';
+import { CompressionEntity, firstResultRows, SessionEventEntity, SessionEventType, SnapshotEntity } from '@so/persistence';
 
 export interface LineageRow {
   id: string;
@@ -30,12 +30,24 @@ export class SessionStateRepository {
     return this.ds.getRepository(SnapshotEntity).findOne({ where: { id, accountId } });
   }
 
+  /** The snapshot a share token opens, while the token has not expired (the database clock decides). */
   findSnapshotByShareHash(id: string, hash: string): Promise<SnapshotEntity | null> {
-    return this.ds.getRepository(SnapshotEntity).findOne({ where: { id, shareTokenHash: hash } });
+    return this.ds.getRepository(SnapshotEntity).createQueryBuilder('s')
+      .where('s.id = :id AND s.share_token_hash = :hash AND s.share_expires_at > now()', { id, hash })
+      .getOne();
   }
 
-  async setShareHash(id: string, hash: string): Promise<void> {
-    await this.ds.getRepository(SnapshotEntity).update({ id }, { shareTokenHash: hash });
+  /** Replaces any earlier token of the snapshot (it stops working); the expiry is counted from the database clock. */
+  async setShareHash(id: string, hash: string, ttlSeconds: number): Promise<Date> {
+    const rows = firstResultRows(
+      await this.ds.query(`UPDATE snapshots SET share_token_hash = $2, share_expires_at = now() + make_interval(secs => $3) WHERE id = $1 RETURNING share_expires_at`, [id, hash, ttlSeconds]),
+    ) as Array<{ share_expires_at: Date }>;
+    return new Date(rows[0].share_expires_at);
+  }
+
+  /** The token stops working at once; forks already made keep their own copy. */
+  async clearShare(id: string): Promise<void> {
+    await this.ds.getRepository(SnapshotEntity).update({ id }, { shareTokenHash: null, shareExpiresAt: null });
   }
 
   listSnapshots(sessionId: string, limit: number, after?: string): Promise<SnapshotEntity[]> {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   assembleWindow,
+  copiedWindow,
   DEFAULT_REPLY_RESERVE,
   planTruncation,
   restoreWindow,
@@ -12,8 +13,9 @@ import {
   TRANSCRIPT_TOKENS_PER_MESSAGE,
   windowPrefixHash,
 } from '@so/domain';
+import type { StoredMessage } from '@so/domain';
 import { ModelRegistry } from '@so/llm';
-import type { SessionEntity, SnapshotEntity } from '@so/persistence';
+import type { HistoryBase, SessionEntity, SnapshotEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { FragmentsService } from '../fragments/fragments.service';
 import { PoolService } from '../pool/pool.service';
@@ -25,7 +27,7 @@ import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
 import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from './compactor';
-import type { CompressDto, EventsQuery, ForkDto } from './session-state.dto';
+import type { CompressDto, EventsQuery, ForkDto, ShareDto } from './session-state.dto';
 import { LineageRow, SessionStateRepository } from './session-state.repository';
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -39,7 +41,8 @@ export function snapshotView(s: SnapshotEntity) {
     window_tokens: s.windowTokens,
     reason: s.reason,
     label: s.label,
-    shared: s.shareTokenHash !== null,
+    shared: s.shareTokenHash !== null && s.shareExpiresAt !== null && s.shareExpiresAt.getTime() > Date.now(),
+    share_expires_at: s.shareTokenHash !== null && s.shareExpiresAt ? unix(s.shareExpiresAt) : null,
     created_at: unix(s.createdAt),
   };
 }
@@ -150,10 +153,27 @@ export class SessionStateService {
     // A fork is a live session: it takes a slot of the forking account.
     await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, id, { kind: 'idle', waitMs: dto.wait_ms ?? 0 });
     const sameAccount = source.accountId === account.id;
-    const bases = [...(source.historyBases ?? []).filter((b) => b.fromSeq <= snap!.atSeq).map((b) => ({ ...b, toSeq: Math.min(b.toSeq, snap!.atSeq) }))];
-    const ownFrom = bases.length ? bases[bases.length - 1].toSeq + 1 : 1;
-    if (ownFrom <= snap.atSeq) bases.push({ sessionId: source.id, fromSeq: ownFrom, toSeq: snap.atSeq });
+    const restored = restoreWindow(snap.window, snap.atSeq);
+    // Within an account a fork shares the source's history (O(1)). Through a share token it gets a copy of
+    // the snapshot's window and nothing else: not what the owner cut out of it, not what follows, and
+    // nothing that depends on the owner's session staying open.
+    let bases: HistoryBase[] = [];
+    let window = restored;
+    let lastSeq = snap.atSeq;
+    let copied: StoredMessage[] = [];
+    if (sameAccount) {
+      bases = [...(source.historyBases ?? []).filter((b) => b.fromSeq <= snap!.atSeq).map((b) => ({ ...b, toSeq: Math.min(b.toSeq, snap!.atSeq) }))];
+      const ownFrom = bases.length ? bases[bases.length - 1].toSeq + 1 : 1;
+      if (ownFrom <= snap.atSeq) bases.push({ sessionId: source.id, fromSeq: ownFrom, toSeq: snap.atSeq });
+    } else {
+      const { outlines, recent } = await this.repo.windowMessages(source, restored);
+      const copy = copiedWindow(outlines, recent);
+      copied = copy.messages;
+      window = copy.spec;
+      lastSeq = copy.lastSeq;
+    }
     try {
+      await this.repo.transaction(async (m) => {
       await this.repo.insert({
         id,
         accountId: account.id,
@@ -172,11 +192,15 @@ export class SessionStateService {
         fragmentRefs: snap.fragmentRefs ?? source.fragmentRefs,
         historyBases: bases,
         policy: source.policy,
-        window: restoreWindow(snap.window, snap.atSeq),
+        window,
         windowTokens: snap.windowTokens,
-        lastSeq: snap.atSeq,
+        lastSeq,
         version: 0,
         tokenCalibration: source.tokenCalibration,
+      }, m);
+      if (copied.length) {
+        await this.repo.insertMessages(m, copied.map((c) => ({ sessionId: id, seq: c.seq, role: c.role, content: c.content, name: c.name ?? null, toolCallId: c.toolCallId ?? null, toolCalls: c.toolCalls ?? null, tokens: c.tokens, kind: c.kind, turnId: null })));
+      }
       });
     } catch (err) {
       await this.pool.release(id).catch(() => undefined);
@@ -187,12 +211,22 @@ export class SessionStateService {
     return sessionView((await this.repo.findForAccount(account.id, id))!);
   }
 
-  async share(account: ResolvedAccount, snapshotId: string) {
+  /** A token another account forks this snapshot with, for `expires_in` seconds; it replaces any earlier token. */
+  async share(account: ResolvedAccount, snapshotId: string, dto: ShareDto = {}) {
     const snap = isUuid(snapshotId) ? await this.state.findSnapshot(account.id, snapshotId) : null;
     if (!snap) throw ApiError.notFound('snapshot', snapshotId);
     const token = `shr-${randomBytes(24).toString('base64url')}`;
-    await this.state.setShareHash(snap.id, hashToken(token));
-    return { share_token: token, snapshot_id: snap.id };
+    const expiresAt = await this.state.setShareHash(snap.id, hashToken(token), dto.expires_in ?? this.config.shareTtlS);
+    return { share_token: token, snapshot_id: snap.id, expires_at: unix(expiresAt) };
+  }
+
+  /** The snapshot's token stops working at once; forks already made keep their copy. */
+  async revokeShare(account: ResolvedAccount, snapshotId: string) {
+    const snap = isUuid(snapshotId) ? await this.state.findSnapshot(account.id, snapshotId) : null;
+    if (!snap) throw ApiError.notFound('snapshot', snapshotId);
+    const wasWorking = snapshotView(snap).shared;
+    await this.state.clearShare(snap.id);
+    return { snapshot_id: snap.id, shared: false as const, revoked: wasWorking };
   }
 
   async compress(account: ResolvedAccount, id: string, dto: CompressDto, opts: { allowGrowth?: boolean } = {}) {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { SeqRange, StoredMessage, WindowSpec } from '@so/domain';
-import { MessageEntity, SessionEntity, TurnEntity, UsageEventEntity } from '@so/persistence';
+import { firstResultRows, MessageEntity, SessionEntity, TurnEntity, UsageEventEntity } from '@so/persistence';
 
 export interface SessionListFilter {
   status?: string;
@@ -20,8 +20,8 @@ export class SessionsRepository {
     return this.ds.transaction(work);
   }
 
-  async insert(s: Partial<SessionEntity>): Promise<void> {
-    await this.ds.getRepository(SessionEntity).insert(s as QueryDeepPartialEntity<SessionEntity>);
+  async insert(s: Partial<SessionEntity>, m: EntityManager = this.ds.manager): Promise<void> {
+    await m.getRepository(SessionEntity).insert(s as QueryDeepPartialEntity<SessionEntity>);
   }
 
   findForAccount(accountId: string, id: string): Promise<SessionEntity | null> {
@@ -263,10 +263,4 @@ function toStored(r: MessageRow): StoredMessage {
 
 export function entityToStored(e: MessageEntity): StoredMessage {
   return { seq: e.seq, role: e.role, content: e.content, name: e.name, toolCallId: e.toolCallId, toolCalls: e.toolCalls, tokens: e.tokens, kind: e.kind };
-}
-
-/** TypeORM returns `[rows, count]` for UPDATE ... RETURNING on postgres. */
-function firstResultRows(result: unknown): unknown[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
-  return Array.isArray(result) ? result : [];
 }

@@ -41,6 +41,10 @@ export class SnapshotEntity {
   @Column('text', { name: 'share_token_hash', nullable: true })
   shareTokenHash: string | null;
 
+  /** When the share token stops working (null: not shared). */
+  @Column('timestamptz', { name: 'share_expires_at', nullable: true })
+  shareExpiresAt: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }
