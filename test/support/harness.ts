@@ -58,6 +58,20 @@ export class TestHarness {
   sim!: KimiSim;
   handle!: OrchestratorHandle;
   private dropDb!: () => Promise<void>;
+  private baseEnv: Record<string, string> = {};
+
+  /** Stops the service and starts it again on the same database, Redis prefix and kimi-sim, with `env` changed. */
+  async restart(env: Record<string, string> = {}): Promise<void> {
+    await this.handle.close();
+    this.baseEnv = { ...this.baseEnv, ...env };
+    this.handle = await startOrchestrator(this.baseEnv);
+  }
+
+  /** A second instance on the same database, Redis prefix and kimi-sim (close it before `stop`). */
+  startPeer(env: Record<string, string> = {}): Promise<OrchestratorHandle> {
+    return startOrchestrator({ ...this.baseEnv, ...env });
+  }
+
   /** The scratch database, for tests that must move time (an expiry) or inspect rows directly. */
   databaseUrl!: string;
   readonly queuePrefix = `sotest_${randomBytes(4).toString('hex')}`;
@@ -72,7 +86,7 @@ export class TestHarness {
     h.dropDb = db.drop;
     h.databaseUrl = db.url;
     h.sim = await startKimiSim({ port: 0, ...opts.sim });
-    h.handle = await startOrchestrator({
+    h.baseEnv = {
       PORT: '0',
       HOST: '127.0.0.1',
       DATABASE_URL: opts.databaseUrl ? opts.databaseUrl(db.url) : db.url,
@@ -90,7 +104,8 @@ export class TestHarness {
       UPSTREAM_STREAM_IDLE_MS: '3000',
       DB_POOL_SIZE: '5',
       ...opts.env,
-    });
+    };
+    h.handle = await startOrchestrator(h.baseEnv);
     return h;
   }
 

@@ -16,6 +16,7 @@ import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
+import { ACCOUNT_EVENTS, LocalAccountEvents, RedisAccountEvents } from './accounts/account-events';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { FragmentsController } from './fragments/fragments.controller';
 import { FragmentsRepository } from './fragments/fragments.repository';
@@ -80,7 +81,8 @@ export class AppModule {
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: DataSource, useValue: dataSource },
-        { provide: SecretBox, useValue: new SecretBox(config.encryptionKey!) },
+        { provide: ACCOUNT_EVENTS, useFactory: () => (config.redisUrl ? new RedisAccountEvents(config.redisUrl, config.queuePrefix) : new LocalAccountEvents()) },
+        { provide: SecretBox, useValue: new SecretBox(config.encryptionKey!, config.encryptionKeysOld) },
         { provide: TokenEstimator, useValue: new TokenEstimator() },
         { provide: ModelRegistry, useValue: new ModelRegistry(config.llmModel, config.contextWindow, { overrides: config.modelPrices, cacheTtl: config.cacheTtl }) },
         ModelCheck,

@@ -97,3 +97,10 @@ export class AccountListResponse {
   @ApiProperty() has_more: boolean;
   @ApiProperty({ nullable: true, type: String }) last_id: string | null;
 }
+
+export class ResealResponse {
+  @ApiProperty({ description: 'Upstream keys re-encrypted with the current ENCRYPTION_KEY.' }) resealed: number;
+  @ApiProperty({ description: 'Already encrypted with the current key.' }) current: number;
+  @ApiProperty({ description: 'Opened by no configured key (left as they are; their calls answer 503).' }) unreadable: number;
+  @ApiProperty({ type: [String] }) unreadable_account_ids: string[];
+}

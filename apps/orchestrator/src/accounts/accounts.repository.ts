@@ -32,6 +32,17 @@ export class AccountsRepository {
     return this.findById(id);
   }
 
+  /** Accounts with an upstream key of their own (id and sealed key only). */
+  withUpstreamKeys(): Promise<Array<Pick<AccountEntity, 'id' | 'upstreamApiKeyEnc'>>> {
+    return this.repo.createQueryBuilder('a').select(['a.id', 'a.upstreamApiKeyEnc']).where('a.upstream_api_key_enc IS NOT NULL').orderBy('a.id', 'ASC').getMany();
+  }
+
+  /** Swaps a sealed key only if it is still the one read (a concurrent PATCH wins). */
+  async replaceSealedKey(id: string, from: string, to: string): Promise<boolean> {
+    const r = await this.repo.update({ id, upstreamApiKeyEnc: from }, { upstreamApiKeyEnc: to });
+    return (r.affected ?? 0) > 0;
+  }
+
   list(limit: number, after?: string): Promise<AccountEntity[]> {
     const qb = this.repo.createQueryBuilder('a').orderBy('a.id', 'ASC').limit(limit + 1);
     if (after) qb.where('a.id > :after', { after });

@@ -1,10 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AccountEntity } from '@so/persistence';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { listCursor, toPage } from '../common/pagination';
-import { hashApiKey, newApiKey, SecretBox } from '../common/secrets';
+import { hashApiKey, newApiKey, SealedValueUnreadable, SecretBox } from '../common/secrets';
+import { ACCOUNT_EVENTS, type AccountEventsPort } from './account-events';
 import { AccountsRepository } from './accounts.repository';
 import type { CreateAccountDto, UpdateAccountDto, UpstreamConfigDto } from './accounts.dto';
 
@@ -22,7 +23,8 @@ export interface ResolvedAccount {
   id: string;
   name: string;
   sessionLimit: number;
-  upstream: { baseUrl: string; apiKey: string; model: string | null } | null;
+  /** `apiKey` is null when no configured key opens it (`keyError` says why): calls answer 503, nothing else breaks. */
+  upstream: { baseUrl: string; apiKey: string | null; model: string | null; keyError?: string } | null;
 }
 
 /** Accounts, their hashed keys and their (encrypted) upstream settings. */
@@ -34,8 +36,25 @@ export class AccountsService {
   // One lookup per key in flight: a burst of requests with a cold cache shares it.
   private readonly inFlight = new Map<string, Promise<ResolvedAccount | null>>();
 
-  constructor(private readonly repo: AccountsRepository, @Inject(APP_CONFIG) private readonly config: AppConfig, @Inject(SecretBox) box: SecretBox) {
+  private readonly log = new Logger('AccountsService');
+  /** Bumped on every change: a lookup that started before it must not refill the cache with what it read. */
+  private generation = 0;
+  private readonly unreadableLogged = new Set<string>();
+
+  constructor(
+    private readonly repo: AccountsRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(SecretBox) box: SecretBox,
+    @Inject(ACCOUNT_EVENTS) private readonly events: AccountEventsPort,
+  ) {
     this.box = box;
+    // Another instance changed an account (a rotated key, a new upstream): forget every cached lookup.
+    events.onChange(() => {
+      this.generation++;
+      this.keyCache.clear();
+      this.inFlight.clear();
+      this.unreadableLogged.clear();
+    });
   }
 
   async create(dto: CreateAccountDto, fixedKey?: string): Promise<AccountView & { api_key: string }> {
@@ -75,6 +94,7 @@ export class AccountsService {
     }
     const row = (await this.repo.update(id, patch))!;
     this.keyCache.clear();
+    await this.events.accountsChanged();
     return key ? { ...this.view(row), api_key: key } : this.view(row);
   }
 
@@ -86,11 +106,12 @@ export class AccountsService {
     if (hit && hit.until > now) return hit.account;
     let pending = this.inFlight.get(hash);
     if (!pending) {
+      const generation = this.generation;
       pending = this.repo.findByKeyHash(hash).then((row) => {
         if (!row) return null;
         const account = this.resolve(row);
         if (this.keyCache.size > 10_000) this.keyCache.clear();
-        this.keyCache.set(hash, { account, until: Date.now() + 5_000 });
+        if (generation === this.generation) this.keyCache.set(hash, { account, until: Date.now() + 5_000 });
         return account;
       });
       this.inFlight.set(hash, pending);
@@ -112,10 +133,48 @@ export class AccountsService {
       id: row.id,
       name: row.name,
       sessionLimit: row.sessionLimit,
-      upstream: row.upstreamBaseUrl && row.upstreamApiKeyEnc
-        ? { baseUrl: row.upstreamBaseUrl, apiKey: this.box.open(row.upstreamApiKeyEnc), model: row.upstreamModel }
-        : null,
+      upstream: row.upstreamBaseUrl && row.upstreamApiKeyEnc ? { baseUrl: row.upstreamBaseUrl, model: row.upstreamModel, ...this.openKey(row) } : null,
     };
+  }
+
+  private openKey(row: AccountEntity): { apiKey: string | null; keyError?: string } {
+    try {
+      return { apiKey: this.box.open(row.upstreamApiKeyEnc!) };
+    } catch (err) {
+      const reason = err instanceof SealedValueUnreadable ? err.message : 'unreadable';
+      if (!this.unreadableLogged.has(row.id)) {
+        this.unreadableLogged.add(row.id);
+        this.log.error(`the upstream key of account ${row.id} cannot be opened: ${reason}. Add the ENCRYPTION_KEY it was sealed with to ENCRYPTION_KEYS_OLD, or set the account's upstream again.`);
+      }
+      return { apiKey: null, keyError: reason };
+    }
+  }
+
+  /**
+   * Re-seals every stored upstream key with the current ENCRYPTION_KEY, so old keys can leave
+   * ENCRYPTION_KEYS_OLD. Keys no configured key opens are counted, not touched.
+   */
+  async reseal(): Promise<{ resealed: number; current: number; unreadable: number; unreadable_account_ids: string[] }> {
+    const out = { resealed: 0, current: 0, unreadable: 0, unreadable_account_ids: [] as string[] };
+    for (const row of await this.repo.withUpstreamKeys()) {
+      const sealed = row.upstreamApiKeyEnc!;
+      if (this.box.isCurrent(sealed)) {
+        out.current++;
+        continue;
+      }
+      let plain: string;
+      try {
+        plain = this.box.open(sealed);
+      } catch {
+        out.unreadable++;
+        out.unreadable_account_ids.push(row.id);
+        continue;
+      }
+      if (await this.repo.replaceSealedKey(row.id, sealed, this.box.seal(plain))) out.resealed++;
+    }
+    this.keyCache.clear();
+    await this.events.accountsChanged();
+    return out;
   }
 
   private async mustFind(id: string): Promise<AccountEntity> {

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminGuard } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
 import { PageQuery } from '../common/pagination';
-import { AccountListResponse, AccountResponse, AccountWithKeyResponse, CreateAccountDto, UpdateAccountDto } from './accounts.dto';
+import { AccountListResponse, AccountResponse, AccountWithKeyResponse, CreateAccountDto, ResealResponse, UpdateAccountDto } from './accounts.dto';
 import { AccountsService } from './accounts.service';
 
 @ApiTags('admin')
@@ -19,6 +19,15 @@ export class AdminAccountsController {
   @ApiErrors(400, 401, 403)
   create(@Body() dto: CreateAccountDto) {
     return this.accounts.create(dto);
+  }
+
+  @Post('reseal-upstream-keys')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Re-encrypt every stored upstream key with the current ENCRYPTION_KEY (after a rotation), so old keys can leave ENCRYPTION_KEYS_OLD' })
+  @ApiOkResponse({ type: ResealResponse })
+  @ApiErrors(401, 403)
+  reseal() {
+    return this.accounts.reseal();
   }
 
   @Get()

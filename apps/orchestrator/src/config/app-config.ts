@@ -41,6 +41,8 @@ export interface AppConfig {
   sessionLimit: number;
   adminApiKey: string | null;
   encryptionKey: string | null;
+  /** Previous ENCRYPTION_KEY values: they still open what they sealed (ENCRYPTION_KEYS_OLD, comma-separated). */
+  encryptionKeysOld: string[];
   upstreamTimeoutMs: number;
   upstreamStreamIdleMs: number;
   upstreamMaxAttempts: number;
@@ -168,6 +170,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (databaseUrl !== null && encryptionKey === null) {
     throw new ConfigError('ENCRYPTION_KEY', 'is required when DATABASE_URL is set (it encrypts upstream keys at rest)');
   }
+  const encryptionKeysOld = (str(env, 'ENCRYPTION_KEYS_OLD') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (encryptionKeysOld.some((k) => k.length < 16)) throw new ConfigError('ENCRYPTION_KEYS_OLD', 'every key must be at least 16 characters (comma-separated)');
   const adminApiKey = str(env, 'ADMIN_API_KEY');
   if (adminApiKey !== null && adminApiKey.length < 16) throw new ConfigError('ADMIN_API_KEY', 'must be at least 16 characters');
   const contextWindow = int(env, 'CONTEXT_WINDOW', 262144, 8192, 4_000_000);
@@ -206,6 +210,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     sessionLimit: int(env, 'SESSION_LIMIT', 100, 1, 100_000),
     adminApiKey,
     encryptionKey,
+    encryptionKeysOld,
     upstreamTimeoutMs,
     upstreamStreamIdleMs: int(env, 'UPSTREAM_STREAM_IDLE_MS', 60_000, 100),
     upstreamMaxAttempts: int(env, 'UPSTREAM_MAX_ATTEMPTS', 4, 1, 20),

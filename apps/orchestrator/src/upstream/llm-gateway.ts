@@ -12,6 +12,7 @@ import {
 } from '@so/llm';
 import { UsageEventEntity, UsagePurpose } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
+import { ApiError } from '../common/api-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { UpstreamMetrics } from './upstream-metrics';
 
@@ -61,7 +62,12 @@ export class LlmGateway {
   ) {}
 
   target(account: ResolvedAccount): UpstreamTarget {
-    if (account.upstream) return { baseUrl: account.upstream.baseUrl, apiKey: account.upstream.apiKey };
+    if (account.upstream) {
+      if (account.upstream.apiKey === null) {
+        throw new ApiError('service_unavailable', "This account's upstream key cannot be decrypted with the configured ENCRYPTION_KEY or ENCRYPTION_KEYS_OLD; an operator must add the old key or set the account's upstream again. Nothing was sent or written.");
+      }
+      return { baseUrl: account.upstream.baseUrl, apiKey: account.upstream.apiKey };
+    }
     return { baseUrl: this.config.llmBaseUrl!, apiKey: this.config.llmApiKey! };
   }
 
