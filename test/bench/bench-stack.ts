@@ -121,6 +121,8 @@ export function benchServiceEnv(db: { url: string }, sim: { baseUrl: string }, l
     ADMIN_API_KEY: BENCH_ADMIN_KEY,
     ENCRYPTION_KEY: `bench-encryption-${randomBytes(8).toString('hex')}`,
     LOG_LEVEL: logLevel,
+    // Benches drive one account far past any sane per-account request rate.
+    RATE_LIMIT_PER_MINUTE: '0',
     ...extra,
   };
 }

@@ -16,6 +16,9 @@ import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
+import { ThrottlerStorageService } from '@nestjs/throttler';
+import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-limit';
+import { RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
 import { ACCOUNT_EVENTS, LocalAccountEvents, RedisAccountEvents } from './accounts/account-events';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { FragmentsController } from './fragments/fragments.controller';
@@ -82,6 +85,11 @@ export class AppModule {
         { provide: APP_CONFIG, useValue: config },
         { provide: DataSource, useValue: dataSource },
         { provide: ACCOUNT_EVENTS, useFactory: () => (config.redisUrl ? new RedisAccountEvents(config.redisUrl, config.queuePrefix) : new LocalAccountEvents()) },
+        {
+          provide: RATE_LIMIT_STORAGE,
+          useFactory: () => (config.redisUrl ? new RedisThrottlerStorage(config.redisUrl, config.queuePrefix) : new ThrottlerStorageService()),
+        },
+        AccountRateLimit,
         { provide: SecretBox, useValue: new SecretBox(config.encryptionKey!, config.encryptionKeysOld) },
         { provide: TokenEstimator, useValue: new TokenEstimator() },
         { provide: ModelRegistry, useValue: new ModelRegistry(config.llmModel, config.contextWindow, { overrides: config.modelPrices, cacheTtl: config.cacheTtl }) },

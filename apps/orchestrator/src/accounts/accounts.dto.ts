@@ -35,6 +35,13 @@ export class CreateAccountDto {
   @Max(100000)
   session_limit?: number;
 
+  @ApiPropertyOptional({ minimum: 0, maximum: 1_000_000, nullable: true, description: 'Requests per minute on /v1/* (default RATE_LIMIT_PER_MINUTE; 0: unlimited).' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  rate_limit_per_minute?: number | null;
+
   @ApiPropertyOptional({ type: UpstreamConfigDto })
   @IsOptional()
   @IsObject()
@@ -57,6 +64,13 @@ export class UpdateAccountDto {
   @Min(1)
   @Max(100000)
   session_limit?: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 1_000_000, nullable: true, description: 'Requests per minute on /v1/*; null returns to RATE_LIMIT_PER_MINUTE; 0: unlimited.' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  rate_limit_per_minute?: number | null;
 
   @ApiPropertyOptional({ type: UpstreamConfigDto, nullable: true, description: 'null removes the account upstream (the service default is used).' })
   @IsOptional()
@@ -84,6 +98,8 @@ export class AccountResponse {
   @ApiProperty() session_limit: number;
   @ApiProperty({ description: 'The first characters of the key.' }) api_key_prefix: string;
   @ApiProperty({ type: AccountUpstreamView, nullable: true }) upstream: AccountUpstreamView | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'The account setting (null: the service default applies).' }) rate_limit_per_minute: number | null;
+  @ApiProperty({ description: 'The limit in force: requests per minute on /v1/* (0: unlimited).' }) effective_rate_limit_per_minute: number;
   @ApiProperty({ description: 'Unix seconds.' }) created_at: number;
 }
 

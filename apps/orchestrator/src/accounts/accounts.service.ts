@@ -16,6 +16,8 @@ export interface AccountView {
   session_limit: number;
   api_key_prefix: string;
   upstream: { base_url: string; model: string | null; api_key_set: boolean } | null;
+  rate_limit_per_minute: number | null;
+  effective_rate_limit_per_minute: number;
   created_at: number;
 }
 
@@ -23,6 +25,8 @@ export interface ResolvedAccount {
   id: string;
   name: string;
   sessionLimit: number;
+  /** Requests per minute on /v1/* (0: unlimited). */
+  rateLimitPerMinute: number;
   /** `apiKey` is null when no configured key opens it (`keyError` says why): calls answer 503, nothing else breaks. */
   upstream: { baseUrl: string; apiKey: string | null; model: string | null; keyError?: string } | null;
 }
@@ -65,6 +69,7 @@ export class AccountsService {
       apiKeyHash: hashApiKey(key),
       apiKeyPrefix: key.slice(0, 10),
       sessionLimit: dto.session_limit ?? this.config.sessionLimit,
+      rateLimitPerMinute: dto.rate_limit_per_minute ?? null,
       ...this.upstreamColumns(dto.upstream),
     });
     return { ...this.view(row), api_key: key };
@@ -85,6 +90,7 @@ export class AccountsService {
     const patch: Partial<AccountEntity> = {};
     if (dto.name !== undefined) patch.name = dto.name;
     if (dto.session_limit !== undefined) patch.sessionLimit = dto.session_limit;
+    if (dto.rate_limit_per_minute !== undefined) patch.rateLimitPerMinute = dto.rate_limit_per_minute;
     if (dto.upstream !== undefined) Object.assign(patch, this.upstreamColumns(dto.upstream));
     let key: string | undefined;
     if (dto.rotate_key) {
@@ -133,6 +139,7 @@ export class AccountsService {
       id: row.id,
       name: row.name,
       sessionLimit: row.sessionLimit,
+      rateLimitPerMinute: row.rateLimitPerMinute ?? this.config.rateLimitPerMinute,
       upstream: row.upstreamBaseUrl && row.upstreamApiKeyEnc ? { baseUrl: row.upstreamBaseUrl, model: row.upstreamModel, ...this.openKey(row) } : null,
     };
   }
@@ -196,6 +203,8 @@ export class AccountsService {
       session_limit: r.sessionLimit,
       api_key_prefix: r.apiKeyPrefix,
       upstream: r.upstreamBaseUrl ? { base_url: r.upstreamBaseUrl, model: r.upstreamModel, api_key_set: !!r.upstreamApiKeyEnc } : null,
+      rate_limit_per_minute: r.rateLimitPerMinute,
+      effective_rate_limit_per_minute: r.rateLimitPerMinute ?? this.config.rateLimitPerMinute,
       created_at: Math.floor(r.createdAt.getTime() / 1000),
     };
   }

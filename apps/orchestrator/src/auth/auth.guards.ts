@@ -1,9 +1,10 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { ApiError } from '../common/api-error';
 import { safeEqual } from '../common/secrets';
 import { AccountsService, ResolvedAccount } from '../accounts/accounts.service';
+import { AccountRateLimit } from '../rate-limit/account-rate-limit';
 
 export function bearer(req: Pick<Request, 'headers'>): string | null {
   const h = req.headers.authorization;
@@ -14,10 +15,10 @@ export function bearer(req: Pick<Request, 'headers'>): string | null {
 
 type AuthedRequest = Request & { account?: ResolvedAccount };
 
-/** `/v1/*`: the caller's account from its bearer key; unknown or missing key is 401. */
+/** `/v1/*`: the caller's account from its bearer key; unknown or missing key is 401; then the account's rate limit. */
 @Injectable()
 export class AccountGuard implements CanActivate {
-  constructor(private readonly accounts: AccountsService) {}
+  constructor(private readonly accounts: AccountsService, private readonly rateLimit: AccountRateLimit) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
@@ -26,6 +27,7 @@ export class AccountGuard implements CanActivate {
     const account = await this.accounts.authenticate(key);
     if (!account) throw new ApiError('unauthorized', 'Invalid API key.');
     req.account = account;
+    await this.rateLimit.admit(account, ctx.switchToHttp().getResponse<Response>());
     return true;
   }
 }

@@ -33,6 +33,8 @@ export interface AppConfig {
   tokenEstimateMargin: number;
   /** When set, GET /metrics requires it as a bearer token (METRICS_TOKEN). */
   metricsToken: string | null;
+  /** Requests per minute per account on /v1/* unless the account says otherwise (RATE_LIMIT_PER_MINUTE; 0: unlimited). */
+  rateLimitPerMinute: number;
   /** How long a share token works when the owner does not say (SHARE_TTL_S). */
   shareTtlS: number;
   summarizerTimeoutMs: number;
@@ -202,6 +204,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 1_000_000),
     shareTtlS: int(env, 'SHARE_TTL_S', 7 * 86_400, 60, MAX_SHARE_TTL_S),
     // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.
     summarizerTimeoutMs: int(env, 'SUMMARIZER_TIMEOUT_MS', Math.min(60_000, upstreamTimeoutMs), 100),

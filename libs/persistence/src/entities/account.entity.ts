@@ -26,7 +26,11 @@ export class AccountEntity {
   @Column('text', { name: 'upstream_model', nullable: true })
   upstreamModel: string | null;
 
-  /** AES-256-GCM ciphertext (v1:iv:tag:data, base64). */
+  /** Requests per minute on /v1/* (null: RATE_LIMIT_PER_MINUTE; 0: unlimited). */
+  @Column('integer', { name: 'rate_limit_per_minute', nullable: true })
+  rateLimitPerMinute: number | null;
+
+  /** AES-256-GCM ciphertext (v2:key id:iv:tag:data, base64; v1 without the key id). */
   @Column('text', { name: 'upstream_api_key_enc', nullable: true })
   upstreamApiKeyEnc: string | null;
 
