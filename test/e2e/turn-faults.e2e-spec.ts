@@ -170,6 +170,15 @@ describe('turn faults', () => {
     // A reply already partly sent is not retried (a retry would be a different reply).
     expect(h.simStatsFor(acct.simKey).requests - requestsBefore).toBe(1);
 
+    // The upstream billed the prompt and what it streamed: the usage ledger says so (estimated), not 0 and $0.
+    if (r.status === 200) {
+      const [bill] = (await h.handle.dataSource.query(`SELECT outcome, usage_estimated, prompt_tokens, completion_tokens, cost_usd::float8 AS cost_usd FROM usage_events WHERE session_id = $1 AND outcome <> 'ok'`, [id])) as any[];
+      expect(bill).toMatchObject({ outcome: 'upstream_error', usage_estimated: true });
+      expect(bill.completion_tokens).toBeGreaterThan(0);
+      expect(bill.prompt_tokens).toBeGreaterThan(0);
+      expect(bill.cost_usd).toBeGreaterThan(0);
+    }
+
     expect(await stateOf(h, acct, id)).toEqual(before);
     await expectRecovery(h, acct, id, before, true);
   });

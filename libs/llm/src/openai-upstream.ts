@@ -104,6 +104,8 @@ export class OpenAIUpstream implements UpstreamPort {
 
   async stream(target: UpstreamTarget, req: UpstreamChatRequest, onChunk: (c: UpstreamChunk) => void, callOpts: CallOptions = {}): Promise<UpstreamReply> {
     let forwarded = false;
+    // What the attempt that forwarded chunks received, for the bill of a cut stream.
+    let received: { content: string | null; toolArgs: string; usage: OpenAI.CompletionUsage | undefined } = { content: null, toolArgs: '', usage: undefined };
     return this.withRetries(req, callOpts, async (attempt) => {
       const started = Date.now();
       const idle = new AbortController();
@@ -152,12 +154,15 @@ export class OpenAIUpstream implements UpstreamPort {
           }
           if ((chunk.choices ?? []).length > 0) {
             forwarded = true;
+            received = { content, toolArgs: toolCalls.map((t) => t.function.name + t.function.arguments).join(''), usage: rawUsage };
             onChunk({ id: chunk.id, object: 'chat.completion.chunk', created: chunk.created, model: chunk.model, choices: chunk.choices as UpstreamChunk['choices'] });
           }
         }
         if (!finishReason) {
           // The SSE stream ended without a finish_reason: the connection was cut.
-          throw new UpstreamError('upstream_error', 'the upstream stream ended before the reply was complete', attempt);
+          const error = new UpstreamError('upstream_error', 'the upstream stream ended before the reply was complete', attempt);
+          if (forwarded) error.partialUsage = this.usageFrom(rawUsage, req, (content ?? '') + toolCalls.map((t) => t.function.name + t.function.arguments).join('') || null);
+          throw new AttemptFailure(error, !forwarded, null);
         }
         return {
           id,
@@ -172,10 +177,19 @@ export class OpenAIUpstream implements UpstreamPort {
           attempts: attempt,
         };
       } catch (err) {
-        if (timedOut) throw new AttemptFailure(new UpstreamError('upstream_timeout', `the upstream sent nothing for ${this.opts.streamIdleTimeoutMs} ms`, attempt), !forwarded, null);
+        if (err instanceof AttemptFailure) throw err;
+        if (timedOut) {
+          const error = new UpstreamError('upstream_timeout', `the upstream sent nothing for ${this.opts.streamIdleTimeoutMs} ms`, attempt);
+          if (forwarded) error.partialUsage = this.usageFrom(received.usage, req, (received.content ?? '') + received.toolArgs || null);
+          throw new AttemptFailure(error, !forwarded, null);
+        }
         const failure = this.classify(err, attempt);
-        // Once a chunk reached the client, a retry would send a second, different reply: fail instead.
-        throw forwarded ? new AttemptFailure(failure.error.code === 'upstream_timeout' ? failure.error : new UpstreamError('upstream_error', `the upstream stream was interrupted: ${failure.error.message}`, attempt), false, null) : failure;
+        if (!forwarded) throw failure;
+        // Once a chunk reached the client, a retry would send a second, different reply: fail instead,
+        // carrying what was received so the call is billed as the upstream bills it.
+        const error = failure.error.code === 'upstream_timeout' ? failure.error : new UpstreamError('upstream_error', `the upstream stream was interrupted: ${failure.error.message}`, attempt);
+        error.partialUsage = this.usageFrom(received.usage, req, (received.content ?? '') + received.toolArgs || null);
+        throw new AttemptFailure(error, false, null);
       } finally {
         clearTimeout(idleTimer);
         callOpts.signal?.removeEventListener('abort', onOuterAbort);
@@ -288,7 +302,10 @@ function count(v: unknown): number {
 }
 
 function withAttempts(e: UpstreamError, attempts: number): UpstreamError {
-  return e.attempts === attempts ? e : new UpstreamError(e.code, e.message, attempts, e.retryAfterSeconds, e.upstreamStatus);
+  if (e.attempts === attempts) return e;
+  const copy = new UpstreamError(e.code, e.message, attempts, e.retryAfterSeconds, e.upstreamStatus);
+  copy.partialUsage = e.partialUsage;
+  return copy;
 }
 
 function requestIdOf(h: Headers | undefined): string | null {

@@ -73,6 +73,12 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
   }
 
+  /**
+   * What a stream cut after its first chunk had already delivered (the upstream bills it): the prompt
+   * and the completion tokens received, estimated locally unless the upstream sent usage.
+   */
+  partialUsage?: UpstreamUsage;
+
   get httpStatus(): number {
     switch (this.code) {
       case 'upstream_timeout':

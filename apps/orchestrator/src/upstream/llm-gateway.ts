@@ -114,6 +114,7 @@ export class LlmGateway {
         cachedTokens: reply.usage.cachedTokens,
         completionTokens: reply.usage.completionTokens,
         cacheWriteTokens: reply.usage.cacheWriteTokens ?? 0,
+        usageEstimated: reply.usage.estimated,
         costUsd: costUsd.toFixed(8),
         latencyMs: reply.latencyMs,
         upstreamRequestId: reply.upstreamRequestId,
@@ -125,8 +126,21 @@ export class LlmGateway {
       return { ...reply, costUsd };
     } catch (err) {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';
-      this.metrics.observe(ctx.purpose, code, Date.now() - started, null, 0);
-      await this.record(ctx, req.model, { latencyMs: Date.now() - started, outcome: code, attempts: err instanceof UpstreamError ? err.attempts : 1 }).catch((e) => this.lostUsage(ctx, code, e));
+      // A stream cut after it started was billed for what it delivered: record that, not zero.
+      const partial = err instanceof UpstreamError ? err.partialUsage : undefined;
+      const partialCost = partial ? this.models.costUsd(req.model, partial, req.cacheTtl ?? this.config.cacheTtl) : 0;
+      this.metrics.observe(ctx.purpose, code, Date.now() - started, partial ?? null, partialCost);
+      const billed: Partial<UsageEventEntity> = partial
+        ? {
+            promptTokens: partial.promptTokens,
+            cachedTokens: partial.cachedTokens,
+            completionTokens: partial.completionTokens,
+            cacheWriteTokens: partial.cacheWriteTokens,
+            usageEstimated: partial.estimated,
+            costUsd: partialCost.toFixed(8),
+          }
+        : {};
+      await this.record(ctx, req.model, { latencyMs: Date.now() - started, outcome: code, attempts: err instanceof UpstreamError ? err.attempts : 1, ...billed }).catch((e) => this.lostUsage(ctx, code, e));
       throw err;
     }
   }

@@ -54,6 +54,10 @@ export class UsageEventEntity {
   @Column('integer', { default: 1 })
   attempts: number;
 
+  /** The token counts are local estimates (the upstream sent no usage, e.g. a stream cut mid-way). */
+  @Column('boolean', { name: 'usage_estimated', default: false })
+  usageEstimated: boolean;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }

@@ -5,6 +5,7 @@ import { SnapshotFragments1795256266697 } from './1795256266697-snapshot-fragmen
 import { CacheWriteTokens1796086059012 } from './1796086059012-cache-write-tokens';
 import { SnapshotShareExpiry1796093500899 } from './1796093500899-snapshot-share-expiry';
 import { AccountRateLimit1796093904457 } from './1796093904457-account-rate-limit';
+import { UsageEstimated1796093995470 } from './1796093995470-usage-estimated';
 
 // Listed explicitly (oldest first) so the compiled service and the drift check need no glob.
-export const MIGRATIONS: Function[] = [Initial1795254878367, SessionState1795255297133, PoolAndTasks1795255786736, SnapshotFragments1795256266697, CacheWriteTokens1796086059012, SnapshotShareExpiry1796093500899, AccountRateLimit1796093904457];
+export const MIGRATIONS: Function[] = [Initial1795254878367, SessionState1795255297133, PoolAndTasks1795255786736, SnapshotFragments1795256266697, CacheWriteTokens1796086059012, SnapshotShareExpiry1796093500899, AccountRateLimit1796093904457, UsageEstimated1796093995470];
