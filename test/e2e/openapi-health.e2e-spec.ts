@@ -128,8 +128,8 @@ describe('OpenAPI, health, models and metrics', () => {
       expect(wrong).toEqual([]);
     });
 
-    it('leaves /metrics out of the API document', () => {
-      expect(doc.paths['/metrics']).toBeUndefined();
+    it('documents /metrics as Prometheus text', () => {
+      expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual(['text/plain']);
     });
   });
 

@@ -16,6 +16,7 @@ import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
+import { UsageRepository } from './admin/usage.repository';
 import { ThrottlerStorageService } from '@nestjs/throttler';
 import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-limit';
 import { RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
@@ -111,6 +112,7 @@ export class AppModule {
         AccountGuard,
         AdminGuard,
         SessionsRepository,
+        UsageRepository,
         SessionsService,
         TurnService,
         WindowCache,

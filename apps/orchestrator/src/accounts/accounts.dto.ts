@@ -107,6 +107,10 @@ export class AccountWithKeyResponse extends AccountResponse {
   @ApiProperty({ description: 'Shown this once; stored only as a hash.' }) api_key: string;
 }
 
+export class AccountUpdatedResponse extends AccountResponse {
+  @ApiPropertyOptional({ description: 'The new key, only when rotate_key was true: shown this once.' }) api_key?: string;
+}
+
 export class AccountListResponse {
   @ApiProperty({ enum: ['list'] }) object: 'list';
   @ApiProperty({ type: [AccountResponse] }) data: AccountResponse[];

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags
 import { AdminGuard } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
 import { PageQuery } from '../common/pagination';
-import { AccountListResponse, AccountResponse, AccountWithKeyResponse, CreateAccountDto, ResealResponse, UpdateAccountDto } from './accounts.dto';
+import { AccountListResponse, AccountResponse, AccountUpdatedResponse, AccountWithKeyResponse, CreateAccountDto, ResealResponse, UpdateAccountDto } from './accounts.dto';
 import { AccountsService } from './accounts.service';
 
 @ApiTags('admin')
@@ -45,7 +45,7 @@ export class AdminAccountsController {
   }
 
   @Patch(':id')
-  @ApiOkResponse({ type: AccountWithKeyResponse, description: '`api_key` is present only when rotate_key was true.' })
+  @ApiOkResponse({ type: AccountUpdatedResponse, description: '`api_key` is present only when rotate_key was true.' })
   @ApiErrors(400, 401, 403, 404)
   update(@Param('id') id: string, @Body() dto: UpdateAccountDto) {
     return this.accounts.update(id, dto);

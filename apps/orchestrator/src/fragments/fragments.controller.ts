@@ -4,7 +4,7 @@ import type { ResolvedAccount } from '../accounts/accounts.service';
 import { AccountGuard, CurrentAccount } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
 import { PageQuery } from '../common/pagination';
-import { CreateFragmentDto, FragmentListResponse, FragmentResponse, UpdateFragmentDto } from './fragments.dto';
+import { CreateFragmentDto, FragmentDeletedResponse, FragmentListResponse, FragmentResponse, UpdateFragmentDto } from './fragments.dto';
 import { FragmentsService } from './fragments.service';
 
 @ApiTags('fragments')
@@ -44,7 +44,7 @@ export class FragmentsController {
   }
 
   @Delete(':id')
-  @ApiOkResponse({ description: 'Deleted for new sessions; sessions that pinned it keep their version.' })
+  @ApiOkResponse({ type: FragmentDeletedResponse, description: 'Deleted for new sessions; sessions that pinned it keep their version.' })
   @ApiErrors(401, 404)
   remove(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
     return this.fragments.remove(a, id);

@@ -29,3 +29,9 @@ export class FragmentListResponse {
   @ApiProperty() has_more: boolean;
   @ApiProperty({ nullable: true, type: String }) last_id: string | null;
 }
+
+export class FragmentDeletedResponse {
+  @ApiProperty() id: string;
+  @ApiProperty({ enum: ['fragment.deleted'] }) object: string;
+  @ApiProperty() deleted: boolean;
+}

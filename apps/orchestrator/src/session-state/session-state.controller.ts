@@ -14,6 +14,7 @@ import {
   ForkDto,
   RestoreDto,
   SessionEventListResponse,
+  LineageResponse,
   RevokeShareResponse,
   ShareDto,
   ShareResponse,
@@ -100,6 +101,7 @@ export class SessionStateController {
 
   @Get('lineage')
   @ApiOperation({ summary: 'The session tree: children and forks (recursively), snapshots, outlines with provenance' })
+  @ApiOkResponse({ type: LineageResponse })
   @ApiErrors(401, 404)
   lineage(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
     return this.state.lineage(a, id);

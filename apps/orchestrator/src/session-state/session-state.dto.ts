@@ -131,3 +131,42 @@ export class SessionEventListResponse {
   @ApiProperty() has_more: boolean;
   @ApiProperty({ nullable: true, type: String }) last_id: string | null;
 }
+
+export class LineageOutlineView {
+  @ApiProperty({ description: 'The outline message in the session history.' }) outline_seq: number;
+  @ApiProperty() session_id: string;
+  @ApiProperty({ nullable: true, type: String, description: 'The snapshot taken before compressing.' }) snapshot_id: string | null;
+  @ApiProperty({ type: [Number], description: '[from_seq, to_seq]: the messages the outline replaced.' }) seq_range: number[];
+  @ApiProperty() input_tokens: number;
+  @ApiProperty() output_tokens: number;
+  @ApiProperty() achieved_ratio: number;
+  @ApiProperty() method: string;
+  @ApiProperty() trigger: string;
+}
+
+export class MergedOutlineView {
+  @ApiProperty({ description: "Where the child's outline sits in the master's history." }) master_seq: number;
+  @ApiProperty() child_index: number;
+  @ApiProperty() child_session_id: string;
+  @ApiProperty({ nullable: true, type: String }) snapshot_id: string | null;
+  @ApiProperty({ type: [Number], description: "[from_seq, to_seq] of the child's history the outline covers." }) seq_range: number[];
+}
+
+export class LineageNodeView {
+  @ApiProperty() id: string;
+  @ApiProperty({ enum: ['standalone', 'master', 'child'] }) role: string;
+  @ApiProperty({ enum: ['active', 'parked', 'closed'] }) status: string;
+  @ApiProperty({ nullable: true, type: String }) title: string | null;
+  @ApiProperty({ nullable: true, type: String }) task_id: string | null;
+  @ApiProperty({ nullable: true, type: String }) parent_id: string | null;
+  @ApiProperty({ type: [SnapshotResponse] }) snapshots: SnapshotResponse[];
+  @ApiProperty({ type: [LineageOutlineView] }) outlines: LineageOutlineView[];
+  @ApiProperty({ type: [MergedOutlineView] }) merged_outlines: MergedOutlineView[];
+  @ApiProperty({ type: () => [LineageNodeView], description: 'Children and forks, recursively.' }) children: LineageNodeView[];
+}
+
+export class LineageResponse {
+  @ApiProperty({ enum: ['session.lineage'] }) object: string;
+  @ApiProperty({ type: LineageNodeView }) root: LineageNodeView;
+  @ApiProperty() total_sessions: number;
+}

@@ -84,7 +84,9 @@ export class SessionStateRepository {
        ), snaps AS (
          SELECT x.session_id, json_agg(json_build_object(
            'id', x.id, 'object', 'session.snapshot', 'session_id', x.session_id, 'at_seq', x.at_seq, 'window_tokens', x.window_tokens,
-           'reason', x.reason, 'label', x.label, 'shared', x.share_token_hash IS NOT NULL, 'created_at', floor(extract(epoch FROM x.created_at))::bigint
+           'reason', x.reason, 'label', x.label, 'shared', x.share_token_hash IS NOT NULL AND x.share_expires_at > now(),
+           'share_expires_at', CASE WHEN x.share_token_hash IS NOT NULL THEN floor(extract(epoch FROM x.share_expires_at))::bigint END,
+           'created_at', floor(extract(epoch FROM x.created_at))::bigint
          ) ORDER BY x.id) AS j
          FROM snapshots x JOIN tree t ON x.session_id = t.id GROUP BY x.session_id
        ), comps AS (

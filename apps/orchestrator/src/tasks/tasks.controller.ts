@@ -6,7 +6,7 @@ import { AccountGuard, CurrentAccount } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
 import { PageQuery } from '../common/pagination';
 import { CoordinatorService } from './coordinator.service';
-import { CreateTaskDto, TaskResponse } from './tasks.dto';
+import { CreateTaskDto, TaskListResponse, TaskResponse } from './tasks.dto';
 
 const FINISHED = ['succeeded', 'partial', 'failed', 'cancelled'];
 
@@ -27,7 +27,7 @@ export class TasksController {
   }
 
   @Get()
-  @ApiOkResponse({ description: 'Tasks, newest first (list shape).' })
+  @ApiOkResponse({ type: TaskListResponse, description: 'Tasks, newest first.' })
   @ApiErrors(400, 401)
   list(@CurrentAccount() a: ResolvedAccount, @Query() q: PageQuery) {
     return this.coordinator.list(a, q.limit ?? 20, q.after);

@@ -62,3 +62,10 @@ export class TaskResponse {
   @ApiProperty() created_at: number;
   @ApiProperty({ nullable: true, type: Number }) finished_at: number | null;
 }
+
+export class TaskListResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty({ type: [TaskResponse] }) data: TaskResponse[];
+  @ApiProperty() has_more: boolean;
+  @ApiProperty({ nullable: true, type: String }) last_id: string | null;
+}

@@ -1,0 +1,67 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+export class AcquireWaitView {
+  @ApiProperty({ nullable: true, type: Number }) p50: number | null;
+  @ApiProperty({ nullable: true, type: Number }) p99: number | null;
+  @ApiProperty({ description: 'Acquisitions in the last 15 minutes the percentiles are computed from.' }) samples: number;
+}
+
+export class PoolAccountView {
+  @ApiProperty() account_id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ description: 'Live sessions allowed at once.' }) limit: number;
+  @ApiProperty() in_use: number;
+  @ApiProperty({ description: 'Acquirers waiting for a slot now.' }) waiting: number;
+  @ApiProperty({ description: 'Open sessions without a slot (parked; they take one back on their next turn).' }) parked: number;
+  @ApiProperty({ type: AcquireWaitView, description: 'Milliseconds from asking for a slot to getting it.' }) acquire_wait_ms: AcquireWaitView;
+  @ApiProperty() acquired_total: number;
+  @ApiProperty() refused_total: number;
+  @ApiProperty({ description: 'Leases of crashed holders taken back.' }) reclaimed_total: number;
+}
+
+export class PoolTotalsView {
+  @ApiProperty() in_use: number;
+  @ApiProperty() waiting: number;
+}
+
+export class AdminPoolResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty({ type: [PoolAccountView] }) data: PoolAccountView[];
+  @ApiProperty({ type: PoolTotalsView }) totals: PoolTotalsView;
+}
+
+export class QueueCountsView {
+  @ApiProperty() name: string;
+  @ApiProperty() waiting: number;
+  @ApiProperty() active: number;
+  @ApiProperty() completed: number;
+  @ApiProperty() failed: number;
+  @ApiProperty() delayed: number;
+  @ApiPropertyOptional() paused?: number;
+}
+
+export class AdminQueuesResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty({ enum: ['bull', 'in-process'] }) driver: string;
+  @ApiProperty({ type: [QueueCountsView] }) data: QueueCountsView[];
+}
+
+export class UsageRowView {
+  @ApiProperty() account_id: string;
+  @ApiProperty({ description: 'chat, passthrough, compress, merge or final.' }) purpose: string;
+  @ApiProperty() model: string;
+  @ApiProperty() calls: number;
+  @ApiProperty() failed_calls: number;
+  @ApiProperty() prompt_tokens: number;
+  @ApiProperty() cached_tokens: number;
+  @ApiProperty() completion_tokens: number;
+  @ApiProperty() cache_write_tokens: number;
+  @ApiProperty() cost_usd: number;
+  @ApiProperty({ nullable: true, type: Number }) latency_p50_ms: number | null;
+}
+
+export class AdminUsageResponse {
+  @ApiProperty({ enum: ['list'] }) object: 'list';
+  @ApiProperty() hours: number;
+  @ApiProperty({ type: [UsageRowView] }) data: UsageRowView[];
+}
