@@ -38,6 +38,10 @@ import { WindowCache } from './sessions/window-cache';
 import { LlmGateway } from './upstream/llm-gateway';
 import { ModelCheck } from './upstream/model-check';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
+import { ConversationsController, ResponsesController } from './responses/responses.controller';
+import { ConversationsService } from './responses/conversations.service';
+import { ResponsesRepository } from './responses/responses.repository';
+import { ResponsesService } from './responses/responses.service';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -74,7 +78,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController]
+        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -113,6 +117,9 @@ export class AppModule {
         ChatCompletionsService,
         TasksRepository,
         CoordinatorService,
+        ResponsesRepository,
+        ConversationsService,
+        ResponsesService,
       ],
     };
   }

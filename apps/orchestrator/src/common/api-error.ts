@@ -5,6 +5,7 @@ export type ApiErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'conversation_locked'
   | 'append_too_large'
   | 'request_too_large'
   | 'unsupported_media_type'
@@ -21,6 +22,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  conversation_locked: 409,
   append_too_large: 413,
   request_too_large: 413,
   unsupported_media_type: 415,
@@ -39,6 +41,7 @@ const TYPE: Record<ApiErrorCode, string> = {
   forbidden: 'permission_error',
   not_found: 'not_found_error',
   conflict: 'conflict_error',
+  conversation_locked: 'invalid_request_error',
   append_too_large: 'invalid_request_error',
   request_too_large: 'invalid_request_error',
   unsupported_media_type: 'invalid_request_error',

@@ -54,7 +54,7 @@ export interface TurnResponse {
 export interface TurnStreamSink {
   chunk(c: UpstreamChunk): void;
   /** Called once, right before the upstream call: where the turn's messages will land. */
-  begin?(info: TurnBegin): void;
+  begin?(info: TurnBegin): void | Promise<void>;
 }
 
 export interface TurnBegin {
@@ -216,7 +216,7 @@ export class TurnService {
         // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
         const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.timeout(this.config.streamMaxMs) : undefined };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
-        sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
+        await sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
       }
 
