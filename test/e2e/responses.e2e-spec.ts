@@ -331,28 +331,78 @@ describe('the Responses and Conversations APIs through the official openai SDK',
     expect(new Set([items[1].id, items[3].id])).toEqual(new Set([x.output[0].id, y.output[0].id]));
   });
 
-  it('context_management compaction: a long conversation compacts as the session would, with readable outline items', async () => {
+  it('context_management compaction: a 50-turn conversation compacts as the session would, with readable outline items', async () => {
     const conv = await a.openai.conversations.create({});
     const compactions: any[] = [];
-    for (let n = 1; n <= 12; n++) {
+    for (let n = 1; n <= 50; n++) {
       const r = validResponse(
-        await a.openai.responses.create({ model: MODEL, conversation: conv.id, input: userMsg(n, 300), max_output_tokens: 64, context_management: [{ type: 'compaction', compact_threshold: 3000 }] } as any),
+        await a.openai.responses.create({ model: MODEL, conversation: conv.id, input: userMsg(n, 150), max_output_tokens: 64, context_management: [{ type: 'compaction', compact_threshold: 4000 }] }),
       );
-      compactions.push(...r.output.filter((o: any) => o.type === 'compaction'));
+      const c = r.output.filter((o: any) => o.type === 'compaction');
+      if (c.length) compactions.push({ n, item: c[0] });
+      // The reply is always the last output item.
+      expect(r.output[r.output.length - 1].type).toBe('message');
     }
-    expect(compactions.length).toBeGreaterThanOrEqual(1);
-    for (const c of compactions) {
-      expect(c.encrypted_content).toMatch(/Goal|Facts/);
-    }
-    // The facts of the compacted turns are in the outline, readable.
+    console.log(`[responses 50 turns] compactions at turns ${compactions.map((c) => c.n).join(',')}`);
+    expect(compactions.length).toBeGreaterThanOrEqual(3);
+    // Each compaction item is the readable outline (not encrypted), with the compacted turns' facts in it.
+    for (const c of compactions) expect(c.item.encrypted_content).toMatch(/Facts/i);
+    // The session's policy took the threshold (a conversation is a session).
+    const session = (await a.openai.get(`/sessions/${sessionOf(conv.id)}`)) as any;
+    expect(session.policy.trigger_tokens).toBe(4000);
+    // No fact of a compacted turn is lost: each is verbatim in the window or in its outline.
     const items = await allItems(a.openai, conv.id);
     expect(items[0].type).toBe('compaction');
-    expect(items[0].encrypted_content).toContain(factLine(1));
-    // The explicit compaction route: a compaction item first, then what stayed verbatim.
+    const text = items.map((i) => (i.type === 'compaction' ? i.encrypted_content : i.content[0].text)).join('\n');
+    const lost = Array.from({ length: 50 }, (_, i) => i + 1).filter((n) => !text.includes(`Z${n}`));
+    expect(lost).toEqual([]);
+    // The explicit compaction route: compaction items first, then what stayed verbatim.
     const compacted: any = await a.openai.post('/responses/compact', { body: { conversation: conv.id, keep_rounds: 1 } });
     expectSchema('CompactResource', compacted);
     expect(compacted.output[0].type).toBe('compaction');
     expect(compacted.output.filter((i: any) => i.type !== 'compaction').map((i: any) => i.role)).toEqual(['user', 'assistant']);
+    expect(compacted.output).toEqual(await allItems(a.openai, conv.id));
+  });
+
+  it('/v1/responses/compact on a given input returns the compacted items without keeping a session', async () => {
+    const input = [1, 2, 3, 4].flatMap((n) => [
+      { role: 'user' as const, content: userMsg(n, 120) },
+      { role: 'assistant' as const, content: `Noted item ${n}.` },
+    ]);
+    const compacted: any = await a.openai.post('/responses/compact', { body: { model: MODEL, input } });
+    expectSchema('CompactResource', compacted);
+    expect(compacted.output.map((i: any) => i.type)).toEqual(['compaction']);
+    for (const n of [1, 2, 3, 4]) expect(compacted.output[0].encrypted_content).toContain(`Z${n}`);
+    expect(compacted.usage.input_tokens).toBeGreaterThan(compacted.usage.output_tokens);
+  });
+
+  it('truncation: "disabled" answers 400 when the window would overflow; "auto" compacts instead', async () => {
+    const run = async (truncation: 'auto' | 'disabled') => {
+      let prev: string | undefined;
+      for (let n = 1; n <= 6; n++) {
+        const r: any = await a.openai.responses.create({ model: 'moonshot-v1-8k', previous_response_id: prev, input: userMsg(n, 1500), max_output_tokens: 256, truncation });
+        prev = r.id;
+      }
+      return prev!;
+    };
+    const last = await run('auto');
+    expect((await a.openai.responses.retrieve(last)).truncation).toBe('auto');
+    const err = await rejection(run('disabled'));
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.param).toBe('max_tokens');
+    expectSchema('ErrorResponse', { error: err.error });
+  });
+
+  it('/v1/chat/completions bodies and stream chunks validate against OpenAI\'s schemas too', async () => {
+    const c = await a.openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello there' }] });
+    expectSchema('CreateChatCompletionResponse', c);
+    const s = await a.openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello there' }], stream: true, stream_options: { include_usage: true } });
+    let chunks = 0;
+    for await (const chunk of s) {
+      expectSchema('CreateChatCompletionStreamResponse', chunk);
+      chunks++;
+    }
+    expect(chunks).toBeGreaterThan(1);
   });
 });
 

@@ -74,7 +74,7 @@ export class ItemListQuery {
 export class ConversationItemsQuery extends ItemListQuery {}
 
 export class CreateConversationDto {
-  @ApiPropertyOptional({ type: 'array', items: ITEM_DOC, description: 'Initial items (at most 20 as with OpenAI... here 256), stored without a model call.' })
+  @ApiPropertyOptional({ type: 'array', items: ITEM_DOC, description: 'Initial items (at most 256), stored without a model call.' })
   @IsOptional() @IsArray() @ArrayMaxSize(256) items?: unknown[];
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } }) @IsOptional() @IsMetadata() metadata?: Record<string, string>;
 }
