@@ -393,6 +393,21 @@ describe('the Responses and Conversations APIs through the official openai SDK',
     expectSchema('ErrorResponse', { error: err.error });
   });
 
+  it('a stream cut by the upstream ends with an error event and response.failed; the conversation is unchanged and the retry works', async () => {
+    const conv = await a.openai.conversations.create({ items: [{ type: 'message', role: 'user', content: 'earlier' }] });
+    h.sim.injectFaults({ kind: 'cut', count: 1, key: a.simKey, after_tokens: 8 });
+    const events: any[] = [];
+    for await (const e of await a.openai.responses.create({ model: MODEL, conversation: conv.id, input: 'cut me off', stream: true })) events.push(e);
+    for (const e of events) expectSchema('ResponseStreamEvent', e);
+    expect(events.some((e) => e.type === 'response.output_text.delta')).toBe(true);
+    expect(events.slice(-2).map((e) => e.type)).toEqual(['error', 'response.failed']);
+    expect(events[events.length - 2].code).toBe('upstream_error');
+    expect((await allItems(a.openai, conv.id)).map((i) => i.content[0].text)).toEqual(['earlier']);
+    const r = validResponse(await a.openai.responses.create({ model: MODEL, conversation: conv.id, input: 'cut me off' }));
+    expect(r.output_text).toMatch(/^Re: cut me off/);
+    expect((await allItems(a.openai, conv.id)).length).toBe(3);
+  });
+
   it('/v1/chat/completions bodies and stream chunks validate against OpenAI\'s schemas too', async () => {
     const c = await a.openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello there' }] });
     expectSchema('CreateChatCompletionResponse', c);

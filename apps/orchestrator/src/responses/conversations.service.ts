@@ -48,7 +48,7 @@ export class ConversationsService {
 
   async create(account: ResolvedAccount, dto: CreateConversationDto) {
     const messages = dto.items?.length ? inputToMessages(dto.items, 'items') : [];
-    const created = await this.sessions.create(account, { metadata: dto.metadata, title: dto.metadata?.title });
+    const created = await this.sessions.create(account, { metadata: dto.metadata });
     if (messages.length) {
       try {
         await this.turns.append(account, created.id, { messages, generate: false }, null, null);

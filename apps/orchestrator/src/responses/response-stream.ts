@@ -139,10 +139,10 @@ export class ResponseStreamer implements TurnStreamSink {
     return this.sse.hasStarted;
   }
 
-  /** A failure after the stream started: an error event, then response.failed. */
-  fail(code: string, message: string, param: string | null, body: Record<string, unknown>): void {
+  /** A failure after the stream started: an error event, then response.failed (nothing was stored). */
+  fail(code: string, message: string, param: string | null): void {
     this.emit('error', { code, message, param });
-    this.emit('response.failed', { response: { ...body, status: 'failed', error: { code: 'server_error', message } } });
+    this.emit('response.failed', { response: { ...this.inProgress(), status: 'failed', error: { code: 'server_error', message } } });
     this.sse.done();
   }
 }

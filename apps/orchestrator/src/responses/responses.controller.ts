@@ -65,7 +65,7 @@ export class ResponsesController {
     } catch (err) {
       if (!stream.hasStarted) throw err;
       const api = toApiError(err);
-      stream.fail(api.code, api.message, api.param, {});
+      stream.fail(api.code, api.message, api.param);
     }
     return undefined;
   }
