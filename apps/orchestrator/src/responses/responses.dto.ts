@@ -54,6 +54,9 @@ export class CreateResponseDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) prompt_cache_key?: string;
   @ApiPropertyOptional({ description: 'Accepted and ignored.' }) @IsOptional() @IsString() @MaxLength(32) service_tier?: string;
   @ApiPropertyOptional({ description: 'true is not supported (400).' }) @IsOptional() @IsBoolean() background?: boolean;
+  @ApiPropertyOptional({ description: 'Accepted and ignored (the upstream caches by prefix).' }) @IsOptional() @IsString() @MaxLength(32) prompt_cache_retention?: string;
+  @ApiPropertyOptional({ description: 'Accepted and ignored.' }) @IsOptional() @IsInt() @Min(1) max_tool_calls?: number;
+  @ApiPropertyOptional({ description: 'Accepted and ignored.' }) @IsOptional() @IsInt() @Min(0) @Max(20) top_logprobs?: number;
 }
 
 export class CompactResponseDto {
