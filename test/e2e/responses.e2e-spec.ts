@@ -408,6 +408,35 @@ describe('the Responses and Conversations APIs through the official openai SDK',
     expect((await allItems(a.openai, conv.id)).length).toBe(3);
   });
 
+  it('every route\'s raw body validates against OpenAI\'s schema for it', async () => {
+    const call = async (method: string, path: string, body?: unknown) => {
+      const r = await h.api(a.apiKey, method, path, body);
+      expect([method, path, r.status]).toEqual([method, path, 200]);
+      return r.body;
+    };
+    const conv = await call('POST', '/v1/conversations', { items: [{ type: 'message', role: 'user', content: 'hi' }], metadata: { k: 'v' } });
+    expectSchema('ConversationResource', conv);
+    expectSchema('ConversationResource', await call('GET', `/v1/conversations/${conv.id}`));
+    expectSchema('ConversationResource', await call('POST', `/v1/conversations/${conv.id}`, { metadata: { k: 'w' } }));
+    const added = await call('POST', `/v1/conversations/${conv.id}/items`, { items: [{ type: 'message', role: 'user', content: 'more' }] });
+    expectSchema('ConversationItemList', added);
+    const resp = await call('POST', '/v1/responses', { model: MODEL, conversation: conv.id, input: 'answer me' });
+    expectSchema('Response', resp);
+    expectSchema('Response', await call('GET', `/v1/responses/${resp.id}`));
+    expectSchema('ResponseItemList', await call('GET', `/v1/responses/${resp.id}/input_items`));
+    expectSchema('ConversationItemList', await call('GET', `/v1/conversations/${conv.id}/items?order=asc&limit=2`));
+    expectSchema('ConversationItem', await call('GET', `/v1/conversations/${conv.id}/items/${resp.output[0].id}`));
+    expectSchema('ConversationResource', await call('DELETE', `/v1/conversations/${conv.id}/items/${added.data[0].id}`));
+    const sse = await h.apiStream(a.apiKey, '/v1/responses', { model: MODEL, conversation: conv.id, input: 'stream it', stream: true });
+    expect(sse.status).toBe(200);
+    for (const e of sse.events) expectSchema('ResponseStreamEvent', e);
+    expectSchema('CompactResource', await call('POST', '/v1/responses/compact', { conversation: conv.id, keep_rounds: 0 }));
+    expectSchema('DeletedConversationResource', await call('DELETE', `/v1/conversations/${conv.id}`));
+    const missing = await h.api(a.apiKey, 'GET', `/v1/conversations/${conv.id}`);
+    expect(missing.status).toBe(404);
+    expectSchema('ErrorResponse', missing.body);
+  });
+
   it('/v1/chat/completions bodies and stream chunks validate against OpenAI\'s schemas too', async () => {
     const c = await a.openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello there' }] });
     expectSchema('CreateChatCompletionResponse', c);
