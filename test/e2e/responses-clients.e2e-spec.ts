@@ -82,6 +82,23 @@ describe('AI SDK and LangChain over /v1/responses and /v1/conversations', () => 
     expect(items.map((i) => i.type)).toEqual(['message', 'function_call', 'function_call_output', 'message']);
   });
 
+  it('the AI SDK: resending the whole history (earlier output by item_reference) works without conversation or previousResponseId', async () => {
+    const openai = createOpenAI({ baseURL: `${h.url}/v1`, apiKey: a.apiKey });
+    const messages: any[] = [{ role: 'user', content: 'The port is 8443.' }];
+    const t1 = await generateText({ model: openai.responses(MODEL), messages });
+    // The SDK resends its earlier output as {type: 'item_reference', id} (store is on): the id must resolve here.
+    expect((t1.response.messages[0] as any).content[0].providerOptions.openai.itemId).toMatch(/^msg_/);
+    messages.push(...t1.response.messages, { role: 'user', content: 'Which port?' });
+    const t2 = await generateText({ model: openai.responses(MODEL), messages });
+    expect(t2.text).toMatch(/^Re: Which port\?/);
+    expect(lastUpstream()).toMatchObject({ messages: 3, last_user: 'Which port?' });
+    // A reference to an item the account does not have is a 404, before any model call.
+    const before = h.simRequestsFor(a.simKey).length;
+    const r = await h.api(a.apiKey, 'POST', '/v1/responses', { model: MODEL, input: [{ type: 'item_reference', id: 'msg_0123456789abcdef0123456789abcdef_1' }, { role: 'user', content: 'x' }] });
+    expect([r.status, r.body.error.param]).toEqual([404, 'input[0].id']);
+    expect(h.simRequestsFor(a.simKey).length).toBe(before);
+  });
+
   it("LangChain's ChatOpenAI with useResponsesApi: invoke and stream over one conversation", async () => {
     const conv = await a.openai.conversations.create({});
     const chat = new ChatOpenAI({ model: MODEL, apiKey: a.apiKey, configuration: { baseURL: `${h.url}/v1` }, useResponsesApi: true, modelKwargs: { conversation: conv.id }, maxRetries: 0 });

@@ -13,7 +13,7 @@ import { policyColumn, policyFromColumn, SessionsService } from '../sessions/ses
 import { SessionMovedError, TurnBegin, TurnOptions, TurnResponse, TurnService, TurnState } from '../sessions/turn.service';
 import { waitForConversation } from './conversation-lock';
 import { ConversationsService, itemPage } from './conversations.service';
-import { conversationId, inputToMessages, Item, itemsOf, responseId, responseTools, toChatToolChoice, toChatTools } from './items';
+import { conversationId, inputToMessages, Item, itemsOf, parseItemId, responseId, responseTools, toChatToolChoice, toChatTools } from './items';
 import type { CompactResponseDto, CreateResponseDto, ItemListQuery } from './responses.dto';
 import { ResponsesRepository } from './responses.repository';
 import type { ResponseStreamer } from './response-stream';
@@ -52,7 +52,7 @@ export class ResponsesService {
     if (dto.conversation !== undefined && dto.previous_response_id !== undefined) {
       throw new ApiError('invalid_request', 'Pass either conversation or previous_response_id, not both.', 'previous_response_id');
     }
-    const messages = inputToMessages(dto.input);
+    const messages = inputToMessages(await this.resolveReferences(account, dto.input));
     const tools = dto.tools !== undefined ? toChatTools(dto.tools) : undefined;
     const toolChoice = toChatToolChoice(dto.tool_choice, tools ?? null);
     const threshold = dto.context_management?.find((c) => c.type === 'compaction')?.compact_threshold;
@@ -251,6 +251,30 @@ export class ResponsesService {
     } finally {
       if (temporary) await this.sessions.close(account, s.id).catch(() => undefined);
     }
+  }
+
+  /**
+   * `item_reference` input items (clients that resend earlier output by id, as the AI SDK does) become
+   * the items they name, from this account's sessions; an unknown or foreign id is 404.
+   */
+  private async resolveReferences(account: ResolvedAccount, input: unknown): Promise<unknown> {
+    if (!Array.isArray(input) || !input.some((i) => i && typeof i === 'object' && (i as { type?: unknown }).type === 'item_reference')) return input;
+    const sessions = new Map<string, SessionEntity | null>();
+    return Promise.all(
+      input.map(async (raw, i) => {
+        const ref = raw as { type?: unknown; id?: unknown };
+        if (!ref || typeof ref !== 'object' || ref.type !== 'item_reference') return raw;
+        const id = typeof ref.id === 'string' ? ref.id : '';
+        const parsed = parseItemId(id);
+        if (parsed && !sessions.has(parsed.sessionId)) sessions.set(parsed.sessionId, await this.sessionRepo.findForAccount(account.id, parsed.sessionId));
+        const s = parsed ? sessions.get(parsed.sessionId) : null;
+        const rows = s && parsed ? await this.sessionRepo.listMessages(s, parsed.seq - 1, 1) : [];
+        const row = rows.find((m) => m.seq === parsed?.seq);
+        const item = row && s ? itemsOf(s.id, row).find((x) => x.id === id) : undefined;
+        if (!item) throw ApiError.notFound('item', id, `input[${i}].id`);
+        return item;
+      }),
+    );
   }
 
   private async mustFind(account: ResolvedAccount, id: string, param: string | null = null): Promise<ResponseEntity> {
