@@ -447,6 +447,20 @@ describe('the Responses and Conversations APIs through the official openai SDK',
       chunks++;
     }
     expect(chunks).toBeGreaterThan(1);
+    // Session mode: the service's extra fields (session_id, session_usage, compaction, ...) keep the bodies valid.
+    const session = (await a.openai.post('/sessions', { body: { tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] } })) as { id: string };
+    const inSession = { model: MODEL, session_id: session.id } as unknown as { model: string };
+    const t = await a.openai.chat.completions.create({ ...inSession, messages: [{ role: 'user', content: 'use get_weather for Oslo' }] });
+    expectSchema('CreateChatCompletionResponse', t);
+    expect(t.choices[0].finish_reason).toBe('tool_calls');
+    const call = t.choices[0].message.tool_calls![0];
+    const s2 = await a.openai.chat.completions.create({ ...inSession, messages: [{ role: 'tool', tool_call_id: call.id, content: 'sunny' }], stream: true, stream_options: { include_usage: true } });
+    let last: any;
+    for await (const chunk of s2) {
+      expectSchema('CreateChatCompletionStreamResponse', chunk);
+      last = chunk;
+    }
+    expect(last.session_id).toBe(session.id);
   });
 });
 
