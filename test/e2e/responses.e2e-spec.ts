@@ -464,6 +464,33 @@ describe('the Responses and Conversations APIs through the official openai SDK',
   });
 });
 
+describe('pool slots', () => {
+  let h: TestHarness;
+  beforeAll(async () => {
+    h = await TestHarness.start();
+  });
+  afterAll(async () => h?.stop());
+
+  it('a conversation holds its slot; a previous_response_id chain holds one only during its turn', async () => {
+    const a = await h.createAccount('pool2', { session_limit: 2 });
+    // Five independent chains on a pool of two: each is parked after its turn.
+    const first = await a.openai.responses.create({ model: MODEL, input: 'chain 1' });
+    for (let n = 2; n <= 5; n++) await a.openai.responses.create({ model: MODEL, input: `chain ${n}` });
+    // An old chain goes on (its session takes a slot again for the turn) and stays in place.
+    const next = (await a.openai.responses.create({ model: MODEL, previous_response_id: first.id, input: 'chain 1 again' })) as any;
+    expect(next.session_id).toBe((first as any).session_id);
+    expect(((await a.openai.get(`/sessions/${next.session_id}`)) as any).status).toBe('parked');
+    // Conversations keep their slots: two fill the pool, a third is refused with 429.
+    await a.openai.conversations.create({});
+    await a.openai.conversations.create({});
+    const err = await rejection(a.openai.conversations.create({}));
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.code).toBe('session_pool_exhausted');
+    // ... and a new chain cannot start while they hold the pool.
+    expect(await rejection(a.openai.responses.create({ model: MODEL, input: 'chain 6' }))).toBeInstanceOf(OpenAI.RateLimitError);
+  });
+});
+
 describe('conversation_locked when waiting is off', () => {
   let h: TestHarness;
   let a: TestAccount;

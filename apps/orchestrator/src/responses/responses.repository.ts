@@ -33,6 +33,21 @@ export class ResponsesRepository {
     return (r.affected ?? 0) > 0;
   }
 
+  /**
+   * Parks a session between turns (its pool slot released, its state kept) unless a turn holds it:
+   * one statement, so a turn that locks it meanwhile keeps its lease. True when it was parked.
+   */
+  async park(accountId: string, sessionId: string): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(
+      `WITH p AS (
+         UPDATE sessions SET status = 'parked' WHERE id = $1 AND account_id = $2 AND status = 'active' AND (turn_lock_id IS NULL OR turn_lock_until < now()) RETURNING id
+       )
+       DELETE FROM session_leases WHERE session_id IN (SELECT id FROM p) RETURNING session_id`,
+      [sessionId, accountId],
+    );
+    return rows.length > 0;
+  }
+
   async setMetadata(accountId: string, sessionId: string, metadata: Record<string, string>): Promise<void> {
     await this.ds.getRepository(SessionEntity).update({ id: sessionId, accountId }, { metadata } as QueryDeepPartialEntity<SessionEntity>);
   }

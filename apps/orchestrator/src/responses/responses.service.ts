@@ -190,6 +190,9 @@ export class ResponsesService {
         if (prior) return this.replay(prior, requestHash, stream);
       }
     }
+    // A chain (not a conversation) holds a pool slot only while its turn runs: the next response of the
+    // chain takes one again, as any parked session does. Stateless-style clients then never fill the pool.
+    if (!target.inConversation && dto.store !== false) await this.repo.park(account.id, session.id);
     stream?.finish(body as never);
     return body;
   }
