@@ -408,6 +408,25 @@ describe('the Responses and Conversations APIs through the official openai SDK',
     expect((await allItems(a.openai, conv.id)).length).toBe(3);
   });
 
+  it('a new chain may start with a history longer than one append (a client resending it all): it goes in piece by piece', async () => {
+    const input = [1, 2, 3, 4].flatMap((n) => [
+      { role: 'user' as const, content: userMsg(n, 2300) },
+      { role: 'assistant' as const, content: `Noted part ${n}.` },
+    ]);
+    const r = validResponse(await a.openai.responses.create({ model: MODEL, input: [...input, { role: 'user', content: 'Which codes did I give?' }] }));
+    expect(r.output_text).toMatch(/^Re: Which codes did I give\?/);
+    expect(lastUpstream(h, a)).toMatchObject({ messages: 9, last_user: 'Which codes did I give?' });
+    expect(r.usage!.input_tokens).toBeGreaterThan(8192);
+    // The response's own input is the last round; the history before it is the session's.
+    const own = await a.openai.responses.inputItems.list(r.id);
+    expect(own.data.map((i: any) => i.content[0].text)).toEqual(['Which codes did I give?']);
+    // In a conversation the same input is one append, refused as too large, and the conversation is unchanged.
+    const conv = await a.openai.conversations.create({});
+    const err = await rejection(a.openai.responses.create({ model: MODEL, conversation: conv.id, input: [...input, { role: 'user', content: 'x' }] }));
+    expect(err.status).toBe(413);
+    expect((await allItems(a.openai, conv.id)).length).toBe(0);
+  });
+
   it('every route\'s raw body validates against OpenAI\'s schema for it', async () => {
     const call = async (method: string, path: string, body?: unknown) => {
       const r = await h.api(a.apiKey, method, path, body);
