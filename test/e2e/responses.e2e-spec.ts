@@ -425,6 +425,9 @@ describe('the Responses and Conversations APIs through the official openai SDK',
     const err = await rejection(a.openai.responses.create({ model: MODEL, conversation: conv.id, input: [...input, { role: 'user', content: 'x' }] }));
     expect(err.status).toBe(413);
     expect((await allItems(a.openai, conv.id)).length).toBe(0);
+    // A new conversation's initial items are stored the same way.
+    const big = await a.openai.conversations.create({ items: input });
+    expect((await allItems(a.openai, big.id)).map((i) => i.content[0].text)).toEqual(input.map((m) => m.content));
   });
 
   it('every route\'s raw body validates against OpenAI\'s schema for it', async () => {

@@ -1,11 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { excludeFromWindow, type StoredMessage } from '@so/domain';
+import { excludeFromWindow, MAX_APPEND_CHARS, MAX_APPEND_TOKENS, type StoredMessage } from '@so/domain';
+import { TokenEstimator } from '@so/llm';
 import type { SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { SessionStateRepository } from '../session-state/session-state.repository';
+import { messageChars, parseInputMessage, toWireMessage } from '../sessions/input-messages';
+import type { InputMessageDto } from '../sessions/sessions.dto';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { SessionsService } from '../sessions/sessions.service';
 import { SessionBusyError, TurnService } from '../sessions/turn.service';
@@ -43,6 +46,7 @@ export class ConversationsService {
     private readonly turns: TurnService,
     private readonly windows: WindowCache,
     private readonly repo: ResponsesRepository,
+    private readonly estimator: TokenEstimator,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -51,7 +55,7 @@ export class ConversationsService {
     const created = await this.sessions.create(account, { metadata: dto.metadata });
     if (messages.length) {
       try {
-        await this.turns.append(account, created.id, { messages, generate: false }, null, null);
+        await this.appendInPieces(account, created.id, messages);
       } catch (err) {
         // A conversation whose items were refused is not left behind holding a slot.
         await this.sessions.close(account, created.id).catch(() => undefined);
@@ -59,6 +63,38 @@ export class ConversationsService {
       }
     }
     return conversationView(await this.sessions.mustFind(account, created.id));
+  }
+
+  fitsOneAppend(messages: InputMessageDto[]): boolean {
+    const sizes = this.sizes(messages);
+    return sizes.reduce((n, x) => n + x.tokens, 0) <= MAX_APPEND_TOKENS && sizes.reduce((n, x) => n + x.chars, 0) <= MAX_APPEND_CHARS;
+  }
+
+  /**
+   * Stores messages without a model call, in as few appends as the per-append bounds allow (a single
+   * message over them is refused, 413). For sessions made by the request only: the pieces are separate commits.
+   */
+  async appendInPieces(account: ResolvedAccount, sessionId: string, messages: InputMessageDto[]): Promise<void> {
+    const sizes = this.sizes(messages);
+    let piece: InputMessageDto[] = [];
+    let tokens = 0;
+    let chars = 0;
+    for (let i = 0; i <= messages.length; i++) {
+      if (piece.length && (i === messages.length || tokens + sizes[i].tokens > MAX_APPEND_TOKENS || chars + sizes[i].chars > MAX_APPEND_CHARS)) {
+        await this.turns.append(account, sessionId, { messages: piece, generate: false }, null, null);
+        piece = [];
+        tokens = 0;
+        chars = 0;
+      }
+      if (i === messages.length) break;
+      piece.push(messages[i]);
+      tokens += sizes[i].tokens;
+      chars += sizes[i].chars;
+    }
+  }
+
+  private sizes(messages: InputMessageDto[]): Array<{ tokens: number; chars: number }> {
+    return messages.map((m, i) => ({ tokens: this.estimator.countMessage(toWireMessage(parseInputMessage(m, i))), chars: messageChars(m) }));
   }
 
   async get(account: ResolvedAccount, id: string) {

@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { MAX_APPEND_CHARS, MAX_APPEND_TOKENS } from '@so/domain';
-import { TokenEstimator } from '@so/llm';
 import type { ResponseEntity, SessionEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError, FINAL } from '../common/api-error';
@@ -9,7 +7,6 @@ import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Compactor } from '../session-state/compactor';
 import { SessionStateService } from '../session-state/session-state.service';
-import { messageChars, parseInputMessage, toWireMessage } from '../sessions/input-messages';
 import type { AppendMessagesDto, InputMessageDto } from '../sessions/sessions.dto';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyColumn, policyFromColumn, SessionsService } from '../sessions/sessions.service';
@@ -46,7 +43,6 @@ export class ResponsesService {
     private readonly compactor: Compactor,
     private readonly conversations: ConversationsService,
     private readonly repo: ResponsesRepository,
-    private readonly estimator: TokenEstimator,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -264,33 +260,14 @@ export class ResponsesService {
   }
 
   /**
-   * Appends all but the last round of `messages` (no model call), in pieces within the per-append
-   * bounds, when they do not fit one append; returns what the turn itself appends.
+   * When `messages` do not fit one append, all but the last round go in first (no model call, in
+   * pieces within the per-append bounds); returns what the turn itself appends.
    */
   private async preload(account: ResolvedAccount, sessionId: string, messages: InputMessageDto[]): Promise<InputMessageDto[]> {
-    const tokens = messages.map((m, i) => this.estimator.countMessage(toWireMessage(parseInputMessage(m, i))));
-    const chars = messages.map(messageChars);
-    const sum = (xs: number[]) => xs.reduce((n, x) => n + x, 0);
-    if (sum(tokens) <= MAX_APPEND_TOKENS && sum(chars) <= MAX_APPEND_CHARS) return messages;
+    if (this.conversations.fitsOneAppend(messages)) return messages;
     // The turn appends the last round: from the last user message (or the whole input when there is none).
-    const lastUser = messages.map((m) => m.role).lastIndexOf('user');
-    const start = Math.max(lastUser, 0);
-    let piece: InputMessageDto[] = [];
-    let pieceTokens = 0;
-    let pieceChars = 0;
-    const flush = async () => {
-      if (piece.length) await this.turns.append(account, sessionId, { messages: piece, generate: false }, null, null);
-      piece = [];
-      pieceTokens = 0;
-      pieceChars = 0;
-    };
-    for (let i = 0; i < start; i++) {
-      if (piece.length && (pieceTokens + tokens[i] > MAX_APPEND_TOKENS || pieceChars + chars[i] > MAX_APPEND_CHARS)) await flush();
-      piece.push(messages[i]);
-      pieceTokens += tokens[i];
-      pieceChars += chars[i];
-    }
-    await flush();
+    const start = Math.max(messages.map((m) => m.role).lastIndexOf('user'), 0);
+    await this.conversations.appendInPieces(account, sessionId, messages.slice(0, start));
     return messages.slice(start);
   }
 
