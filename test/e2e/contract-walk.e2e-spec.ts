@@ -62,6 +62,15 @@ describe('contract walk', () => {
     await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${fx.task}`), (r) => ['succeeded', 'partial', 'failed'].includes(r.body.status), 45_000, 'the walk task to end');
     const running = await h.api(a.apiKey, 'POST', '/v1/tasks', { goal: 'Cancel me', subtasks: Array.from({ length: 40 }, (_, i) => ({ title: `t${i}`, prompt: `item ${i}` })), max_parallel: 1 });
     fx.runningTask = running.body.id;
+
+    const conv = await h.api(a.apiKey, 'POST', '/v1/conversations', { items: [{ type: 'message', role: 'user', content: 'Remember: the build id is B-77.' }], metadata: { topic: 'walk' } });
+    fx.conversation = conv.body.id;
+    fx.response = (await h.api(a.apiKey, 'POST', '/v1/responses', { conversation: fx.conversation, input: 'What is the build id?', max_output_tokens: 32 })).body.id;
+    fx.doomedConversation = (await h.api(a.apiKey, 'POST', '/v1/conversations', { items: [{ type: 'message', role: 'user', content: 'to be deleted' }] })).body.id;
+    fx.itemConversation = (await h.api(a.apiKey, 'POST', '/v1/conversations', { items: [{ type: 'message', role: 'user', content: 'an item to delete' }] })).body.id;
+    fx.doomedItem = (await h.api(a.apiKey, 'GET', `/v1/conversations/${fx.itemConversation}/items`)).body.data[0].id;
+    fx.doomedResponse = (await h.api(a.apiKey, 'POST', '/v1/responses', { input: 'A throwaway question.', max_output_tokens: 16 })).body.id;
+    for (const [k, v] of Object.entries(fx)) if (typeof v !== 'string') throw new Error(`fixture ${k} was not created`);
   });
   afterAll(async () => {
     await h?.stop();
@@ -102,6 +111,19 @@ describe('contract walk', () => {
       'GET /v1/tasks/{id}': acct('GET', `/v1/tasks/${fx.task}`),
       'POST /v1/tasks/{id}/cancel': acct('POST', `/v1/tasks/${fx.runningTask}/cancel`),
       'GET /v1/tasks/{id}/events': acct('GET', `/v1/tasks/${fx.task}/events`),
+      'POST /v1/responses': acct('POST', '/v1/responses', { previous_response_id: fx.response, input: 'And the one before?', max_output_tokens: 32 }),
+      'POST /v1/responses/compact': acct('POST', '/v1/responses/compact', { conversation: fx.conversation, keep_rounds: 0 }),
+      'GET /v1/responses/{id}': acct('GET', `/v1/responses/${fx.response}`),
+      'DELETE /v1/responses/{id}': acct('DELETE', `/v1/responses/${fx.doomedResponse}`),
+      'GET /v1/responses/{id}/input_items': acct('GET', `/v1/responses/${fx.response}/input_items`),
+      'POST /v1/conversations': acct('POST', '/v1/conversations', {}),
+      'GET /v1/conversations/{id}': acct('GET', `/v1/conversations/${fx.conversation}`),
+      'POST /v1/conversations/{id}': acct('POST', `/v1/conversations/${fx.conversation}`, { metadata: { topic: 'walked' } }),
+      'DELETE /v1/conversations/{id}': acct('DELETE', `/v1/conversations/${fx.doomedConversation}`),
+      'GET /v1/conversations/{id}/items': acct('GET', `/v1/conversations/${fx.conversation}/items`),
+      'POST /v1/conversations/{id}/items': acct('POST', `/v1/conversations/${fx.conversation}/items`, { items: [{ type: 'message', role: 'user', content: 'One more note.' }] }),
+      'GET /v1/conversations/{id}/items/{itemId}': acct('GET', `/v1/conversations/${fx.itemConversation}/items/${fx.doomedItem}`),
+      'DELETE /v1/conversations/{id}/items/{itemId}': acct('DELETE', `/v1/conversations/${fx.itemConversation}/items/${fx.doomedItem}`),
       'POST /admin/accounts': admin('POST', '/admin/accounts', { name: 'walk-created' }),
       'GET /admin/accounts': admin('GET', '/admin/accounts'),
       'POST /admin/accounts/reseal-upstream-keys': admin('POST', '/admin/accounts/reseal-upstream-keys'),

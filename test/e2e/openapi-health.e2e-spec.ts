@@ -16,6 +16,19 @@ const ROUTES: Array<{ method: string; path: string; body?: string; errors: numbe
   { method: 'get', path: '/admin/accounts/{id}', errors: [401, 403, 404], ok: '200' },
   { method: 'patch', path: '/admin/accounts/{id}', body: 'UpdateAccountDto', errors: [400, 401, 403, 404], ok: '200' },
   { method: 'get', path: '/health', errors: [], ok: '200' },
+  { method: 'post', path: '/v1/responses', body: 'CreateResponseDto', errors: [400, 401, 404, 409, 413, 429, 502, 504], ok: '200' },
+  { method: 'post', path: '/v1/responses/compact', body: 'CompactResponseDto', errors: [400, 401, 404, 409, 429, 502, 504], ok: '200' },
+  { method: 'get', path: '/v1/responses/{id}', errors: [401, 404], ok: '200' },
+  { method: 'delete', path: '/v1/responses/{id}', errors: [401, 404], ok: '200' },
+  { method: 'get', path: '/v1/responses/{id}/input_items', errors: [400, 401, 404], ok: '200' },
+  { method: 'post', path: '/v1/conversations', body: 'CreateConversationDto', errors: [400, 401, 413, 429], ok: '200' },
+  { method: 'get', path: '/v1/conversations/{id}', errors: [401, 404], ok: '200' },
+  { method: 'post', path: '/v1/conversations/{id}', body: 'UpdateConversationDto', errors: [400, 401, 404], ok: '200' },
+  { method: 'delete', path: '/v1/conversations/{id}', errors: [401, 404], ok: '200' },
+  { method: 'get', path: '/v1/conversations/{id}/items', errors: [400, 401, 404], ok: '200' },
+  { method: 'post', path: '/v1/conversations/{id}/items', body: 'CreateConversationItemsDto', errors: [400, 401, 404, 409, 413], ok: '200' },
+  { method: 'get', path: '/v1/conversations/{id}/items/{itemId}', errors: [401, 404], ok: '200' },
+  { method: 'delete', path: '/v1/conversations/{id}/items/{itemId}', errors: [401, 404, 409], ok: '200' },
 ];
 
 describe('OpenAPI, health, models and metrics', () => {

@@ -44,6 +44,10 @@ import { LlmGateway } from './upstream/llm-gateway';
 import { ModelAdmission } from './models/model-admission';
 import { ModelCheck } from './upstream/model-check';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
+import { ConversationsController, ResponsesController } from './responses/responses.controller';
+import { ConversationsService } from './responses/conversations.service';
+import { ResponsesRepository } from './responses/responses.repository';
+import { ResponsesService } from './responses/responses.service';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -80,7 +84,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController]
+        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -127,6 +131,9 @@ export class AppModule {
         ChatCompletionsService,
         TasksRepository,
         CoordinatorService,
+        ResponsesRepository,
+        ConversationsService,
+        ResponsesService,
       ],
     };
   }

@@ -8,6 +8,7 @@ import {
   applyCompaction,
   assembleWindow,
   cutWindowBefore,
+  excludeFromWindow,
   initialWindow,
   isInWindow,
   restoreWindow,
@@ -172,5 +173,23 @@ describe('copiedWindow', () => {
 
   it('copies an empty window as an empty session', () => {
     expect(copiedWindow([], [])).toEqual({ messages: [], spec: { outlineSeqs: [], ranges: [{ from: 1, to: null }] }, lastSeq: 0 });
+  });
+});
+
+describe('excludeFromWindow (a deleted conversation item)', () => {
+  it('splits the range around a removed seq; later appends still land in the window', () => {
+    const w = excludeFromWindow(spec([open(1)]), [5]);
+    expect(w.ranges).toEqual([closed(1, 4), open(6)]);
+    expect(isInWindow(w, 5)).toBe(false);
+    expect(isInWindow(appendToWindow(w, 9), 9)).toBe(true);
+  });
+
+  it('removes several seqs, the edges of closed ranges, and outlines', () => {
+    const w = excludeFromWindow(spec([closed(3, 6), open(10)], [2]), [3, 6, 10, 2]);
+    expect(w).toEqual({ outlineSeqs: [], ranges: [closed(4, 5), open(11)] });
+  });
+
+  it('leaves seqs outside the window alone', () => {
+    expect(excludeFromWindow(spec([closed(3, 6)]), [1, 8])).toEqual(spec([closed(3, 6)]));
   });
 });

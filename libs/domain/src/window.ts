@@ -218,3 +218,25 @@ export function windowTokens(
   const r = sumTokens(recent);
   return { pinned: p, outlines: o, recent: r, total: p + o + r };
 }
+
+/**
+ * The window without the given seqs (verbatim messages and outlines alike): they stay in history,
+ * out of the window. Appends after the last seq still land in the window.
+ */
+export function excludeFromWindow(spec: WindowSpec, seqs: readonly number[]): WindowSpec {
+  const drop = [...new Set(seqs)].sort((a, b) => a - b);
+  let ranges = normalizeRanges(spec.ranges);
+  for (const seq of drop) {
+    const next: SeqRange[] = [];
+    for (const r of ranges) {
+      if (seq < r.from || (r.to !== null && seq > r.to)) {
+        next.push(r);
+        continue;
+      }
+      if (seq > r.from) next.push({ from: r.from, to: seq - 1 });
+      if (r.to === null || seq < r.to) next.push({ from: seq + 1, to: r.to });
+    }
+    ranges = next;
+  }
+  return { outlineSeqs: spec.outlineSeqs.filter((s) => !drop.includes(s)), ranges };
+}

@@ -6,6 +6,7 @@ export type ApiErrorCode =
   | 'not_found'
   | 'model_not_found'
   | 'conflict'
+  | 'conversation_locked'
   | 'append_too_large'
   | 'request_too_large'
   | 'unsupported_media_type'
@@ -23,6 +24,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   not_found: 404,
   model_not_found: 400,
   conflict: 409,
+  conversation_locked: 409,
   append_too_large: 413,
   request_too_large: 413,
   unsupported_media_type: 415,
@@ -42,6 +44,7 @@ const TYPE: Record<ApiErrorCode, string> = {
   not_found: 'not_found_error',
   model_not_found: 'invalid_request_error',
   conflict: 'conflict_error',
+  conversation_locked: 'invalid_request_error',
   append_too_large: 'invalid_request_error',
   request_too_large: 'invalid_request_error',
   unsupported_media_type: 'invalid_request_error',

@@ -13,6 +13,7 @@ export const BODY_LIMITS: Array<{ route: RegExp; limit: string }> = [
   { route: /^\/v1\/tasks\/?$/, limit: '32mb' },
   { route: /^\/v1\/chat\/completions\/?$/, limit: '12mb' },
   { route: /^\/v1\/sessions\/[^/]+\/messages\/?$/, limit: '2mb' },
+  { route: /^\/v1\/(responses(\/compact)?|conversations(\/[^/]+\/items)?)\/?$/, limit: '2mb' },
   { route: /^\/v1\/(sessions|fragments)(\/[^/]+)?\/?$/, limit: '4mb' },
 ];
 export const DEFAULT_BODY_LIMIT = '1mb';

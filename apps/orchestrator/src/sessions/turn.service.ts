@@ -14,6 +14,7 @@ import {
   type ChatMessage,
   type PinnedPrefix,
   type StoredMessage,
+  type ToolDefinition,
 } from '@so/domain';
 import { CACHE_TTL_MS, ModelRegistry, TokenEstimator, UpstreamChunk, UpstreamError } from '@so/llm';
 import type { MessageEntity, SessionEntity } from '@so/persistence';
@@ -52,7 +53,41 @@ export interface TurnResponse {
 /** Where a streamed turn writes its chunks; the first call is the moment headers go out. */
 export interface TurnStreamSink {
   chunk(c: UpstreamChunk): void;
+  /** Called once, right before the upstream call: where the turn's messages will land. */
+  begin?(info: TurnBegin): void | Promise<void>;
 }
+
+export interface TurnBegin {
+  turnId: string;
+  sessionId: string;
+  /** Seq of the first appended message; the reply follows the appended ones. */
+  firstSeq: number;
+  replySeq: number;
+  compaction: Record<string, unknown> | null;
+}
+
+/** Per-call options of callers other than the session routes (the Responses API). */
+export interface TurnOptions {
+  /** Tools for this call only, sent instead of the session's pinned ones; never stored. */
+  tools?: ToolDefinition[] | null;
+  /** A system message sent first in this call only (Responses `instructions`); never stored. */
+  instructions?: string | null;
+  /** false: no rolling policy for this turn; a window that does not fit is refused with 400. */
+  roll?: boolean;
+  /** trigger_tokens for this turn instead of the session's (Responses `context_management`). */
+  triggerTokens?: number;
+  /** The turn runs only if the session's last seq is this one (else SessionMovedError, nothing written). */
+  expectLastSeq?: number;
+}
+
+/** The session's window after a committed turn (null for a replay). */
+export type TurnState = Pick<SessionEntity, 'id' | 'lastSeq' | 'window' | 'windowTokens' | 'fragmentRefs'>;
+
+/** Another turn holds the session's turn lock. */
+export class SessionBusyError extends ApiError {}
+
+/** The session moved past the expected last seq (TurnOptions.expectLastSeq). */
+export class SessionMovedError extends ApiError {}
 
 interface NewMessage extends ParsedMessage {
   tokens: number;
@@ -82,10 +117,15 @@ export class TurnService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null): Promise<TurnResponse> {
+  async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null, opts: TurnOptions = {}): Promise<TurnResponse> {
+    return (await this.appendTurn(account, sessionId, dto, idempotencyKey, sink, opts)).response;
+  }
+
+  /** append, also returning the session's window after the commit (null for a replay). */
+  async appendTurn(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null, opts: TurnOptions = {}): Promise<{ response: TurnResponse; state: TurnState | null }> {
     // A character bound first (cheap), then the token count (linear, but not free).
-    assertAppendChars(dto.messages.reduce((n, m) => n + messageChars(m), 0));
-    const requestHash = hashRequest(dto);
+    assertAppendChars(dto.messages.reduce((n, m) => n + messageChars(m), 0) + (opts.instructions?.length ?? 0));
+    const requestHash = hashRequest(dto, opts);
     const incoming = this.normalize(dto.messages);
     assertAppendSize(incoming.reduce((n, m) => n + m.tokens, 0));
 
@@ -96,10 +136,10 @@ export class TurnService {
       const fresh = await this.sessions.mustFind(account, sessionId);
       if (idempotencyKey !== null) {
         const replay = await this.replay(fresh.id, idempotencyKey, requestHash);
-        if (replay) return replay;
+        if (replay) return { response: replay, state: null };
       }
       if (fresh.status === 'closed') throw new ApiError('conflict', `Session '${fresh.id}' is closed.`, 'session_id', FINAL);
-      throw new ApiError('conflict', `Session '${fresh.id}' is busy with another turn; retry when it has finished.`, 'session_id');
+      throw new SessionBusyError('conflict', `Session '${fresh.id}' is busy with another turn; retry when it has finished.`, 'session_id');
     }
     const session = locked.session;
     let committed = false;
@@ -108,7 +148,10 @@ export class TurnService {
       let s = session;
       if (idempotencyKey !== null) {
         const replay = await this.replay(s.id, idempotencyKey, requestHash);
-        if (replay) return replay;
+        if (replay) return { response: replay, state: null };
+      }
+      if (opts.expectLastSeq !== undefined && s.lastSeq !== opts.expectLastSeq) {
+        throw new SessionMovedError('conflict', `Session '${s.id}' moved on past seq ${opts.expectLastSeq}.`, 'session_id');
       }
       // A parked session (its slot was released while idle) takes a slot again, or the turn is refused with 429.
       if (!locked.hasLease) await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, s.id, { kind: 'idle', waitMs: 0 });
@@ -119,7 +162,11 @@ export class TurnService {
       const model = this.models.get(s.model);
       // Local counts are estimates (the upstream's tokenizer differs per message, even after calibration): keep a margin.
       const usable = usableContext(this.config, model.contextWindow);
-      const incomingTokens = incoming.reduce((n, m) => n + m.tokens, 0);
+      // Instructions and per-call tools are sent with this call only: counted for the fit, never stored.
+      const callExtraTokens =
+        (opts.instructions ? this.estimator.countMessage({ content: opts.instructions }) : 0) +
+        (opts.tools !== undefined ? this.estimator.countTools((opts.tools ?? undefined) as never) - s.toolsTokens : 0);
+      const incomingTokens = incoming.reduce((n, m) => n + m.tokens, 0) + callExtraTokens;
 
       let compaction: Record<string, unknown> | null = null;
       if (generate) {
@@ -132,7 +179,7 @@ export class TurnService {
             'max_tokens',
           );
         }
-        compaction = await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usable);
+        compaction = opts.roll === false ? null : await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usable, opts.triggerTokens);
         if (compaction) {
           s = await this.sessions.mustFind(account, sessionId);
           ({ outlines, recent } = await this.windows.get(s, () => this.repo.windowMessages(s, s.window)));
@@ -151,11 +198,15 @@ export class TurnService {
             'max_tokens',
           );
         }
-        const messages: ChatMessage[] = [...assembleWindow(await this.pinned(s), outlines, recent), ...incoming.map(toWireMessage)];
+        const messages: ChatMessage[] = [
+          ...(opts.instructions ? [{ role: 'system' as const, content: opts.instructions }] : []),
+          ...assembleWindow(await this.pinned(s), outlines, recent),
+          ...incoming.map(toWireMessage),
+        ];
         const req = {
           model: s.model,
           messages,
-          tools: s.tools,
+          tools: opts.tools !== undefined ? opts.tools : s.tools,
           tool_choice: dto.tool_choice,
           max_tokens: maxTokens,
           temperature: dto.temperature,
@@ -165,6 +216,7 @@ export class TurnService {
         // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
         const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.timeout(this.config.streamMaxMs) : undefined };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
+        await sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
       }
 
@@ -238,10 +290,11 @@ export class TurnService {
           completion: reply ? { id: reply.id, created: reply.created, model: reply.model, finish_reason: reply.finishReason } : undefined,
         };
         const turn = { id: turnId, sessionId: s.id, idempotencyKey, requestHash, firstSeq, lastSeq, response: response as unknown as Record<string, unknown> };
-        return { rows, patch, response, turn };
+        return { rows, patch, response, turn, after };
       };
 
       let result: TurnResponse | null = null;
+      let state: TurnState | null = null;
       try {
         // Fast path, one statement: valid while nothing but this turn touched the row since it was read.
         const fast = build(s);
@@ -249,6 +302,7 @@ export class TurnService {
           if (reply) reply.pendingUsage = undefined;
           this.windows.appended(s.id, s.version, s.version + 1, fast.rows.map(toStored));
           result = fast.response;
+          state = fast.after;
         } else {
           // Something else moved the row (a coordinator merge into a master): recompute under the row lock.
           result = await this.repo.inTurnTransaction(s.id, lockId, async (m, locked) => {
@@ -258,6 +312,7 @@ export class TurnService {
             await this.repo.insertTurn(m, b.turn);
             if (reply) await this.llm.recordIn(m, reply);
             this.windows.drop(s.id);
+            state = b.after;
             return b.response;
           });
         }
@@ -270,7 +325,7 @@ export class TurnService {
       if (!result) throw new ApiError('conflict', `Session '${s.id}' changed during the turn (closed or its turn lock expired); nothing was written.`, 'session_id');
       committed = true;
       if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);
-      return result;
+      return { response: result, state: state && { id: s.id, lastSeq: state.lastSeq, window: state.window, windowTokens: state.windowTokens, fragmentRefs: state.fragmentRefs } };
     } finally {
       lease.stop();
       if (!committed) await this.repo.releaseTurnLock(session.id, lockId).catch(() => undefined);
@@ -290,8 +345,10 @@ export class TurnService {
     incomingTokens: number,
     reserveTokens: number,
     contextWindow: number,
+    triggerTokens?: number,
   ): Promise<Record<string, unknown> | null> {
     const policy = policyFromColumn(s.policy);
+    if (triggerTokens !== undefined) policy.triggerTokens = triggerTokens;
     // Local estimates are scaled by the session's calibration against the upstream's real counts.
     const factor = s.tokenCalibration > 0 ? s.tokenCalibration : 1;
     const scaled = { ...policy, triggerTokens: Math.floor(policy.triggerTokens / factor) };
@@ -384,7 +441,8 @@ function toStored(r: Partial<MessageEntity>): StoredMessage {
 }
 
 /** The request's identity for Idempotency-Key; `stream` is left out so a replay may use either mode. */
-function hashRequest(dto: AppendMessagesDto): string {
+function hashRequest(dto: AppendMessagesDto, opts: TurnOptions = {}): string {
   const { stream: _stream, ...rest } = dto;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+  const { expectLastSeq: _expect, ...call } = opts;
+  return createHash('sha256').update(JSON.stringify(Object.keys(call).length ? { ...rest, call } : rest)).digest('hex');
 }

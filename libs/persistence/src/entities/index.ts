@@ -9,6 +9,7 @@ import { TaskChildEntity, TaskEntity, TaskMergeEntity } from './task.entity';
 import { SessionEntity } from './session.entity';
 import { TurnEntity } from './turn.entity';
 import { UsageEventEntity } from './usage-event.entity';
+import { ResponseEntity } from './response.entity';
 
 export * from './account.entity';
 export * from './compression.entity';
@@ -21,6 +22,7 @@ export * from './task.entity';
 export * from './session.entity';
 export * from './turn.entity';
 export * from './usage-event.entity';
+export * from './response.entity';
 
 /** Every entity, listed explicitly so the compiled service needs no glob. */
 export const ENTITIES = [
@@ -41,4 +43,5 @@ export const ENTITIES = [
   TaskEntity,
   TaskChildEntity,
   TaskMergeEntity,
+  ResponseEntity,
 ];

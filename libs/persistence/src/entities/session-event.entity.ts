@@ -1,6 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-export type SessionEventType = 'compaction' | 'truncation' | 'snapshot' | 'restore' | 'fork' | 'compression' | 'compaction_fallback' | 'fragments_upgraded';
+export type SessionEventType = 'compaction' | 'truncation' | 'snapshot' | 'restore' | 'fork' | 'compression' | 'compaction_fallback' | 'fragments_upgraded' | 'item_deleted';
 
 /** What happened to a session's window, in order: the client-visible log of housekeeping. */
 @Entity('session_events')

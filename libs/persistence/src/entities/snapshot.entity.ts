@@ -2,7 +2,7 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm'
 import type { WindowSpec } from '@so/domain';
 import type { FragmentRef } from './session.entity';
 
-export type SnapshotReason = 'manual' | 'rolling' | 'pre-compress' | 'pre-restore' | 'pre-truncate' | 'fork';
+export type SnapshotReason = 'manual' | 'rolling' | 'pre-compress' | 'pre-restore' | 'pre-truncate' | 'fork' | 'response';
 
 /** A window definition at a point in a session: metadata only, so taking one is O(1) in history length. */
 @Entity('snapshots')

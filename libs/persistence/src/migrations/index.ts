@@ -3,9 +3,20 @@ import { SessionState1795255297133 } from './1795255297133-session-state';
 import { PoolAndTasks1795255786736 } from './1795255786736-pool-and-tasks';
 import { SnapshotFragments1795256266697 } from './1795256266697-snapshot-fragments';
 import { CacheWriteTokens1796086059012 } from './1796086059012-cache-write-tokens';
+import { Responses1796093370135 } from './1796093370135-responses';
 import { SnapshotShareExpiry1796093500899 } from './1796093500899-snapshot-share-expiry';
 import { AccountRateLimit1796093904457 } from './1796093904457-account-rate-limit';
 import { UsageEstimated1796093995470 } from './1796093995470-usage-estimated';
 
 // Listed explicitly (oldest first) so the compiled service and the drift check need no glob.
-export const MIGRATIONS: Function[] = [Initial1795254878367, SessionState1795255297133, PoolAndTasks1795255786736, SnapshotFragments1795256266697, CacheWriteTokens1796086059012, SnapshotShareExpiry1796093500899, AccountRateLimit1796093904457, UsageEstimated1796093995470];
+export const MIGRATIONS: Function[] = [
+  Initial1795254878367,
+  SessionState1795255297133,
+  PoolAndTasks1795255786736,
+  SnapshotFragments1795256266697,
+  CacheWriteTokens1796086059012,
+  Responses1796093370135,
+  SnapshotShareExpiry1796093500899,
+  AccountRateLimit1796093904457,
+  UsageEstimated1796093995470,
+];
