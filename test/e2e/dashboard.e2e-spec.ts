@@ -111,7 +111,7 @@ describe('dashboard (headless Chromium)', () => {
     await page.goto(`${h.url}/dashboard`);
     await page.getByTestId('signin-key').fill(a.apiKey);
     await page.getByTestId('signin-key').press('Enter');
-    await expect(page.getByTestId('signed-in-as').textContent()).resolves.toBe('account dash-a');
+    await page.getByTestId('signed-in-as').filter({ hasText: 'account dash-a' }).waitFor();
     expect(await page.evaluate(() => sessionStorage.getItem('so.dashboard.key'))).toBe(a.apiKey);
     const gauge = page.getByTestId('pool-gauge');
     await page.locator('[data-testid="pool-gauge"][data-in-use="0"]').waitFor();
@@ -140,7 +140,7 @@ describe('dashboard (headless Chromium)', () => {
 
   it('signs in directly with #key=<admin key>, drops the key from the address bar and shows every account', async () => {
     await page.goto(`${h.url}/dashboard#key=${encodeURIComponent(ADMIN_KEY)}`);
-    await expect(page.getByTestId('signed-in-as').textContent()).resolves.toBe('admin (every account)');
+    await page.getByTestId('signed-in-as').filter({ hasText: 'admin (every account)' }).waitFor();
     await page.locator(`[data-testid="pool-gauge"][data-account-id="${b.id}"]`).waitFor();
     await page.locator(`[data-testid="pool-gauge"][data-account-id="${a.id}"]`).waitFor();
     expect(page.url()).not.toContain(ADMIN_KEY);
@@ -153,7 +153,8 @@ describe('dashboard (headless Chromium)', () => {
 
   it('a wrong key is refused with a message and nothing is stored', async () => {
     await page.goto(`${h.url}/dashboard#key=sk-wrong`);
-    await expect(page.getByTestId('signin-error').textContent()).resolves.toBe('That key is not valid here.');
+    await page.getByTestId('signin-error').filter({ hasText: 'That key is not valid here.' }).waitFor();
+    expect(await page.getByTestId('signed-in-as').isVisible()).toBe(false);
     expect(await page.evaluate(() => sessionStorage.getItem('so.dashboard.key'))).toBeNull();
     // The browser logs the refused request (401) itself; nothing else.
     expect(consoleErrors.filter((e) => !/401/.test(e))).toEqual([]);
@@ -186,6 +187,13 @@ describe('dashboard (headless Chromium)', () => {
     expect(await tree.locator('[data-testid="lineage-node"]').count()).toBe(6);
     expect(await tree.locator(`[data-testid="lineage-node"][data-session-id="${created.body.master_session_id}"]`).getAttribute('data-role')).toBe('master');
     expect(await tree.locator('[data-testid="lineage-merge"]').count()).toBe(5);
+    // Lineage nodes carry tokens, cost and timing (what the tree shows beside each node).
+    const lineage = (await h.api(a.apiKey, 'GET', `/v1/sessions/${created.body.master_session_id}/lineage`)).body;
+    for (const c of lineage.root.children) {
+      expect(c.usage.total_tokens).toBeGreaterThan(0);
+      expect(c.usage.cost_usd).toBeGreaterThan(0);
+      expect(c.closed_at).toBeGreaterThanOrEqual(c.created_at);
+    }
     const child = tree.locator('[data-testid="lineage-node"][data-role="child"]').first();
     const childId = await child.getAttribute('data-session-id');
     await child.getByTestId('lineage-open').first().click();

@@ -31,16 +31,20 @@ function remember(rows: PoolRow[]): void {
 
 function sparkline(r: PoolRow): SVGElement {
   const w = 240;
-  const hgt = 48;
+  const hgt = 64;
   const pts = history.get(r.account_id) ?? [];
   const now = Date.now();
-  const max = Math.max(1, r.limit, ...pts.map((p) => p.v));
-  const xy = pts.map((p) => `${(((p.t - (now - HISTORY_MS)) / HISTORY_MS) * w).toFixed(1)},${(hgt - (p.v / max) * (hgt - 2) - 1).toFixed(1)}`);
+  // The x axis spans what this page has sampled (at least 10 s, at most HISTORY_MS), now at the right edge.
+  const span = Math.min(HISTORY_MS, Math.max(10_000, pts.length ? now - pts[0].t : 0));
+  // Scaled to the peak seen (the dashed line is the limit, drawn when the peak comes near it).
+  const peak = Math.max(0, ...pts.map((p) => p.v));
+  const max = Math.min(Math.max(r.limit, 1), Math.max(4, Math.ceil(peak * 1.25)));
+  const xy = pts.map((p) => `${(((p.t - (now - span)) / span) * w).toFixed(1)},${(hgt - (p.v / max) * (hgt - 2) - 1).toFixed(1)}`);
   const minutes = pts.length ? Math.max(1, Math.round((now - pts[0].t) / 60_000)) : 0;
   return s(
     'svg',
-    { class: 'spark', viewBox: `0 0 ${w} ${hgt}`, role: 'img', 'aria-label': `In use over the last ${minutes || '<1'} minutes: now ${r.in_use}, peak ${Math.max(0, ...pts.map((p) => p.v))}`, 'data-testid': 'pool-history' },
-    s('line', { x1: 0, x2: w, y1: hgt - (r.limit / max) * (hgt - 2) - 1, y2: hgt - (r.limit / max) * (hgt - 2) - 1, class: 'limit' }),
+    { class: 'spark', viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `In use over the last ${minutes || '<1'} minutes: now ${r.in_use}, peak ${peak}, scale 0 to ${max}`, 'data-testid': 'pool-history' },
+    max >= r.limit ? s('line', { x1: 0, x2: w, y1: 1, y2: 1, class: 'limit' }) : null,
     xy.length ? s('polyline', { points: xy.join(' '), class: 'line' }) : null,
   );
 }
@@ -62,7 +66,7 @@ function gauge(r: PoolRow): HTMLElement {
 }
 
 export const poolView: View = {
-  intervalMs: 1000,
+  intervalMs: 500,
   async refresh(ctx, el) {
     const res = await get<{ data: PoolRow[] }>(ctx.who.kind === 'admin' ? '/admin/pool' : '/v1/pool');
     remember(res.data);

@@ -26,7 +26,7 @@ let range = 2;
 function chart(rows: Bucket[], bucketMinutes: number, hours: number): SVGElement {
   const w = 600;
   const hgt = 120;
-  const n = Math.ceil((hours * 60) / bucketMinutes);
+  const n = Math.ceil((hours * 60) / bucketMinutes) + 1; // the current, partial bucket too
   const bw = w / n;
   const now = Math.floor(Date.now() / 1000);
   const start = Math.floor((now - hours * 3600) / (bucketMinutes * 60)) * bucketMinutes * 60;
@@ -45,7 +45,7 @@ function chart(rows: Bucket[], bucketMinutes: number, hours: number): SVGElement
       bars.push(s('rect', { x: x.toFixed(1), y: y.toFixed(1), width: Math.max(1, bw - 1).toFixed(1), height: bh.toFixed(1), class: `p-${p}` }, s('title', {}, `${fmtTime(b)} ${p}: ${r.total_tokens} tokens, $${r.cost_usd}`)));
     }
   }
-  return s('svg', { class: 'usage-chart', viewBox: `0 0 ${w} ${hgt}`, role: 'img', 'aria-label': `Tokens per ${bucketMinutes} minutes by purpose; peak ${max}` }, s('line', { x1: 0, x2: w, y1: hgt - 0.5, y2: hgt - 0.5, class: 'axis' }), bars);
+  return s('svg', { class: 'usage-chart', viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `Tokens per ${bucketMinutes} minutes by purpose; peak ${max}` }, s('line', { x1: 0, x2: w, y1: hgt - 0.5, y2: hgt - 0.5, class: 'axis' }), bars);
 }
 
 export const usageView: View = {
@@ -82,6 +82,18 @@ export const usageView: View = {
           { class: 'card wide-card', 'data-testid': 'usage-account', 'data-account-id': a, 'aria-label': `Usage of ${names.get(a) ?? a}` },
           h('h3', {}, names.get(a) ?? a),
           chart(rows, bucket, hours),
+          h('div', { class: 'axis-labels' }, h('span', {}, RANGES[range][2].replace('last ', '') + ' ago'), h('span', {}, 'now')),
+          h(
+            'details',
+            {},
+            h('summary', {}, `Per ${bucket} minutes`),
+            h(
+              'table',
+              { class: 'grid' },
+              h('thead', {}, h('tr', {}, ['From', 'Purpose', 'Calls', 'Tokens', 'Cached', 'Cost'].map((c) => h('th', { scope: 'col' }, c)))),
+              h('tbody', {}, rows.map((r) => h('tr', { 'data-testid': 'usage-bucket' }, h('td', {}, fmtTime(r.bucket_start)), h('td', {}, r.purpose), h('td', {}, fmtInt(r.calls)), h('td', {}, fmtInt(r.total_tokens)), h('td', {}, fmtInt(r.cached_tokens)), h('td', {}, fmtUsd(r.cost_usd))))),
+            ),
+          ),
           h(
             'table',
             { class: 'grid' },
