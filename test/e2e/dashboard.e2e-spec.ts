@@ -101,8 +101,22 @@ describe('dashboard (headless Chromium)', () => {
     expect((await h.api(a.apiKey, 'GET', '/v1/usage/timeline?bucket_minutes=0')).status).toBe(400);
     await h.api(b.apiKey, 'DELETE', `/v1/sessions/${sb.body.id}`);
 
+    // The admin's read-only view into one account: that account's objects only, and admin only.
+    const sa = await h.api(a.apiKey, 'POST', '/v1/sessions', { system: 'a', title: 'admin can read me' });
+    const viaAdmin = await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${a.id}/sessions/${sa.body.id}`);
+    expect(viaAdmin.status).toBe(200);
+    expect(viaAdmin.body).toEqual((await h.api(a.apiKey, 'GET', `/v1/sessions/${sa.body.id}`)).body);
+    expect((await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${a.id}/sessions/${sa.body.id}/context`)).body.tokens).toEqual((await h.api(a.apiKey, 'GET', `/v1/sessions/${sa.body.id}/context`)).body.tokens);
+    expect((await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${a.id}/sessions/${sa.body.id}/lineage`)).body.total_sessions).toBe(1);
+    expect((await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${b.id}/sessions/${sa.body.id}`)).status).toBe(404);
+    expect((await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${b.id}/sessions`)).body.data.map((x: any) => x.id)).not.toContain(sa.body.id);
+    expect((await h.api(ADMIN_KEY, 'GET', '/admin/accounts/not-an-id/sessions')).status).toBe(404);
+    expect((await h.api(a.apiKey, 'GET', `/admin/accounts/${a.id}/sessions`)).status).toBe(403);
+    expect((await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${a.id}/tasks`)).body).toMatchObject({ object: 'list', data: [] });
+    await h.api(a.apiKey, 'DELETE', `/v1/sessions/${sa.body.id}`);
+
     const doc = (await fetch(`${h.url}/docs-json`).then((r) => r.json())) as any;
-    for (const p of ['/v1/whoami', '/v1/pool', '/v1/usage/timeline', '/admin/usage/timeline']) {
+    for (const p of ['/v1/whoami', '/v1/pool', '/v1/usage/timeline', '/admin/usage/timeline', '/admin/accounts/{account_id}/sessions', '/admin/accounts/{account_id}/sessions/{id}/lineage', '/admin/accounts/{account_id}/sessions/{id}/context']) {
       expect(doc.paths[p].get.responses['200'].content['application/json'].schema.$ref).toMatch(/^#\/components\/schemas\//);
     }
   });
@@ -146,8 +160,26 @@ describe('dashboard (headless Chromium)', () => {
     expect(page.url()).not.toContain(ADMIN_KEY);
     await page.getByTestId('nav-usage').click();
     await page.locator(`[data-testid="usage-account"][data-account-id="${b.id}"] [data-testid="usage-row"][data-purpose="chat"]`).waitFor();
+    // Tasks and sessions belong to an account: the admin picks one, and reads it without the actions.
     await page.getByTestId('nav-tasks').click();
     await page.getByTestId('account-only').waitFor();
+    await page.getByTestId('nav-pool').click();
+    await page.locator(`[data-testid="pool-account"][data-account-id="${a.id}"] [data-testid="pool-open-account"]`).click();
+    await page.waitForURL((u) => u.hash === '#sessions');
+    expect(await page.getByTestId('account-picker').inputValue()).toBe(a.id);
+    const own = (await h.api(a.apiKey, 'GET', '/v1/sessions?limit=100')).body.data.map((x: any) => x.id).sort();
+    expect(own.length).toBeGreaterThan(0);
+    await page.locator(`[data-testid="session-row"][data-session-id="${own[0]}"]`).waitFor();
+    expect((await page.getByTestId('session-row').evaluateAll((rows) => rows.map((r: any) => r.dataset.sessionId))).sort()).toEqual(own);
+    await page.locator(`[data-testid="session-row"][data-session-id="${own[0]}"] [data-testid="session-open"]`).click();
+    await page.getByTestId('window-bar').waitFor();
+    expect(await page.getByTestId('snapshot-create').isVisible()).toBe(false);
+    // Switching the account in the picker shows the other account's sessions.
+    await page.getByTestId('nav-sessions').click();
+    await page.getByTestId('account-picker').selectOption(b.id);
+    const bs = (await h.api(b.apiKey, 'GET', '/v1/sessions?limit=100')).body.data.map((x: any) => x.id);
+    await page.locator(`[data-testid="session-row"][data-session-id="${bs[0]}"]`).waitFor();
+    expect(await page.locator(`[data-testid="session-row"][data-session-id="${own[0]}"]`).count()).toBe(0);
     expect(consoleErrors).toEqual([]);
   });
 

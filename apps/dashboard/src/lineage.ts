@@ -86,7 +86,7 @@ export function lineageView(id: string): View {
     async refresh(ctx, el) {
       const denied = accountOnly(ctx, 'Lineage trees');
       if (denied) return swap(el, 'denied', () => denied);
-      const res = await get<{ root: LineageNode; total_sessions: number }>(`/v1/sessions/${encodeURIComponent(id)}/lineage`);
+      const res = await get<{ root: LineageNode; total_sessions: number }>(ctx.path(`/v1/sessions/${encodeURIComponent(id)}/lineage`));
       swap(el, JSON.stringify(res), () => [
         h('h2', {}, `Lineage of ${res.root.title ?? shortId(res.root.id)}`),
         h('p', { class: 'hint' }, `${res.total_sessions} sessions: the session, its children and forks. Each outline names the messages it replaced; each merged outline names the child it came from.`),

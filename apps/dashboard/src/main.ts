@@ -70,6 +70,7 @@ function route(): void {
 
 function signOut(message = ''): void {
   storeKey(null);
+  sessionStorage.removeItem(SCOPE);
   ctx = null;
   current = null;
   generation++;
@@ -92,7 +93,25 @@ async function signIn(key: string): Promise<boolean> {
     return false;
   }
   storeKey(key);
-  ctx = { who, notify, refresh: () => route() };
+  const c: Ctx = {
+    who,
+    scope: who.kind === 'account' ? who.account_id : sessionStorage.getItem(SCOPE),
+    canWrite: who.kind === 'account',
+    path: (v1) => (who.kind === 'account' ? v1 : `/admin/accounts/${encodeURIComponent(c.scope ?? '')}/${v1.replace(/^\/v1\//, '')}`),
+    setScope: (id) => {
+      c.scope = id;
+      if (id) sessionStorage.setItem(SCOPE, id);
+      else sessionStorage.removeItem(SCOPE);
+      $<HTMLSelectElement>('scope').value = id ?? '';
+      delete $('view').dataset.sig;
+      route();
+    },
+    notify,
+    refresh: () => route(),
+  };
+  ctx = c;
+  if (who.kind === 'admin') await fillScopePicker(c);
+  $('scope-wrap').hidden = who.kind !== 'admin';
   $('signin').hidden = true;
   $('signin-error').textContent = '';
   $('nav').hidden = false;
@@ -103,7 +122,24 @@ async function signIn(key: string): Promise<boolean> {
   return true;
 }
 
+const SCOPE = 'so.dashboard.scope';
+
+/** The admin's account list (from the pool figures, which name every account). */
+async function fillScopePicker(c: Ctx): Promise<void> {
+  const sel = $<HTMLSelectElement>('scope');
+  let accounts: Array<{ account_id: string; name: string }> = [];
+  try {
+    accounts = (await api<{ data: Array<{ account_id: string; name: string }> }>('GET', '/admin/pool')).data;
+  } catch (e) {
+    notify((e as Error).message, 'error');
+  }
+  if (c.scope && !accounts.some((a) => a.account_id === c.scope)) c.scope = null;
+  sel.replaceChildren(h('option', { value: '' }, '(pick one)'), ...accounts.map((a) => h('option', { value: a.account_id }, a.name)));
+  sel.value = c.scope ?? '';
+}
+
 function start(): void {
+  $<HTMLSelectElement>('scope').addEventListener('change', (ev) => ctx?.setScope((ev.target as HTMLSelectElement).value || null));
   // `#key=...` signs in directly; the fragment never reaches the server. Drop it from the address bar.
   const m = /^#key=(.+)$/.exec(location.hash);
   let key = storedKey();

@@ -70,8 +70,7 @@ export const poolView: View = {
   async refresh(ctx, el) {
     const res = await get<{ data: PoolRow[] }>(ctx.who.kind === 'admin' ? '/admin/pool' : '/v1/pool');
     remember(res.data);
-    // The sparkline moves every tick, so the view is rebuilt each time; it holds no focusable controls.
-    swap(el, JSON.stringify(res.data) + Date.now(), () => [
+    swap(el, JSON.stringify([ctx.who.kind, res.data]), () => [
       h('h2', {}, 'Pool'),
       h('p', { class: 'hint' }, ctx.who.kind === 'admin' ? 'Every account. Acquire waits over the last 15 minutes; the line is in-use over the last minutes (sampled by this page).' : 'Your account. Acquire waits over the last 15 minutes; the line is in-use over the last minutes (sampled by this page).'),
       h(
@@ -82,6 +81,9 @@ export const poolView: View = {
             'article',
             { class: 'card', 'data-testid': 'pool-account', 'data-account-id': r.account_id, 'aria-label': `Pool of ${r.name}` },
             h('h3', {}, r.name),
+            ctx.who.kind === 'admin'
+              ? h('p', {}, h('button', { type: 'button', 'data-testid': 'pool-open-account', 'data-focus': `open-${r.account_id}`, onclick: () => (ctx.setScope(r.account_id), (location.hash = '#sessions')) }, 'Tasks and sessions'))
+              : null,
             gauge(r),
             h(
               'dl',
@@ -100,5 +102,7 @@ export const poolView: View = {
       ),
       res.data.length ? null : h('p', {}, 'No accounts yet.'),
     ]);
+    // The lines move every tick even when the figures do not: redraw them in place (the rest stays, focus too).
+    for (const r of res.data) el.querySelector(`[data-testid="pool-account"][data-account-id="${r.account_id}"] [data-testid="pool-history"]`)?.replaceWith(sparkline(r));
   },
 };

@@ -106,12 +106,12 @@ export function sessionView(id: string): View {
       const denied = accountOnly(ctx, 'Sessions');
       if (denied) return swap(el, 'denied', () => denied);
       const base = `/v1/sessions/${encodeURIComponent(id)}`;
-      const s = await get<Session>(base);
+      const s = await get<Session>(ctx.path(base));
       const [context, events, snapshots, messages] = await Promise.all([
-        get<Context>(`${base}/context`),
-        get<{ data: SessionEvent[] }>(`${base}/events?limit=100`),
-        get<{ data: Snapshot[] }>(`${base}/snapshots`),
-        get<{ data: Message[] }>(`${base}/messages?limit=100&after_seq=${Math.max(0, s.last_seq - 100)}`),
+        get<Context>(ctx.path(`${base}/context`)),
+        get<{ data: SessionEvent[] }>(ctx.path(`${base}/events?limit=100`)),
+        get<{ data: Snapshot[] }>(ctx.path(`${base}/snapshots?limit=100`)),
+        get<{ data: Message[] }>(ctx.path(`${base}/messages?limit=100&after_seq=${Math.max(0, s.last_seq - 100)}`)),
       ]);
       const compactions = events.data.filter((e) => COMPACTIONS.includes(e.type));
       const others = events.data.filter((e) => !COMPACTIONS.includes(e.type));
@@ -166,7 +166,7 @@ export function sessionView(id: string): View {
         h('h3', {}, `Snapshots (${snapshots.data.length})`),
         h(
           'p',
-          {},
+          { hidden: !ctx.canWrite },
           h('button', { type: 'button', 'data-testid': 'snapshot-create', 'data-focus': 'snapshot-create', onclick: () => act(ctx, async () => `Snapshot ${shortId((await post<Snapshot>(`${base}/snapshots`, { label: 'from the dashboard' })).id)} taken.`) }, 'Take snapshot'),
         ),
         snapshots.data.length
@@ -188,7 +188,7 @@ export function sessionView(id: string): View {
                     h('td', {}, fmtInt(x.window_tokens)),
                     h(
                       'td',
-                      { class: 'actions' },
+                      { class: 'actions', hidden: !ctx.canWrite },
                       h('button', { type: 'button', 'data-testid': 'snapshot-restore', 'data-focus': `restore-${x.id}`, 'aria-label': `Restore snapshot at seq ${x.at_seq}`, onclick: () => act(ctx, async () => (await post(`${base}/restore`, { snapshot_id: x.id }), `Restored the window of snapshot ${shortId(x.id)} (seq ${x.at_seq}); later messages stay in the history.`)) }, 'Restore'),
                       h('button', {
                         type: 'button',
@@ -241,7 +241,7 @@ export const sessionsView: View = {
   async refresh(ctx, el) {
     const denied = accountOnly(ctx, 'Sessions');
     if (denied) return swap(el, 'denied', () => denied);
-    const res = await get<{ data: Session[]; has_more: boolean }>('/v1/sessions?limit=100');
+    const res = await get<{ data: Session[]; has_more: boolean }>(ctx.path('/v1/sessions?limit=100'));
     swap(el, JSON.stringify(res), () => [
       h('h2', {}, 'Sessions'),
       h(

@@ -4,6 +4,14 @@ import { nodes, type Child } from './dom.js';
 /** What every view may read: who is signed in, and a way to report a result or an error. */
 export interface Ctx {
   who: Who;
+  /** The account whose tasks and sessions are shown: the key's own, or the one the admin picked (null: none yet). */
+  scope: string | null;
+  /** Whether actions (cancel, restore, fork, snapshot) are offered: an account key only; the admin view is read-only. */
+  canWrite: boolean;
+  /** An account route (`/v1/...`) for the current scope: the admin reads it under /admin/accounts/{id}/... */
+  path(v1: string): string;
+  /** The admin picks the account whose tasks and sessions to show. */
+  setScope(accountId: string | null): void;
   notify(message: string, kind?: 'ok' | 'error'): void;
   /** Re-render the current view now (after an action). */
   refresh(): void;

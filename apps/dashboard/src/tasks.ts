@@ -17,12 +17,12 @@ export interface Task {
 }
 
 export function accountOnly(ctx: Ctx, what: string): Node[] | null {
-  if (ctx.who.kind === 'account') return null;
-  return [h('h2', {}, what), h('p', { class: 'hint', 'data-testid': 'account-only' }, `${what} belong to an account: sign in with that account's API key to see them. The admin key shows the pool and usage of every account.`)];
+  if (ctx.scope) return null;
+  return [h('h2', {}, what), h('p', { class: 'hint', 'data-testid': 'account-only' }, `${what} belong to an account: pick one in the Account list above (read-only for the admin key).`)];
 }
 
 function cancelButton(ctx: Ctx, t: Task): HTMLElement | null {
-  if (FINISHED.includes(t.status)) return null;
+  if (FINISHED.includes(t.status) || !ctx.canWrite) return null;
   return h(
     'button',
     {
@@ -50,7 +50,7 @@ export const tasksView: View = {
   async refresh(ctx, el) {
     const denied = accountOnly(ctx, 'Tasks');
     if (denied) return swap(el, 'denied', () => denied);
-    const res = await get<{ data: Task[] }>('/v1/tasks?limit=50');
+    const res = await get<{ data: Task[] }>(ctx.path('/v1/tasks?limit=50'));
     const now = Math.floor(Date.now() / 1000);
     swap(el, JSON.stringify(res.data) + (res.data.some((t) => !FINISHED.includes(t.status)) ? now : ''), () => [
       h('h2', {}, 'Tasks'),
@@ -88,8 +88,8 @@ export function taskDetailView(id: string): View {
     async refresh(ctx, el) {
       const denied = accountOnly(ctx, 'Tasks');
       if (denied) return swap(el, 'denied', () => denied);
-      const t = await get<Task>(`/v1/tasks/${encodeURIComponent(id)}`);
-      const lineage = await get<{ root: LineageNode }>(`/v1/sessions/${t.master_session_id}/lineage`);
+      const t = await get<Task>(ctx.path(`/v1/tasks/${encodeURIComponent(id)}`));
+      const lineage = await get<{ root: LineageNode }>(ctx.path(`/v1/sessions/${t.master_session_id}/lineage`));
       const children = lineage.root.children.filter((c) => c.role === 'child');
       const master = lineage.root;
       const live = !FINISHED.includes(t.status) ? Math.floor(Date.now() / 1000) : '';

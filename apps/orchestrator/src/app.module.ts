@@ -8,6 +8,7 @@ import { AccountsRepository } from './accounts/accounts.repository';
 import { AccountsService } from './accounts/accounts.service';
 import { AdminAccountsController } from './accounts/admin-accounts.controller';
 import { AdminController } from './admin/admin.controller';
+import { AdminAccountViewController } from './dashboard/account-view.controller';
 import { AccountDashboardController, AdminDashboardController, AnyKeyGuard, WhoAmIController } from './dashboard/dashboard.controller';
 import { DashboardRepository } from './dashboard/dashboard.repository';
 import { DashboardService } from './dashboard/dashboard.service';
@@ -77,7 +78,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, AccountDashboardController, AdminDashboardController, WhoAmIController]
+        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, AccountDashboardController, AdminDashboardController, WhoAmIController, AdminAccountViewController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
