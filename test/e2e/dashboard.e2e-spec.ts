@@ -288,6 +288,9 @@ describe('dashboard (headless Chromium)', () => {
     const forkId = new URL(page.url()).hash.split('/')[1];
     expect((await h.api(a.apiKey, 'GET', `/v1/sessions/${forkId}`)).body.parent_id).toBe(id);
     await page.getByTestId('window-bar').waitFor();
+    // The fork hangs under its source in the lineage tree.
+    await page.getByTestId('session-lineage-link').click();
+    await page.locator(`[data-testid="lineage-node"][data-session-id="${id}"] [data-testid="lineage-node"][data-session-id="${forkId}"]`).waitFor();
     await h.api(a.apiKey, 'DELETE', `/v1/sessions/${forkId}`);
     await h.api(a.apiKey, 'DELETE', `/v1/sessions/${id}`);
     expect(consoleErrors).toEqual([]);

@@ -39,11 +39,11 @@ export interface LineageNode {
 }
 
 function node(n: LineageNode, level: number): HTMLElement {
-  const kids = n.children.length ? h('ul', { role: 'group' }, n.children.map((c) => node(c, level + 1))) : null;
+  const kids = n.children.length ? h('ul', { class: 'group', 'aria-label': `children of ${n.title ?? shortId(n.id)}` }, n.children.map((c) => node(c, level + 1))) : null;
   const kind = n.role === 'standalone' && n.parent_id ? 'fork' : n.role;
   return h(
     'li',
-    { role: 'treeitem', 'aria-level': level, 'aria-expanded': n.children.length ? 'true' : null, 'data-testid': 'lineage-node', 'data-session-id': n.id, 'data-role': n.role, 'data-status': n.status },
+    { 'data-level': level, 'data-testid': 'lineage-node', 'data-session-id': n.id, 'data-role': n.role, 'data-status': n.status },
     h(
       'div',
       { class: 'node' },
@@ -90,7 +90,7 @@ export function lineageView(id: string): View {
       swap(el, JSON.stringify(res), () => [
         h('h2', {}, `Lineage of ${res.root.title ?? shortId(res.root.id)}`),
         h('p', { class: 'hint' }, `${res.total_sessions} sessions: the session, its children and forks. Each outline names the messages it replaced; each merged outline names the child it came from.`),
-        h('ul', { role: 'tree', class: 'tree', 'aria-label': 'Lineage tree', 'data-testid': 'lineage-tree' }, node(res.root, 1)),
+        h('ul', { class: 'tree', 'aria-label': 'Lineage tree', 'data-testid': 'lineage-tree' }, node(res.root, 1)),
       ]);
     },
   };

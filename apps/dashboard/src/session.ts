@@ -90,6 +90,17 @@ function facts(d: Record<string, any>): string {
   return `${f.facts_in ?? 0} in · ${f.kept_by_model ?? 0} kept · ${f.restored ?? 0} restored · ${(f.dropped ?? []).length} dropped`;
 }
 
+/** Every event of the session, oldest first (pages of 100, at most 1,000). */
+async function allEvents(path: string): Promise<{ data: SessionEvent[] }> {
+  const data: SessionEvent[] = [];
+  for (let page = 0; page < 10; page++) {
+    const res = await get<{ data: SessionEvent[]; has_more: boolean }>(`${path}?limit=100${data.length ? `&after=${data[data.length - 1].id}` : ''}`);
+    data.push(...res.data);
+    if (!res.has_more) break;
+  }
+  return { data };
+}
+
 async function act(ctx: Ctx, what: () => Promise<string>): Promise<void> {
   try {
     ctx.notify(await what());
@@ -109,7 +120,7 @@ export function sessionView(id: string): View {
       const s = await get<Session>(ctx.path(base));
       const [context, events, snapshots, messages] = await Promise.all([
         get<Context>(ctx.path(`${base}/context`)),
-        get<{ data: SessionEvent[] }>(ctx.path(`${base}/events?limit=100`)),
+        allEvents(ctx.path(`${base}/events`)),
         get<{ data: Snapshot[] }>(ctx.path(`${base}/snapshots?limit=100`)),
         get<{ data: Message[] }>(ctx.path(`${base}/messages?limit=100&after_seq=${Math.max(0, s.last_seq - 100)}`)),
       ]);
