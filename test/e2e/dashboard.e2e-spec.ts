@@ -153,6 +153,9 @@ describe('dashboard (headless Chromium)', () => {
   });
 
   it('signs in directly with #key=<admin key>, drops the key from the address bar and shows every account', async () => {
+    await open('#pool');
+    await page.getByTestId('signed-in-as').filter({ hasText: 'account dash-a' }).waitFor();
+    // A #key= link opened in a tab already signed in switches to that key.
     await page.goto(`${h.url}/dashboard#key=${encodeURIComponent(ADMIN_KEY)}`);
     await page.getByTestId('signed-in-as').filter({ hasText: 'admin (every account)' }).waitFor();
     await page.locator(`[data-testid="pool-gauge"][data-account-id="${b.id}"]`).waitFor();

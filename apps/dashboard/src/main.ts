@@ -138,15 +138,17 @@ async function fillScopePicker(c: Ctx): Promise<void> {
   sel.value = c.scope ?? '';
 }
 
+/** A `#key=...` fragment: the key, taken out of the address bar (the fragment never reaches the server). */
+function takeKeyFromHash(): string | null {
+  const m = /^#key=(.+)$/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, '', `${location.pathname}#pool`);
+  return decodeURIComponent(m[1]);
+}
+
 function start(): void {
   $<HTMLSelectElement>('scope').addEventListener('change', (ev) => ctx?.setScope((ev.target as HTMLSelectElement).value || null));
-  // `#key=...` signs in directly; the fragment never reaches the server. Drop it from the address bar.
-  const m = /^#key=(.+)$/.exec(location.hash);
-  let key = storedKey();
-  if (m) {
-    key = decodeURIComponent(m[1]);
-    history.replaceState(null, '', `${location.pathname}#pool`);
-  }
+  const key = takeKeyFromHash() ?? storedKey();
   $('signin').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const v = $<HTMLInputElement>('signin-key').value.trim();
@@ -154,7 +156,9 @@ function start(): void {
   });
   $('signout').addEventListener('click', () => signOut());
   window.addEventListener('hashchange', () => {
-    if (ctx) route();
+    const given = takeKeyFromHash();
+    if (given) void signIn(given);
+    else if (ctx) route();
   });
   if (key) void signIn(key);
   else signOut();

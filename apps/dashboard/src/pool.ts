@@ -81,9 +81,6 @@ export const poolView: View = {
             'article',
             { class: 'card', 'data-testid': 'pool-account', 'data-account-id': r.account_id, 'aria-label': `Pool of ${r.name}` },
             h('h3', {}, r.name),
-            ctx.who.kind === 'admin'
-              ? h('p', {}, h('button', { type: 'button', 'data-testid': 'pool-open-account', 'data-focus': `open-${r.account_id}`, onclick: () => (ctx.setScope(r.account_id), (location.hash = '#sessions')) }, 'Tasks and sessions'))
-              : null,
             gauge(r),
             h(
               'dl',
@@ -97,6 +94,9 @@ export const poolView: View = {
               h('dt', {}, 'reclaimed'), h('dd', {}, fmtInt(r.reclaimed_total)),
             ),
             sparkline(r),
+            ctx.who.kind === 'admin'
+              ? h('p', { class: 'card-actions' }, h('button', { type: 'button', 'data-testid': 'pool-open-account', 'data-focus': `open-${r.account_id}`, onclick: () => (ctx.setScope(r.account_id), (location.hash = '#sessions')) }, 'Tasks and sessions'))
+              : null,
           ),
         ),
       ),

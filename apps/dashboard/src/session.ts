@@ -70,10 +70,19 @@ function windowBar(c: Context['tokens']): HTMLElement {
     mark.style.left = `${Math.min(100, (c.trigger_tokens / c.context_window) * 100)}%`;
     bar.append(mark);
   }
+  const toTrigger = c.trigger_tokens > 0 ? Math.min(100, (c.total / c.trigger_tokens) * 100) : 0;
+  const fill = h('span', { class: 'gauge-fill' });
+  fill.style.width = `${toTrigger}%`;
   return h(
     'div',
     {},
     bar,
+    h(
+      'div',
+      { class: 'gauge-wrap' },
+      h('div', { class: 'gauge', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': c.trigger_tokens, 'aria-valuenow': Math.min(c.total, c.trigger_tokens), 'aria-label': `Window ${c.total} of the compaction trigger ${c.trigger_tokens} tokens`, 'data-testid': 'window-trigger' }, fill),
+      h('span', { class: 'gauge-label' }, `${fmtInt(c.total)} / ${fmtInt(c.trigger_tokens)} tokens to the compaction trigger`),
+    ),
     h('ul', { class: 'legend' }, parts.map(([name, n]) => h('li', {}, h('span', { class: `swatch ${name}` }), `${name} ${fmtInt(n)}`)), h('li', {}, `of ${fmtInt(c.context_window)} · trigger ${fmtInt(c.trigger_tokens)}`)),
   );
 }
