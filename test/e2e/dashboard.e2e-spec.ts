@@ -315,9 +315,13 @@ describe('dashboard (headless Chromium)', () => {
     expect(reached).toBe(true);
     await page.keyboard.press('Enter');
     await page.waitForURL((u) => u.hash === '#sessions');
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { system: 'narrow', title: 'a session with a rather long title to wrap on a phone screen' });
+    await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'x'.repeat(300) }] });
+    const task = (await h.api(a.apiKey, 'POST', '/v1/tasks', { goal: 'A goal long enough to wrap on a narrow window, twice over, with words', inputs: [{ title: 'one', content: 'first' }, { title: 'two', content: 'second' }] })).body;
+    await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${task.id}`), (r) => r.body.status === 'succeeded');
     for (const [width, height] of [[1280, 800], [390, 800]]) {
       await page.setViewportSize({ width, height });
-      for (const view of ['#pool', '#sessions', '#tasks', '#usage']) {
+      for (const view of ['#pool', '#sessions', '#tasks', '#usage', `#session/${s.body.id}`, `#lineage/${task.master_session_id}`, `#task/${task.id}`]) {
         await page.evaluate((hh) => (location.hash = hh), view);
         await page.locator('#view:not([aria-busy])').waitFor();
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
