@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
@@ -36,6 +37,7 @@ describe('dashboard (headless Chromium)', () => {
   };
 
   beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium (Debian), or set CHROMIUM_PATH`);
     // The page is built from apps/dashboard (npm run build does the same); build it so this suite tests the sources.
     execFileSync(process.execPath, [join(__dirname, '../../apps/dashboard/build.js')], { stdio: 'inherit' });
     h = await TestHarness.start();

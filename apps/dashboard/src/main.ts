@@ -33,6 +33,8 @@ function viewFor(route: string): View {
 /** Runs the current view's refresh now and then every intervalMs, never two at once. */
 async function tick(gen: number): Promise<void> {
   if (!ctx || !current || gen !== generation) return;
+  // A hidden tab does not poll; it refreshes when shown again (visibilitychange).
+  if (document.hidden) return;
   const el = $('view');
   try {
     await current.view.refresh(ctx, el);
@@ -155,6 +157,9 @@ function start(): void {
     if (v) void signIn(v).then((ok) => ok && ($<HTMLInputElement>('signin-key').value = ''));
   });
   $('signout').addEventListener('click', () => signOut());
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && ctx) route();
+  });
   window.addEventListener('hashchange', () => {
     const given = takeKeyFromHash();
     if (given) void signIn(given);
