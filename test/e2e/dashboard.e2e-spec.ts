@@ -118,7 +118,7 @@ describe('dashboard (headless Chromium)', () => {
     await h.api(a.apiKey, 'DELETE', `/v1/sessions/${sa.body.id}`);
 
     const doc = (await fetch(`${h.url}/docs-json`).then((r) => r.json())) as any;
-    for (const p of ['/v1/whoami', '/v1/pool', '/v1/usage/timeline', '/admin/usage/timeline', '/admin/accounts/{account_id}/sessions', '/admin/accounts/{account_id}/sessions/{id}/lineage', '/admin/accounts/{account_id}/sessions/{id}/context']) {
+    for (const p of ['/v1/whoami', '/v1/pool', '/v1/usage/timeline', '/admin/usage/timeline', '/admin/accounts/{account_id}/sessions', '/admin/accounts/{account_id}/sessions/{id}/lineage', '/admin/accounts/{account_id}/sessions/{id}/context', '/v1/sessions/{id}/lineage']) {
       expect(doc.paths[p].get.responses['200'].content['application/json'].schema.$ref).toMatch(/^#\/components\/schemas\//);
     }
   });

@@ -85,9 +85,9 @@ export function lineageView(id: string): View {
     intervalMs: 2000,
     async refresh(ctx, el) {
       const denied = accountOnly(ctx, 'Lineage trees');
-      if (denied) return swap(el, 'denied', () => denied);
+      if (denied) return swap(ctx, el, 'denied', () => denied);
       const res = await get<{ root: LineageNode; total_sessions: number }>(ctx.path(`/v1/sessions/${encodeURIComponent(id)}/lineage`));
-      swap(el, JSON.stringify(res), () => [
+      swap(ctx, el, JSON.stringify(res), () => [
         h('h2', {}, `Lineage of ${res.root.title ?? shortId(res.root.id)}`),
         h('p', { class: 'hint' }, `${res.total_sessions} sessions: the session, its children and forks. Each outline names the messages it replaced; each merged outline names the child it came from.`),
         h('ul', { class: 'tree', 'aria-label': 'Lineage tree', 'data-testid': 'lineage-tree' }, node(res.root, 1)),

@@ -37,7 +37,8 @@ async function tick(gen: number): Promise<void> {
   if (document.hidden) return;
   const el = $('view');
   try {
-    await current.view.refresh(ctx, el);
+    await current.view.refresh({ ...ctx, live: () => gen === generation }, el);
+    if (gen !== generation) return;
     el.removeAttribute('aria-busy');
     if ($('notice').querySelector('[data-kind="stale"]')) notify('');
   } catch (e) {
@@ -109,6 +110,7 @@ async function signIn(key: string): Promise<boolean> {
       route();
     },
     notify,
+    live: () => true,
     refresh: () => route(),
   };
   ctx = c;

@@ -70,7 +70,7 @@ export const poolView: View = {
   async refresh(ctx, el) {
     const res = await get<{ data: PoolRow[] }>(ctx.who.kind === 'admin' ? '/admin/pool' : '/v1/pool');
     remember(res.data);
-    swap(el, JSON.stringify([ctx.who.kind, res.data]), () => [
+    swap(ctx, el, JSON.stringify([ctx.who.kind, res.data]), () => [
       h('h2', {}, 'Pool'),
       h('p', { class: 'hint' }, ctx.who.kind === 'admin' ? 'Every account. Acquire waits over the last 15 minutes; the line is in-use over the last minutes (sampled by this page).' : 'Your account. Acquire waits over the last 15 minutes; the line is in-use over the last minutes (sampled by this page).'),
       h(
@@ -103,6 +103,6 @@ export const poolView: View = {
       res.data.length ? null : h('p', {}, 'No accounts yet.'),
     ]);
     // The lines move every tick even when the figures do not: redraw them in place (the rest stays, focus too).
-    for (const r of res.data) el.querySelector(`[data-testid="pool-account"][data-account-id="${r.account_id}"] [data-testid="pool-history"]`)?.replaceWith(sparkline(r));
+    if (ctx.live()) for (const r of res.data) el.querySelector(`[data-testid="pool-account"][data-account-id="${r.account_id}"] [data-testid="pool-history"]`)?.replaceWith(sparkline(r));
   },
 };

@@ -124,7 +124,7 @@ export function sessionView(id: string): View {
     intervalMs: 2000,
     async refresh(ctx, el) {
       const denied = accountOnly(ctx, 'Sessions');
-      if (denied) return swap(el, 'denied', () => denied);
+      if (denied) return swap(ctx, el, 'denied', () => denied);
       const base = `/v1/sessions/${encodeURIComponent(id)}`;
       const s = await get<Session>(ctx.path(base));
       const [context, events, snapshots, messages] = await Promise.all([
@@ -136,7 +136,7 @@ export function sessionView(id: string): View {
       const compactions = events.data.filter((e) => COMPACTIONS.includes(e.type));
       const others = events.data.filter((e) => !COMPACTIONS.includes(e.type));
       const u = s.usage;
-      swap(el, JSON.stringify([s, context.tokens, events, snapshots, messages]), () => [
+      swap(ctx, el, JSON.stringify([s, context.tokens, events, snapshots, messages]), () => [
         h('h2', { 'data-testid': 'session-title' }, s.title ?? `Session ${shortId(s.id)}`),
         h(
           'p',
@@ -260,9 +260,9 @@ export const sessionsView: View = {
   intervalMs: 2000,
   async refresh(ctx, el) {
     const denied = accountOnly(ctx, 'Sessions');
-    if (denied) return swap(el, 'denied', () => denied);
+    if (denied) return swap(ctx, el, 'denied', () => denied);
     const res = await get<{ data: Session[]; has_more: boolean }>(ctx.path('/v1/sessions?limit=100'));
-    swap(el, JSON.stringify(res), () => [
+    swap(ctx, el, JSON.stringify(res), () => [
       h('h2', {}, 'Sessions'),
       h(
         'table',

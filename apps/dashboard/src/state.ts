@@ -13,6 +13,8 @@ export interface Ctx {
   /** The admin picks the account whose tasks and sessions to show. */
   setScope(accountId: string | null): void;
   notify(message: string, kind?: 'ok' | 'error'): void;
+  /** False once the page moved on (another route, account or key): a late answer must not be drawn. */
+  live(): boolean;
   /** Re-render the current view now (after an action). */
   refresh(): void;
 }
@@ -24,8 +26,8 @@ export interface View {
 }
 
 /** Replaces the container's content only when the data changed, keeping keyboard focus where it was. */
-export function swap(el: HTMLElement, signature: string, build: () => Child[]): void {
-  if (el.dataset.sig === signature) return;
+export function swap(ctx: Ctx, el: HTMLElement, signature: string, build: () => Child[]): void {
+  if (!ctx.live() || el.dataset.sig === signature) return;
   const active = document.activeElement as HTMLElement | null;
   const focusKey = active && el.contains(active) ? active.dataset.focus : undefined;
   el.replaceChildren(...nodes(build()));

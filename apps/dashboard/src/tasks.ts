@@ -49,10 +49,10 @@ export const tasksView: View = {
   intervalMs: 1000,
   async refresh(ctx, el) {
     const denied = accountOnly(ctx, 'Tasks');
-    if (denied) return swap(el, 'denied', () => denied);
+    if (denied) return swap(ctx, el, 'denied', () => denied);
     const res = await get<{ data: Task[] }>(ctx.path('/v1/tasks?limit=50'));
     const now = Math.floor(Date.now() / 1000);
-    swap(el, JSON.stringify(res.data) + (res.data.some((t) => !FINISHED.includes(t.status)) ? now : ''), () => [
+    swap(ctx, el, JSON.stringify(res.data) + (res.data.some((t) => !FINISHED.includes(t.status)) ? now : ''), () => [
       h('h2', {}, 'Tasks'),
       res.data.length === 0
         ? h('p', {}, 'No tasks yet. POST /v1/tasks starts one.')
@@ -87,13 +87,13 @@ export function taskDetailView(id: string): View {
     intervalMs: 1000,
     async refresh(ctx, el) {
       const denied = accountOnly(ctx, 'Tasks');
-      if (denied) return swap(el, 'denied', () => denied);
+      if (denied) return swap(ctx, el, 'denied', () => denied);
       const t = await get<Task>(ctx.path(`/v1/tasks/${encodeURIComponent(id)}`));
       const lineage = await get<{ root: LineageNode }>(ctx.path(`/v1/sessions/${t.master_session_id}/lineage`));
       const children = lineage.root.children.filter((c) => c.role === 'child');
       const master = lineage.root;
       const live = !FINISHED.includes(t.status) ? Math.floor(Date.now() / 1000) : '';
-      swap(el, JSON.stringify([t, lineage]) + live, () => [
+      swap(ctx, el, JSON.stringify([t, lineage]) + live, () => [
         h('p', {}, h('a', { href: '#tasks' }, '← Tasks')),
         h('h2', {}, `Task ${shortId(t.id)}`),
         h('p', { class: 'goal' }, t.goal),

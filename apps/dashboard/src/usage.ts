@@ -58,7 +58,7 @@ export const usageView: View = {
     if (admin) for (const p of (await get<{ data: Array<{ account_id: string; name: string }> }>('/admin/pool')).data) names.set(p.account_id, p.name);
     else names.set(ctx.who.account_id!, ctx.who.name ?? 'this account');
     const accounts = [...new Set(res.data.map((r) => r.account_id))];
-    swap(el, JSON.stringify([range, res.data, [...names]]), () => [
+    swap(ctx, el, JSON.stringify([range, res.data, [...names]]), () => [
       h('h2', {}, 'Usage'),
       h(
         'p',

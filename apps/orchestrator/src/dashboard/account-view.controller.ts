@@ -4,13 +4,13 @@ import { AccountsService } from '../accounts/accounts.service';
 import { AdminGuard } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
 import { PageQuery } from '../common/pagination';
-import { ContextResponse, EventsQuery, SessionEventListResponse, SnapshotListResponse } from '../session-state/session-state.dto';
+import { ContextResponse, EventsQuery, LineageResponse, SessionEventListResponse, SnapshotListResponse } from '../session-state/session-state.dto';
 import { SessionStateService } from '../session-state/session-state.service';
 import { ListMessagesQuery, ListSessionsQuery, MessageListResponse, SessionListResponse, SessionResponse } from '../sessions/sessions.dto';
 import { SessionsService } from '../sessions/sessions.service';
 import { TaskResponse } from '../tasks/tasks.dto';
 import { CoordinatorService } from '../tasks/coordinator.service';
-import { LineageResponse, TaskListResponse } from './dashboard.dto';
+import { TaskListResponse } from './dashboard.dto';
 
 /**
  * The admin's read-only view into one account (the dashboard's tasks, lineage and session inspector

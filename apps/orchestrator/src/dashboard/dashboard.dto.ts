@@ -65,37 +65,6 @@ export class WhoAmIResponse {
   @ApiProperty({ nullable: true, type: Number }) session_limit: number | null;
 }
 
-export class LineageUsageView {
-  @ApiProperty() window_tokens: number;
-  @ApiProperty() prompt_tokens: number;
-  @ApiProperty() cached_tokens: number;
-  @ApiProperty() completion_tokens: number;
-  @ApiProperty() total_tokens: number;
-  @ApiProperty() cost_usd: number;
-}
-
-export class LineageNodeView {
-  @ApiProperty() id: string;
-  @ApiProperty({ enum: ['standalone', 'master', 'child'] }) role: string;
-  @ApiProperty() status: string;
-  @ApiProperty({ nullable: true, type: String }) title: string | null;
-  @ApiProperty({ nullable: true, type: String }) task_id: string | null;
-  @ApiProperty({ nullable: true, type: String }) parent_id: string | null;
-  @ApiProperty({ type: LineageUsageView }) usage: LineageUsageView;
-  @ApiProperty({ description: 'Unix seconds.' }) created_at: number;
-  @ApiProperty({ nullable: true, type: Number }) closed_at: number | null;
-  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Snapshots of this session.' }) snapshots: unknown[];
-  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Outlines written in this session: outline_seq, seq_range replaced, snapshot_id, tokens, method, trigger.' }) outlines: unknown[];
-  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Outlines merged into this master: master_seq, child_index, child_session_id, snapshot_id, seq_range.' }) merged_outlines: unknown[];
-  @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Child nodes, of this same shape.' }) children: unknown[];
-}
-
-export class LineageResponse {
-  @ApiProperty({ enum: ['session.lineage'] }) object: string;
-  @ApiProperty({ type: LineageNodeView }) root: LineageNodeView;
-  @ApiProperty() total_sessions: number;
-}
-
 export class TaskListResponse {
   @ApiProperty({ enum: ['list'] }) object: 'list';
   @ApiProperty({ type: [TaskResponse] }) data: TaskResponse[];

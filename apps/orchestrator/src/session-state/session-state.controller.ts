@@ -12,6 +12,7 @@ import {
   CreateSnapshotDto,
   EventsQuery,
   ForkDto,
+  LineageResponse,
   RestoreDto,
   SessionEventListResponse,
   ShareResponse,
@@ -98,6 +99,7 @@ export class SessionStateController {
 
   @Get('lineage')
   @ApiOperation({ summary: 'The session tree: children and forks (recursively), snapshots, outlines with provenance' })
+  @ApiOkResponse({ type: LineageResponse })
   @ApiErrors(401, 404)
   lineage(@CurrentAccount() a: ResolvedAccount, @Param('id') id: string) {
     return this.state.lineage(a, id);
