@@ -8,6 +8,10 @@ import { AccountsRepository } from './accounts/accounts.repository';
 import { AccountsService } from './accounts/accounts.service';
 import { AdminAccountsController } from './accounts/admin-accounts.controller';
 import { AdminController } from './admin/admin.controller';
+import { AdminAccountViewController } from './dashboard/account-view.controller';
+import { AccountDashboardController, AdminDashboardController, AnyKeyGuard, WhoAmIController } from './dashboard/dashboard.controller';
+import { DashboardRepository } from './dashboard/dashboard.repository';
+import { DashboardService } from './dashboard/dashboard.service';
 import { PoolService } from './pool/pool.service';
 import { ChatCompletionsController } from './openai-compat/chat-completions.controller';
 import { ChatCompletionsService } from './openai-compat/chat-completions.service';
@@ -84,7 +88,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController]
+        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController, AccountDashboardController, AdminDashboardController, WhoAmIController, AdminAccountViewController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -134,6 +138,9 @@ export class AppModule {
         ResponsesRepository,
         ConversationsService,
         ResponsesService,
+        DashboardRepository,
+        DashboardService,
+        AnyKeyGuard,
       ],
     };
   }

@@ -13,6 +13,7 @@ import type { EmbeddedPostgres } from '@so/persistence/embedded/embedded-postgre
 import type { KimiSim } from '@so/kimi-sim';
 import { AccountsService } from './accounts/accounts.service';
 import { mountQueueUi } from './admin/queue-ui';
+import { mountDashboard } from './dashboard/static';
 import { AppModule } from './app.module';
 import { answerClientErrors, jsonBodies } from './common/body-limits';
 import { ErrorFilter } from './common/error.filter';
@@ -81,6 +82,7 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     cleanups.push(() => app.close());
     configureApp(app);
     if (config.role !== 'worker') mountQueueUi(app, config.adminApiKey);
+    if (config.role !== 'worker') mountDashboard(app);
 
     // Is LLM_MODEL still served? Model ids get retired upstream: warn (never refuse to start, the
     // upstream may just be down for a moment), and /health reports it as checks.upstream.model_served.
@@ -176,6 +178,7 @@ function printBanner(config: AppConfig, url: string, devKey: string | null, embe
     `session-orchestrator is running (role=${config.role})`,
     `  API        ${url}/v1`,
     `  Swagger UI ${url}/docs`,
+    `  Dashboard  ${url}/dashboard${devKey ? '  (sign in with a key below)' : ''}`,
     `  Health     ${url}/health`,
     `  Database   ${embedded ? `embedded Postgres (PGlite) in ${resolve(config.dataDir)}` : 'DATABASE_URL'}`,
     `  Queue      ${config.redisUrl ? 'Redis (REDIS_URL)' : 'in-process'}`,

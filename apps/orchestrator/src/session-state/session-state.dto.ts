@@ -152,6 +152,15 @@ export class MergedOutlineView {
   @ApiProperty({ type: [Number], description: "[from_seq, to_seq] of the child's history the outline covers." }) seq_range: number[];
 }
 
+export class LineageUsageView {
+  @ApiProperty() window_tokens: number;
+  @ApiProperty() prompt_tokens: number;
+  @ApiProperty() cached_tokens: number;
+  @ApiProperty() completion_tokens: number;
+  @ApiProperty() total_tokens: number;
+  @ApiProperty() cost_usd: number;
+}
+
 export class LineageNodeView {
   @ApiProperty() id: string;
   @ApiProperty({ enum: ['standalone', 'master', 'child'] }) role: string;
@@ -159,9 +168,12 @@ export class LineageNodeView {
   @ApiProperty({ nullable: true, type: String }) title: string | null;
   @ApiProperty({ nullable: true, type: String }) task_id: string | null;
   @ApiProperty({ nullable: true, type: String }) parent_id: string | null;
+  @ApiProperty({ type: LineageUsageView }) usage: LineageUsageView;
+  @ApiProperty({ description: 'Unix seconds.' }) created_at: number;
+  @ApiProperty({ nullable: true, type: Number }) closed_at: number | null;
   @ApiProperty({ type: [SnapshotResponse] }) snapshots: SnapshotResponse[];
-  @ApiProperty({ type: [LineageOutlineView] }) outlines: LineageOutlineView[];
-  @ApiProperty({ type: [MergedOutlineView] }) merged_outlines: MergedOutlineView[];
+  @ApiProperty({ type: [LineageOutlineView], description: 'Outlines written in this session.' }) outlines: LineageOutlineView[];
+  @ApiProperty({ type: [MergedOutlineView], description: 'Outlines merged into this master.' }) merged_outlines: MergedOutlineView[];
   @ApiProperty({ type: () => [LineageNodeView], description: 'Children and forks, recursively.' }) children: LineageNodeView[];
 }
 

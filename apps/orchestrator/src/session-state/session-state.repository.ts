@@ -11,6 +11,14 @@ export interface LineageRow {
   title: string | null;
   task_id: string | null;
   depth: number;
+  window_tokens: number;
+  prompt_tokens: string | number;
+  cached_tokens: string | number;
+  completion_tokens: string | number;
+  cost_usd: string | number;
+  /** Unix seconds. */
+  created_at: string | number;
+  closed_at: string | number | null;
   /** null when the session has none. */
   snapshots: unknown[] | null;
   outlines: unknown[] | null;
@@ -78,9 +86,11 @@ export class SessionStateRepository {
   async lineage(accountId: string, rootId: string): Promise<LineageRow[]> {
     return this.ds.query(
       `WITH RECURSIVE tree AS (
-         SELECT id, parent_id, role, status, title, task_id, 0 AS depth FROM sessions WHERE id = $1 AND account_id = $2
+         SELECT id, parent_id, role, status, title, task_id, window_tokens, prompt_tokens, cached_tokens, completion_tokens, cost_usd, created_at, closed_at, 0 AS depth
+         FROM sessions WHERE id = $1 AND account_id = $2
          UNION ALL
-         SELECT s.id, s.parent_id, s.role, s.status, s.title, s.task_id, t.depth + 1 FROM sessions s JOIN tree t ON s.parent_id = t.id WHERE s.account_id = $2
+         SELECT s.id, s.parent_id, s.role, s.status, s.title, s.task_id, s.window_tokens, s.prompt_tokens, s.cached_tokens, s.completion_tokens, s.cost_usd, s.created_at, s.closed_at, t.depth + 1
+         FROM sessions s JOIN tree t ON s.parent_id = t.id WHERE s.account_id = $2
        ), snaps AS (
          SELECT x.session_id, json_agg(json_build_object(
            'id', x.id, 'object', 'session.snapshot', 'session_id', x.session_id, 'at_seq', x.at_seq, 'window_tokens', x.window_tokens,
@@ -102,7 +112,9 @@ export class SessionStateRepository {
          ) ORDER BY m.master_seq) AS j
          FROM task_merges m JOIN tree t ON t.role = 'master' AND m.task_id = t.task_id AND m.master_session_id = t.id GROUP BY m.master_session_id
        )
-       SELECT t.id, t.parent_id, t.role, t.status, t.title, t.task_id, t.depth, snaps.j AS snapshots, comps.j AS outlines, merges.j AS merged_outlines
+       SELECT t.id, t.parent_id, t.role, t.status, t.title, t.task_id, t.depth,
+              t.window_tokens, t.prompt_tokens::bigint AS prompt_tokens, t.cached_tokens::bigint AS cached_tokens, t.completion_tokens::bigint AS completion_tokens,
+              t.cost_usd, floor(extract(epoch FROM t.created_at))::bigint AS created_at, floor(extract(epoch FROM t.closed_at))::bigint AS closed_at, snaps.j AS snapshots, comps.j AS outlines, merges.j AS merged_outlines
        FROM tree t
          LEFT JOIN snaps ON snaps.session_id = t.id
          LEFT JOIN comps ON comps.session_id = t.id
