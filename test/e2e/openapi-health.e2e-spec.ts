@@ -212,6 +212,22 @@ describe('OpenAPI, health, models and metrics', () => {
   });
 
   describe('/metrics', () => {
+    it('counts HTTP requests by route pattern, status and account, and reports the pool per account and the queues', async () => {
+      const s = await h.api(a.apiKey, 'POST', '/v1/sessions', {});
+      await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'metrics' }] });
+      await h.api(a.apiKey, 'GET', '/v1/sessions/not-a-session');
+      const text = await (await fetch(`${h.url}/metrics`)).text();
+      expect(text).toContain(`so_http_requests_total{route="/v1/sessions/:id/messages",method="POST",status="200",account="${a.id}"}`);
+      expect(text).toContain(`so_http_requests_total{route="/v1/sessions/:id",method="GET",status="404",account="${a.id}"}`);
+      expect(text).not.toContain('not-a-session'); // the route pattern, never the raw path
+      expect(text).toMatch(/^so_http_request_duration_seconds_count\{route="\/v1\/sessions\/:id\/messages",method="POST"\} [1-9]\d*$/m);
+      const inUse = new RegExp(`^so_pool_in_use\\{account="${a.id}"\\} (\\d+)$`, 'm').exec(text);
+      expect(Number(inUse?.[1])).toBeGreaterThanOrEqual(1);
+      expect(text).toMatch(new RegExp(`^so_pool_limit\\{account="${a.id}"\\} 100$`, 'm'));
+      expect(text).toMatch(/^so_queue_jobs\{queue="[^"]+",state="waiting"\} \d+$/m);
+      expect(text).toMatch(/^# TYPE so_queue_job_outcomes_total counter$/m);
+    });
+
     it('serves Prometheus text with upstream call counters after a turn', async () => {
       const s = await h.api(a.apiKey, 'POST', '/v1/sessions', {});
       const t = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'count me' }] });

@@ -20,6 +20,7 @@ import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
+import { OperationsMetrics } from './health/operations-metrics';
 import { UsageRepository } from './admin/usage.repository';
 import { ThrottlerStorageService } from '@nestjs/throttler';
 import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-limit';
@@ -113,6 +114,7 @@ export class AppModule {
           }),
         },
         UpstreamMetrics,
+        OperationsMetrics,
         PoolService,
         LlmGateway,
         AccountsRepository,

@@ -21,6 +21,7 @@ import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
 import { AppConfig, loadConfig } from './config/app-config';
 import { ModelCheck } from './upstream/model-check';
+import { OperationsMetrics } from './health/operations-metrics';
 
 export interface OrchestratorHandle {
   app: INestApplication;
@@ -109,6 +110,7 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
 /** Global pieces shared by the service and the tests: errors, validation, body limits, docs. */
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(PinoLogger));
+  app.use(app.get(OperationsMetrics).middleware());
   app.use(jsonBodies());
   answerClientErrors(app.getHttpServer());
   app.useGlobalFilters(new ErrorFilter());

@@ -234,7 +234,7 @@ export class Compactor {
       return res;
     });
     if (!result) throw new Error('the session changed while it was being compressed');
-    this.metrics.compacted(req.trigger, method, path, spend.cost, factReport);
+    this.metrics.compacted(s.accountId, req.trigger, method, path, spend.cost, factReport);
     return result;
   }
 

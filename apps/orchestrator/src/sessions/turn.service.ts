@@ -389,7 +389,7 @@ export class TurnService {
         if (!(err instanceof UpstreamError || err instanceof ApiError || err instanceof DomainError)) throw err;
         const message = err instanceof Error ? err.message : String(err);
         this.logger.warn({ sessionId: s.id, err: message }, 'compaction failed; falling back to truncation');
-        this.compactionMetrics.fellBack();
+        this.compactionMetrics.fellBack(s.accountId);
         const fresh = await this.sessions.mustFind(account, s.id);
         const fw = await this.repo.windowMessages(fresh, fresh.window);
         const plan = decideFallbackTruncation({ ...input, outlineTokens: sumTokens(fw.outlines), recent: fw.recent });
