@@ -103,6 +103,8 @@ export class TestHarness {
       UPSTREAM_TIMEOUT_MS: '3000',
       UPSTREAM_STREAM_IDLE_MS: '3000',
       DB_POOL_SIZE: '5',
+      // A test that leaves a stream open must not hold its teardown for the production grace period.
+      SHUTDOWN_GRACE_MS: '2000',
       ...opts.env,
     };
     h.handle = await startOrchestrator(h.baseEnv);

@@ -203,6 +203,7 @@ export class Cluster {
       UPSTREAM_MAX_ATTEMPTS: '3',
       UPSTREAM_TIMEOUT_MS: '10000',
       DB_POOL_SIZE: '10',
+      SHUTDOWN_GRACE_MS: '1000',
       ...extra,
     };
   }

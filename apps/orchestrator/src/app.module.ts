@@ -21,6 +21,7 @@ import { TasksRepository } from './tasks/tasks.repository';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
 import { OperationsMetrics } from './health/operations-metrics';
+import { Shutdown } from './common/shutdown';
 import { UsageRepository } from './admin/usage.repository';
 import { ThrottlerStorageService } from '@nestjs/throttler';
 import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-limit';
@@ -115,6 +116,7 @@ export class AppModule {
         },
         UpstreamMetrics,
         OperationsMetrics,
+        Shutdown,
         PoolService,
         LlmGateway,
         AccountsRepository,

@@ -22,6 +22,7 @@ import { apiValidationPipe } from './common/validation';
 import { AppConfig, loadConfig } from './config/app-config';
 import { ModelCheck } from './upstream/model-check';
 import { OperationsMetrics } from './health/operations-metrics';
+import { Shutdown } from './common/shutdown';
 
 export interface OrchestratorHandle {
   app: INestApplication;
@@ -80,7 +81,15 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     await migrate(dataSource, !embedded);
 
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, dataSource }), { bufferLogs: true, bodyParser: false });
-    cleanups.push(() => app.close());
+    // Drain first (requests in flight finish or are aborted within SHUTDOWN_GRACE_MS), then close.
+    cleanups.push(async () => {
+      const server = app.getHttpServer();
+      if (server.listening) {
+        const r = await app.get(Shutdown).drain(server, config.shutdownGraceMs);
+        if (!r.finished) app.get(PinoLogger).warn(`shutdown: ${r.aborted} request(s) still running after SHUTDOWN_GRACE_MS=${config.shutdownGraceMs} were aborted (nothing half-written)`);
+      }
+      await app.close();
+    });
     configureApp(app);
     if (config.role !== 'worker') mountQueueUi(app, config.adminApiKey);
     if (config.role !== 'worker') mountDashboard(app);
@@ -111,6 +120,7 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(PinoLogger));
   app.use(app.get(OperationsMetrics).middleware());
+  app.use(app.get(Shutdown).middleware());
   app.use(jsonBodies());
   answerClientErrors(app.getHttpServer());
   app.useGlobalFilters(new ErrorFilter());

@@ -5,6 +5,7 @@ import { DomainError } from '@so/domain';
 import { UpstreamError } from '@so/llm';
 import { PoolExhaustedError } from '@so/pool';
 import { ApiError, ApiErrorCode } from './api-error';
+import { isShuttingDown } from './shutdown';
 
 const CODE_FOR_STATUS: Record<number, ApiErrorCode> = {
   400: 'invalid_request',
@@ -56,6 +57,9 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof DomainError) return new ApiError(err.code as ApiErrorCode, err.message, err.param ?? null);
   if (err instanceof PoolExhaustedError) {
     return new ApiError('session_pool_exhausted', `${err.message} Close a session or retry later (or pass wait_ms to wait for a slot).`, null, { 'Retry-After': String(err.retryAfterSeconds) });
+  }
+  if (err instanceof UpstreamError && isShuttingDown() && /cancelled/.test(err.message)) {
+    return new ApiError('service_unavailable', 'This instance shut down before the turn finished; nothing was written. Retry the request.', null, { 'Retry-After': '1' });
   }
   if (err instanceof UpstreamError) {
     const headers: Record<string, string> = err.retryAfterSeconds !== null ? { 'Retry-After': String(err.retryAfterSeconds) } : {};

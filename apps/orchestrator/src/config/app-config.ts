@@ -33,6 +33,8 @@ export interface AppConfig {
   tokenEstimateMargin: number;
   /** When set, GET /metrics requires it as a bearer token (METRICS_TOKEN). */
   metricsToken: string | null;
+  /** On SIGTERM, how long requests in flight (turns, streams) may run before they are aborted (SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs: number;
   /** Requests per minute per account on /v1/* unless the account says otherwise (RATE_LIMIT_PER_MINUTE; 0: unlimited). */
   rateLimitPerMinute: number;
   /** How long a share token works when the owner does not say (SHARE_TTL_S). */
@@ -206,6 +208,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 1_000_000),
     shareTtlS: int(env, 'SHARE_TTL_S', 7 * 86_400, 60, MAX_SHARE_TTL_S),
     // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.

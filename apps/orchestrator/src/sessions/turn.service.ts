@@ -35,6 +35,7 @@ import { SessionTitleJob } from './session-title.job';
 import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from '../session-state/compactor';
 import { policyFromColumn } from './sessions.service';
 import { CompactionMetrics } from '../session-state/compaction-metrics';
+import { Shutdown } from '../common/shutdown';
 
 export interface TurnResponse {
   id: string;
@@ -114,6 +115,7 @@ export class TurnService {
     private readonly pool: PoolService,
     private readonly windows: WindowCache,
     private readonly compactionMetrics: CompactionMetrics,
+    private readonly shutdown: Shutdown,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -214,7 +216,8 @@ export class TurnService {
           response_format: dto.response_format,
         };
         // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
-        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.timeout(this.config.streamMaxMs) : undefined };
+        // A stream is bounded by STREAM_MAX_MS; any turn is aborted (writing nothing) when a shutdown's grace period ends.
+        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : this.shutdown.signal };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
         await sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
