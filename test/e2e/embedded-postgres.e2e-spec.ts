@@ -10,6 +10,7 @@ import { EmbeddedPostgres, startEmbeddedPostgres } from '@so/persistence/embedde
 
 const quiet = { log: () => undefined, warn: (m: string) => warnings.push(m) };
 const warnings: string[] = [];
+const PASSWORD = 'embedded-test-password-0123';
 
 describe('embedded Postgres (PGlite over the wire)', () => {
   let root: string;
@@ -20,7 +21,7 @@ describe('embedded Postgres (PGlite over the wire)', () => {
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'embedded-pg-'));
     dataDir = path.join(root, 'main');
-    db = await startEmbeddedPostgres({ dataDir, logger: quiet, idleInTransactionTimeoutMs: 2000 });
+    db = await startEmbeddedPostgres({ dataDir, logger: quiet, idleInTransactionTimeoutMs: 2000, password: PASSWORD });
     pool = new Pool({ connectionString: db.url, max: 5 });
     pool.on('error', () => undefined);
     await pool.query('CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL)');
@@ -49,11 +50,26 @@ describe('embedded Postgres (PGlite over the wire)', () => {
     }
   }
 
-  it('serves a url on loopback with a picked port, data under dataDir', () => {
-    expect(db.url).toBe(`postgres://postgres@127.0.0.1:${db.port}/postgres`);
+  it('serves a url on loopback with a picked port, data under dataDir; the password is in the url only', () => {
+    expect(db.url).toBe(`postgres://postgres:${PASSWORD}@127.0.0.1:${db.port}/postgres`);
     expect(db.port).toBeGreaterThan(0);
     expect(fs.existsSync(path.join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
-    expect(fs.existsSync(path.join(dataDir, 'embedded-postgres.lock'))).toBe(true);
+    const lock = fs.readFileSync(path.join(dataDir, 'embedded-postgres.lock'), 'utf8');
+    expect(lock).not.toContain(PASSWORD);
+  });
+
+  it('refuses a connection without the password or with a wrong one (28P01), and serves the right one', async () => {
+    for (const url of [`postgres://postgres@127.0.0.1:${db.port}/postgres`, `postgres://postgres:wrong@127.0.0.1:${db.port}/postgres`]) {
+      const c = new Client({ connectionString: url });
+      c.on('error', () => undefined);
+      const err = await c.connect().then(() => null, (e: { code?: string; message?: string }) => e);
+      await c.end().catch(() => undefined);
+      expect(err?.code ?? err?.message).toMatch(/28P01|password/);
+    }
+    const ok = new Client({ connectionString: db.url });
+    await ok.connect();
+    expect((await ok.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await ok.end();
   });
 
   it('runs 100 concurrent SELECT ... FOR UPDATE transactions on a pool of 5 with an exact count', async () => {

@@ -70,3 +70,34 @@ describe('request rules', () => {
     expect((await h.api(ADMIN_KEY, 'GET', `/admin/accounts/${a.id}`)).body).toEqual(before);
   });
 });
+
+describe('CORS (issue 11, item 9)', () => {
+  it('sends no CORS headers unless CORS_ORIGINS says which origins may call', async () => {
+    const h = await TestHarness.start({ redis: false });
+    try {
+      const r = await fetch(`${h.url}/v1/models`, { headers: { origin: 'https://app.example.com', authorization: 'Bearer x' } });
+      expect(r.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('answers preflights and exposes Retry-After to the listed origins only', async () => {
+    const h = await TestHarness.start({ redis: false, env: { CORS_ORIGINS: 'https://app.example.com' } });
+    try {
+      const a = await h.createAccount('cors');
+      const pre = await fetch(`${h.url}/v1/sessions`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key' } });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect(pre.headers.get('access-control-allow-headers')).toMatch(/idempotency-key/);
+      const get = await fetch(`${h.url}/v1/sessions`, { headers: { origin: 'https://app.example.com', authorization: `Bearer ${a.apiKey}` } });
+      expect(get.status).toBe(200);
+      expect(get.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect(get.headers.get('access-control-expose-headers')).toMatch(/retry-after/);
+      const other = await fetch(`${h.url}/v1/sessions`, { headers: { origin: 'https://evil.example.net', authorization: `Bearer ${a.apiKey}` } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await h.stop();
+    }
+  });
+});

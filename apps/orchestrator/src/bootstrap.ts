@@ -19,7 +19,7 @@ import { answerClientErrors, jsonBodies } from './common/body-limits';
 import { ErrorFilter } from './common/error.filter';
 import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
-import { AppConfig, loadConfig } from './config/app-config';
+import { APP_CONFIG, AppConfig, loadConfig } from './config/app-config';
 import { ModelCheck } from './upstream/model-check';
 import { OperationsMetrics } from './health/operations-metrics';
 import { Shutdown } from './common/shutdown';
@@ -63,7 +63,8 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
       config.adminApiKey ??= secrets.admin_api_key;
       // Loaded only when used: a configured deployment never loads PGlite.
       const { startEmbeddedPostgres } = await import('@so/persistence/embedded/embedded-postgres');
-      pg = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pg') });
+      // Password-protected: another local user cannot reach the data through the loopback port.
+      pg = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pg'), password: secrets.pg_password });
       cleanups.push(() => pg!.close());
       config.databaseUrl = pg.url;
     }
@@ -120,6 +121,17 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
 export function configureApp(app: NestExpressApplication): void {
   app.useLogger(app.get(PinoLogger));
   app.use(app.get(OperationsMetrics).middleware());
+  const { corsOrigins } = app.get<AppConfig>(APP_CONFIG);
+  if (corsOrigins.length) {
+    // Bearer keys, not cookies: no credentials. Browsers may read the headers clients act on.
+    app.enableCors({
+      origin: corsOrigins.includes('*') ? '*' : corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id', 'openai-beta', 'x-stainless-arch', 'x-stainless-lang', 'x-stainless-os', 'x-stainless-package-version', 'x-stainless-runtime', 'x-stainless-runtime-version', 'x-stainless-retry-count', 'x-stainless-timeout'],
+      exposedHeaders: ['retry-after', 'x-request-id', 'x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-should-retry'],
+      maxAge: 600,
+    });
+  }
   app.use(app.get(Shutdown).middleware());
   app.use(jsonBodies());
   answerClientErrors(app.getHttpServer());
@@ -159,16 +171,25 @@ interface EmbeddedSecrets {
   encryption_key: string;
   admin_api_key: string;
   dev_api_key: string;
+  /** The embedded Postgres password (added to data directories made before it existed). */
+  pg_password?: string;
 }
 
 /** The embedded default keeps its generated secrets beside its data, readable by the owner only. */
 function loadOrCreateSecrets(dataDir: string): EmbeddedSecrets {
   const file = join(dataDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as EmbeddedSecrets;
+  if (existsSync(file)) {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as EmbeddedSecrets;
+    if (s.pg_password) return s;
+    const upgraded = { ...s, pg_password: randomBytes(24).toString('base64url') };
+    writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
   const s: EmbeddedSecrets = {
     encryption_key: randomBytes(32).toString('base64url'),
     admin_api_key: `sk-admin-${randomBytes(24).toString('base64url')}`,
     dev_api_key: newApiKey(),
+    pg_password: randomBytes(24).toString('base64url'),
   };
   writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
   return s;

@@ -85,3 +85,23 @@ describe('loadConfig: model, cache TTL and prices', () => {
     expect(missing.message).toMatch(/MODEL_PRICES_FILE could not be read/);
   });
 });
+
+describe('loadConfig: hardening settings', () => {
+  it('reads CORS_ORIGINS as exact origins or *, and refuses paths, other schemes and mixes', () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }).corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
+    expect(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+    expect(configError({ CORS_ORIGINS: 'https://a.example.com/app' }).message).toMatch(/CORS_ORIGINS/);
+    expect(configError({ CORS_ORIGINS: 'ftp://a.example.com' }).message).toMatch(/CORS_ORIGINS/);
+    expect(configError({ CORS_ORIGINS: '*,https://a.example.com' }).message).toMatch(/CORS_ORIGINS/);
+  });
+
+  it('reads the rate limit, share TTL, shutdown grace and old encryption keys with their bounds', () => {
+    const c = loadConfig({});
+    expect([c.rateLimitPerMinute, c.shareTtlS, c.shutdownGraceMs, c.encryptionKeysOld]).toEqual([6000, 604800, 25000, []]);
+    expect(loadConfig({ ENCRYPTION_KEYS_OLD: 'old-key-number-one-0000, old-key-number-two-0000' }).encryptionKeysOld).toEqual(['old-key-number-one-0000', 'old-key-number-two-0000']);
+    expect(configError({ ENCRYPTION_KEYS_OLD: 'short' }).message).toMatch(/ENCRYPTION_KEYS_OLD/);
+    expect(configError({ SHARE_TTL_S: '10' }).message).toMatch(/SHARE_TTL_S/);
+    expect(configError({ RATE_LIMIT_PER_MINUTE: '-1' }).message).toMatch(/RATE_LIMIT_PER_MINUTE/);
+  });
+});

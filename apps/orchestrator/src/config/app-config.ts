@@ -33,6 +33,8 @@ export interface AppConfig {
   tokenEstimateMargin: number;
   /** When set, GET /metrics requires it as a bearer token (METRICS_TOKEN). */
   metricsToken: string | null;
+  /** Browser origins allowed to call the API (CORS_ORIGINS, comma-separated, or *); empty: no CORS headers. */
+  corsOrigins: string[];
   /** On SIGTERM, how long requests in flight (turns, streams) may run before they are aborted (SHUTDOWN_GRACE_MS). */
   shutdownGraceMs: number;
   /** Requests per minute per account on /v1/* unless the account says otherwise (RATE_LIMIT_PER_MINUTE; 0: unlimited). */
@@ -84,6 +86,25 @@ type Env = Record<string, string | undefined>;
 function str(env: Env, name: string): string | null {
   const v = env[name];
   return v === undefined || v.trim() === '' ? null : v.trim();
+}
+
+/** `*`, or origins such as https://app.example.com (scheme, host and optional port; no path). */
+function corsOrigins(env: Env): string[] {
+  const raw = str(env, 'CORS_ORIGINS');
+  if (raw === null) return [];
+  const list = raw.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin (like https://app.example.com)`);
+    }
+    if (!['http:', 'https:'].includes(u.protocol) || u.origin !== o) throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin: scheme://host[:port], no path or trailing slash`);
+  }
+  if (list.includes('*') && list.length > 1) throw new ConfigError('CORS_ORIGINS', '* allows every origin; list origins or *, not both');
+  return list;
 }
 
 /** A share token lives at most 90 days. */
@@ -208,6 +229,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    corsOrigins: corsOrigins(env),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 1_000_000),
     shareTtlS: int(env, 'SHARE_TTL_S', 7 * 86_400, 60, MAX_SHARE_TTL_S),

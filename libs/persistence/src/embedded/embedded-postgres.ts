@@ -7,7 +7,8 @@ import { PgliteWireServer } from './pglite-wire-server';
 // Embedded Postgres for `npm start` with nothing configured: PGlite (Postgres 18 compiled to WASM)
 // keeps its files in `<dataDir>/pgdata` and is served over the Postgres wire protocol on a
 // loopback port, so `pg`, TypeORM and the migrations run unchanged against
-// postgres://postgres@127.0.0.1:<port>/postgres (no password).
+// postgres://postgres:<password>@127.0.0.1:<port>/postgres (the password is generated and kept with
+// the data; another local user cannot connect without it).
 //
 // PGlite is one Postgres session running one transaction at a time. The server in
 // pglite-wire-server.ts lets any number of connections (a pg pool) share it safely: a connection
@@ -27,15 +28,17 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   /** 0 or undefined picks a free port. */
   port?: number;
-  /** Default 127.0.0.1. There is no password: keep it on loopback. */
+  /** Default 127.0.0.1. Keep it on loopback: the password goes in cleartext. */
   host?: string;
+  /** Required of every client (cleartext auth on loopback). Unset: no password (tests of the wire server only). */
+  password?: string;
   logger?: EmbeddedPostgresLogger;
   /** Close a connection left idle in a transaction this long while others wait. 0 = never. Default 60 s. */
   idleInTransactionTimeoutMs?: number;
 }
 
 export interface EmbeddedPostgres {
-  /** postgres://postgres@127.0.0.1:PORT/postgres */
+  /** postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres */
   url: string;
   port: number;
   dataDir: string;
@@ -55,7 +58,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const pgdata = path.join(dataDir, 'pgdata');
 
   const lock = acquireDataDirLock(dataDir, (m) => logger.warn(m));
-  const server = new PgliteWireServer({ host, port: opts.port ?? 0, logger, idleInTransactionTimeoutMs: opts.idleInTransactionTimeoutMs });
+  const server = new PgliteWireServer({ host, port: opts.port ?? 0, logger, idleInTransactionTimeoutMs: opts.idleInTransactionTimeoutMs, password: opts.password });
   let db: PGlite | undefined;
   try {
     // Bind first: a busy port fails fast, before PGlite spends a second or two starting.
@@ -63,9 +66,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const fresh = !fs.existsSync(path.join(pgdata, 'PG_VERSION'));
     db = await openPGlite(pgdata);
     server.attach(db);
-    const url = `postgres://postgres@${host.includes(':') ? `[${host}]` : host}:${port}/postgres`;
-    lock.annotate(url);
-    logger.log(`Embedded Postgres (PGlite) listening on ${url}; data in ${pgdata}${fresh ? ' (new database)' : ''}`);
+    const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const url = `postgres://postgres${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}` : ''}@${hostPort}/postgres`;
+    // The password never goes to a log or the lock file.
+    const shown = `postgres://postgres${opts.password !== undefined ? ':***' : ''}@${hostPort}/postgres`;
+    lock.annotate(shown);
+    logger.log(`Embedded Postgres (PGlite) listening on ${shown}; data in ${pgdata}${fresh ? ' (new database)' : ''}`);
 
     let closing: Promise<void> | undefined;
     const opened = db;

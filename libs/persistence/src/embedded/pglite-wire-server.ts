@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'crypto';
 import * as net from 'net';
 import type { PGlite } from '@electric-sql/pglite';
 import {
@@ -47,6 +48,19 @@ export interface PgliteWireServerOptions {
   idleInTransactionWarnMs?: number;
   /** Close such a connection (25P03, its transaction rolled back) after this long. 0 = never. Default 60 s. */
   idleInTransactionTimeoutMs?: number;
+  /** Clients must send this password (cleartext auth; the server listens on loopback). Unset: no password. */
+  password?: string;
+}
+
+const PASSWORD_MESSAGE = 0x70; // 'p'
+
+/** AuthenticationCleartextPassword: R, length 8, code 3. */
+const ASK_CLEARTEXT_PASSWORD = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]);
+
+function samePassword(given: Buffer, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected, 'utf8').digest();
+  return timingSafeEqual(a, b);
 }
 
 type Item = { kind: 'startup' | 'msg'; buf: Buffer } | { kind: 'terminate' };
@@ -96,6 +110,8 @@ class SessionLock {
 class WireConnection {
   private readonly framer = new FrontendFramer();
   private items: Item[] = [];
+  /** The StartupMessage held back until the client has sent the right password. */
+  private awaitingPassword: Buffer | null = null;
   private pumping = false;
   private closed = false;
   private cleanedUp = false;
@@ -141,6 +157,8 @@ class WireConnection {
       for (let pkt = this.framer.next(); pkt; pkt = this.framer.next()) {
         if (pkt.type === 0) {
           if (!this.onStartupPacket(pkt.buf)) return;
+        } else if (this.awaitingPassword) {
+          if (!this.onPassword(pkt.type, pkt.buf)) return;
         } else if (pkt.type === MSG.terminate) {
           this.items.push({ kind: 'terminate' });
           this.socket.pause();
@@ -175,12 +193,34 @@ class WireConnection {
       return false;
     }
     if (code >>> 16 === 3) {
-      this.items.push({ kind: 'startup', buf });
       this.framer.startupPhase = false;
+      if (this.server.password !== undefined) {
+        this.awaitingPassword = buf;
+        this.socket.write(ASK_CLEARTEXT_PASSWORD);
+        return true;
+      }
+      this.items.push({ kind: 'startup', buf });
       return true;
     }
     this.fatal('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the embedded server speaks 3.0`);
     return false;
+  }
+
+  /** The PasswordMessage: the held StartupMessage goes to PGlite only when the password matches. */
+  private onPassword(type: number, buf: Buffer): boolean {
+    if (type !== PASSWORD_MESSAGE) {
+      this.fatal('08P01', 'expected a password message');
+      return false;
+    }
+    const end = buf.indexOf(0, 5);
+    const given = buf.subarray(5, end < 0 ? buf.length : end);
+    if (!samePassword(given, this.server.password!)) {
+      this.fatal('28P01', 'password authentication failed for user "postgres"');
+      return false;
+    }
+    this.items.push({ kind: 'startup', buf: this.awaitingPassword! });
+    this.awaitingPassword = null;
+    return true;
   }
 
   private onClose(): void {
@@ -274,6 +314,7 @@ export class PgliteWireServer {
   readonly lock = new SessionLock();
   readonly scanner = new BackendScanner();
   readonly logger: WireServerLogger;
+  readonly password: string | undefined;
   private server?: net.Server;
   private readonly connections = new Set<WireConnection>();
   private nextId = 1;
@@ -287,6 +328,7 @@ export class PgliteWireServer {
 
   constructor(private readonly opts: PgliteWireServerOptions) {
     this.logger = opts.logger;
+    this.password = opts.password;
     this.dbReady = new Promise((resolve, reject) => {
       this.resolveDb = resolve;
       this.rejectDb = reject;
