@@ -242,10 +242,16 @@ describe('dashboard (headless Chromium)', () => {
   it('cancels a running task from the dashboard', async () => {
     await open('#tasks');
     const inputs = Array.from({ length: 30 }, (_, i) => ({ title: `f${i}`, content: `file ${i}` }));
+    // Slow children (at least 30 x 300 ms): the task is still running when the row shows up, however loaded the machine.
+    h.sim.configure({ firstTokenMs: 300 });
     const created = await h.api(a.apiKey, 'POST', '/v1/tasks', { goal: 'Long task to cancel', inputs, max_parallel: 1 });
     const row = page.locator(`[data-testid="task-row"][data-task-id="${created.body.id}"]`);
-    await row.getByTestId('task-cancel').click();
-    await row.locator('[data-testid="task-progress"][data-status="cancelled"]').waitFor();
+    try {
+      await row.getByTestId('task-cancel').click();
+      await row.locator('[data-testid="task-progress"][data-status="cancelled"]').waitFor();
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+    }
     const t = await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${created.body.id}`), (r) => r.body.status === 'cancelled');
     expect(t.body.progress.succeeded).toBeLessThan(30);
     expect(consoleErrors).toEqual([]);
