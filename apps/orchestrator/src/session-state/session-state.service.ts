@@ -99,11 +99,13 @@ export class SessionStateService {
       const changed = refs.filter((r, i) => r.version !== s.fragmentRefs[i]?.version).map((r) => ({ id: r.id, version: r.version }));
       if (changed.length) {
         await this.compactor.snapshot(account.id, s, 'manual', 'before fragment upgrade');
-        await this.repo.inTurnTransaction(s.id, lockId, async (m, cur) => {
+        const ok = await this.repo.inTurnTransaction(s.id, lockId, async (m, cur) => {
           await this.repo.updateSession(m, s.id, { fragmentRefs: refs, windowTokens: cur.windowTokens - before + after, version: cur.version + 1 });
           await this.state.event(m, s.id, 'fragments_upgraded', { upgraded: changed });
           return true;
         });
+        // The lock lapsed (this instance stalled past TURN_LOCK_MS): say so instead of claiming the upgrade.
+        if (!ok) throw new ApiError('conflict', 'The session changed during the fragment upgrade; nothing was written. Retry.', 'session_id');
       }
       return { ...sessionView(await this.sessions.mustFind(account, id)), upgraded: changed };
     });
