@@ -1,4 +1,6 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { SnapshotEntity } from './snapshot.entity';
+import { SessionEntity } from './session.entity';
 
 /** Which seq range became which outline message, and how well it compressed. */
 @Entity('compressions')
@@ -7,9 +9,11 @@ export class CompressionEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'session_id' })
   sessionId: string;
 
+  @ForeignKey(() => SnapshotEntity)
   @Column('uuid', { name: 'snapshot_id' })
   snapshotId: string;
 

@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { AccountEntity } from './account.entity';
 
 /** Reusable context (coding standards, tool descriptions); content lives in versions. */
 @Entity('fragments')
@@ -7,6 +8,7 @@ export class FragmentEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
@@ -26,6 +28,7 @@ export class FragmentEntity {
 /** Immutable: a session pins the version it was created with. */
 @Entity('fragment_versions')
 export class FragmentVersionEntity {
+  @ForeignKey(() => FragmentEntity)
   @PrimaryColumn('uuid', { name: 'fragment_id' })
   fragmentId: string;
 

@@ -1,10 +1,13 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { TurnEntity } from './turn.entity';
+import { SessionEntity } from './session.entity';
 import type { MessageKind, Role, ToolCall } from '@so/domain';
 
 /** Append-only history. Truncate, compress and restore never delete rows; they move the window. */
 @Entity('messages')
 @Index('messages_session_kind_seq_idx', ['sessionId', 'kind', 'seq'])
 export class MessageEntity {
+  @ForeignKey(() => SessionEntity)
   @PrimaryColumn('uuid', { name: 'session_id' })
   sessionId: string;
 
@@ -33,6 +36,7 @@ export class MessageEntity {
   kind: MessageKind;
 
   /** The turn that wrote this message (null for outlines and fragments written by housekeeping). */
+  @ForeignKey(() => TurnEntity, { deferrable: 'INITIALLY DEFERRED' })
   @Column('uuid', { name: 'turn_id', nullable: true })
   turnId: string | null;
 

@@ -1,4 +1,6 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { SessionEntity } from './session.entity';
+import { AccountEntity } from './account.entity';
 
 export type ResponseStatus = 'completed' | 'incomplete';
 
@@ -14,9 +16,11 @@ export class ResponseEntity {
   @PrimaryColumn('text')
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'session_id' })
   sessionId: string;
 

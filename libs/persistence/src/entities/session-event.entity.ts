@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { SessionEntity } from './session.entity';
 
 export type SessionEventType = 'compaction' | 'truncation' | 'snapshot' | 'restore' | 'fork' | 'compression' | 'compaction_fallback' | 'fragments_upgraded' | 'item_deleted';
 
@@ -9,6 +10,7 @@ export class SessionEventEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'session_id' })
   sessionId: string;
 

@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { AccountEntity } from './account.entity';
 import type { ToolDefinition, WindowSpec } from '@so/domain';
 
 export type SessionRole = 'standalone' | 'master' | 'child';
@@ -32,16 +33,20 @@ export interface FragmentRef {
 @Index('sessions_account_id_idx', ['accountId', 'id'])
 @Index('sessions_parent_id_idx', ['parentId'])
 @Index('sessions_root_id_idx', ['rootId'])
+@Index('sessions_task_id_idx', ['taskId'])
 export class SessionEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'parent_id', nullable: true })
   parentId: string | null;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'root_id' })
   rootId: string;
 

@@ -1,4 +1,6 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { SessionEntity } from './session.entity';
+import { AccountEntity } from './account.entity';
 import type { WindowSpec } from '@so/domain';
 import type { FragmentRef } from './session.entity';
 
@@ -11,9 +13,11 @@ export class SnapshotEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'session_id' })
   sessionId: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 

@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { SessionEntity } from './session.entity';
 
 /** One successful append. Stores the response so a repeated Idempotency-Key replays it. */
 @Entity('turns')
@@ -7,6 +8,7 @@ export class TurnEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'session_id' })
   sessionId: string;
 

@@ -1,4 +1,6 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { SessionEntity } from './session.entity';
+import { AccountEntity } from './account.entity';
 
 export type UsagePurpose = 'chat' | 'passthrough' | 'compress' | 'merge' | 'final';
 
@@ -6,13 +8,16 @@ export type UsagePurpose = 'chat' | 'passthrough' | 'compress' | 'merge' | 'fina
 @Entity('usage_events')
 @Index('usage_events_account_created_idx', ['accountId', 'createdAt'])
 @Index('usage_events_session_idx', ['sessionId'])
+@Index('usage_events_created_idx', ['createdAt'])
 export class UsageEventEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
+  @ForeignKey(() => SessionEntity)
   @Column('uuid', { name: 'session_id', nullable: true })
   sessionId: string | null;
 
