@@ -53,6 +53,10 @@ export interface AppConfig {
   poolLeaseTtlMs: number;
   poolReapIntervalMs: number;
   workerConcurrency: number;
+  /** Workers enqueue the task jobs Postgres says are due (children, final answers) at start and this often (TASK_SWEEP_MS). */
+  taskSweepMs: number;
+  /** The master's merged outlines are folded level by level once they pass this share of its usable window (MERGE_BUDGET_SHARE). */
+  mergeBudgetShare: number;
   /** Bull: lock on an active job (renewed every half of it); a dead worker's jobs come back after about lock + 2 x stalled interval. */
   queueLockMs: number;
   /** Bull: how often workers look for jobs whose lock expired. */
@@ -212,6 +216,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     poolLeaseTtlMs: int(env, 'POOL_LEASE_TTL_MS', 30_000, 1000),
     poolReapIntervalMs: int(env, 'POOL_REAP_INTERVAL_MS', 10_000, 100),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 200, 1, 10_000),
+    taskSweepMs: int(env, 'TASK_SWEEP_MS', 30_000, 100),
+    mergeBudgetShare: share(env, 'MERGE_BUDGET_SHARE', 0.5),
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000),
     queueStalledMs: int(env, 'QUEUE_STALLED_MS', 30_000, 100),
     windowCacheMb: int(env, 'WINDOW_CACHE_MB', 64, 0, 100_000),

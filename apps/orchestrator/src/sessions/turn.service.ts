@@ -269,7 +269,8 @@ export class TurnService {
       if (!result && reply) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
       if (!result) throw new ApiError('conflict', `Session '${s.id}' changed during the turn (closed or its turn lock expired); nothing was written.`, 'session_id');
       committed = true;
-      if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);
+      // Not awaited: Redis is never on a turn's path (the job runs here if it cannot be enqueued).
+      if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) void this.titles.enqueue(s.id);
       return result;
     } finally {
       lease.stop();

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import {
   addOutline,
   DEFAULT_ROLLING_POLICY,
@@ -33,6 +34,8 @@ import { TasksRepository } from './tasks.repository';
 export const CHILD_QUEUE = 'task-children';
 export const FINAL_QUEUE = 'task-final';
 const CHILD_ATTEMPTS = 3;
+const FINAL_ATTEMPTS = 3;
+const SWEEP_BATCH = 5000;
 const FINISHED: TaskEntity['status'][] = ['succeeded', 'partial', 'failed', 'cancelled'];
 
 const DEFAULT_CHILD_SYSTEM =
@@ -46,8 +49,13 @@ class TaskCancelled extends Error {}
 
 /** The coordinator: splits a task into child sessions on the job queue and merges their outlines into a master. */
 @Injectable()
-export class CoordinatorService implements OnModuleInit {
+export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(CoordinatorService.name);
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  /** Live child runs of this instance, stopped at their next step when it shuts down. */
+  private readonly runs = new Set<AbortController>();
+  private stopping = false;
 
   constructor(
     private readonly tasks: TasksRepository,
@@ -65,13 +73,64 @@ export class CoordinatorService implements OnModuleInit {
 
   onModuleInit(): void {
     if (this.config.role === 'api') return;
-    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChild(job.data.taskId, job.data.index, job.attemptsMade), { concurrency: this.config.workerConcurrency });
-    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId), { concurrency: 4 });
+    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChild(job.data.taskId, job.data.index), { concurrency: this.config.workerConcurrency });
+    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId, job.attemptsMade), { concurrency: 4 });
+  }
+
+  /** Workers rebuild the queue from Postgres at start and then periodically (TASK_SWEEP_MS). */
+  onApplicationBootstrap(): void {
+    if (this.config.role === 'api') return;
+    void this.sweep();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.config.taskSweepMs);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Shutting down: child runs stop at their next step (a turn under way commits first) and give their
+   * child back, unclaimed, to whichever worker sweeps next: nothing waits for a slot during shutdown.
+   */
+  onModuleDestroy(): void {
+    this.stopping = true;
+    clearInterval(this.sweepTimer);
+    for (const run of this.runs) run.abort('shutdown');
+  }
+
+  /**
+   * Enqueues every job Postgres says is due (deterministic job ids: a job still queued, running or done
+   * is not added twice). This is what makes a lost job (Redis without its data, a restart of the
+   * in-process queue, an enqueue refused while Redis was down or the queue closing) run after all.
+   */
+  sweep(): Promise<void> {
+    this.sweeping ??= (async () => {
+      try {
+        for (const c of await this.tasks.dueChildren(SWEEP_BATCH)) await this.enqueueChild(c.taskId, c.index, c.runs);
+        for (const id of await this.tasks.dueFinals(SWEEP_BATCH)) await this.enqueueFinal(id);
+      } catch (err) {
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'task sweep failed; the next one retries');
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
+  }
+
+  /** Run `run` of a child (runs started before it): one job id per run, so a run lost with its worker is enqueued anew. */
+  private enqueueChild(taskId: string, index: number, run: number, delayMs = 0) {
+    return this.queue.add(CHILD_QUEUE, 'child', { taskId, index }, { jobId: `${taskId}:${index}:${run}`, attempts: 1, delayMs });
+  }
+
+  private enqueueFinal(taskId: string) {
+    return this.queue.add(FINAL_QUEUE, 'final', { taskId }, { jobId: `final:${taskId}`, attempts: FINAL_ATTEMPTS, backoffMs: 2000 });
   }
 
   // ---------------------------------------------------------------- API side
 
-  async create(account: ResolvedAccount, dto: CreateTaskDto) {
+  async create(account: ResolvedAccount, dto: CreateTaskDto, idempotencyKey: string | null = null) {
+    const requestHash = idempotencyKey === null ? null : createHash('sha256').update(JSON.stringify(dto)).digest('hex');
+    if (idempotencyKey !== null) {
+      const replay = await this.replayCreate(account, idempotencyKey, requestHash!);
+      if (replay) return replay;
+    }
     const split = dto.split ?? { strategy: 'per_input' as const };
     if (dto.subtasks && dto.split) throw new ApiError('invalid_request', 'split applies to inputs, not subtasks.', 'split');
     const units: TaskUnit[] = splitTask(
@@ -91,7 +150,7 @@ export class CoordinatorService implements OnModuleInit {
     const masterId = uuidv7();
     const systemTokens = this.estimator.countMessage({ content: DEFAULT_MASTER_SYSTEM });
     const policy = resolvePolicy({}, DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
-    await this.tasks.transaction(async (m) => {
+    const created = await this.tasks.transaction(async (m) => {
       // The master waits parked (no slot) until the final answer, so children get the whole pool.
       await m.getRepository(SessionEntity).insert({
         id: masterId, accountId: account.id, parentId: null, rootId: masterId, taskId, role: 'master', status: 'parked',
@@ -100,17 +159,35 @@ export class CoordinatorService implements OnModuleInit {
       } as never);
       await this.tasks.insertTask(
         m,
-        { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null },
+        { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null, idempotencyKey, requestHash },
         units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
+      return true;
+    }).catch(async (err: unknown) => {
+      // Two requests with one Idempotency-Key at once: the unique index lets one in; the other answers with its task.
+      if (idempotencyKey !== null && (err as { code?: string }).code === '23505') return false;
+      throw err;
     });
-    // Deterministic job ids (task, index): enqueueing twice is a no-op.
-    for (let i = 0; i < units.length; i += 50) {
-      await Promise.all(
-        units.slice(i, i + 50).map((u) => this.queue.add(CHILD_QUEUE, 'child', { taskId, index: u.index }, { jobId: `${taskId}:${u.index}`, attempts: CHILD_ATTEMPTS, backoffMs: 1000 })),
-      );
-    }
+    if (!created) return (await this.replayCreate(account, idempotencyKey!, requestHash!))!;
+    // The rows committed are the outbox: enqueueing is off the request path, and a sweep enqueues
+    // whatever did not make it (Redis down, the process stopping). Deterministic job ids: twice is a no-op.
+    void this.enqueueAll(taskId, units.map((u) => u.index));
     return this.view((await this.tasks.findTask(account.id, taskId))!);
+  }
+
+  private async replayCreate(account: ResolvedAccount, key: string, requestHash: string) {
+    const t = await this.tasks.findByIdempotencyKey(account.id, key);
+    if (!t) return null;
+    if (t.requestHash !== requestHash) throw new ApiError('conflict', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key');
+    return this.view(t);
+  }
+
+  private async enqueueAll(taskId: string, indexes: number[]): Promise<void> {
+    try {
+      for (let i = 0; i < indexes.length; i += 50) await Promise.all(indexes.slice(i, i + 50).map((index) => this.enqueueChild(taskId, index, 0)));
+    } catch (err) {
+      this.logger.warn({ taskId, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue the children now; the sweep will');
+    }
   }
 
   async get(account: ResolvedAccount, id: string) {
@@ -125,14 +202,14 @@ export class CoordinatorService implements OnModuleInit {
 
   async cancel(account: ResolvedAccount, id: string) {
     const t = await this.mustFind(account, id);
-    if (FINISHED.includes(t.status)) throw new ApiError('conflict', `Task '${t.id}' already ended (${t.status}).`, 'id');
-    await this.tasks.setTaskStatus(t.id, 'cancelled', ['queued', 'running', 'merging'], { finishedAt: new Date() });
-    const queued = await this.tasks.childrenWithStatus(t.id, ['queued']);
-    await this.queue.removeJobs?.(CHILD_QUEUE, queued.map((c) => `${t.id}:${c.index}`));
-    await this.ds.query(`UPDATE task_children SET status = 'cancelled', finished_at = now() WHERE task_id = $1 AND status IN ('queued', 'running')`, [t.id]);
-    // Running children: close their sessions and free their slots now; their jobs stop at the next step.
-    await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE task_id = $1 AND role = 'child' AND status <> 'closed'`, [t.id]);
-    await this.ds.query('DELETE FROM session_leases WHERE task_id = $1', [t.id]);
+    const queued = FINISHED.includes(t.status) ? [] : await this.tasks.childrenWithStatus(t.id, ['queued']);
+    // One transaction: task, children, child sessions and slots. Running children's jobs stop at their next step.
+    if (!(await this.tasks.cancelTask(t.id))) {
+      const now = (await this.tasks.findTask(account.id, t.id))!;
+      throw new ApiError('conflict', `Task '${t.id}' already ended (${now.status}).`, 'id');
+    }
+    // Only tidying: a queued job of a cancelled task does nothing when it runs.
+    void this.queue.removeJobs?.(CHILD_QUEUE, queued.map((c) => `${t.id}:${c.index}:${c.runs}`)).catch(() => undefined);
     return this.view((await this.tasks.findTask(account.id, t.id))!);
   }
 
@@ -165,66 +242,89 @@ export class CoordinatorService implements OnModuleInit {
   // ---------------------------------------------------------------- worker side
 
   /**
-   * One child: slot -> child session -> rounds (idempotent, so a retry never re-infers a finished round)
-   * -> outline -> merge into the master exactly once -> close and free the slot.
+   * One run of a child: claim (at most one live run per child) -> slot -> child session -> rounds
+   * (idempotent, so a later run never re-infers a finished round) -> outline -> merge into the master,
+   * committed with the child's completion -> free the slot. Retries are Postgres's: a failed run puts
+   * the child back in line and enqueues the next run itself (the sweep would, too).
    */
-  async runChild(taskId: string, index: number, attemptsMade: number): Promise<{ merged: boolean }> {
-    const task = await this.tasks.findTaskById(taskId);
-    const child = await this.tasks.findChild(taskId, index);
-    if (!task || !child || FINISHED.includes(task.status) || ['succeeded', 'failed', 'cancelled'].includes(child.status)) return { merged: false };
+  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean }> {
+    const runId = uuidv7();
+    const claimMs = this.config.poolLeaseTtlMs;
+    const child = await this.tasks.claimChild(taskId, index, runId, claimMs);
+    // Done, cancelled, or another live run holds it: nothing to do.
+    if (!child) return { merged: false, skipped: true };
+    if (this.stopping) {
+      await this.tasks.updateChild(taskId, index, { claimId: null, claimedUntil: null }, ['queued', 'running']);
+      return { merged: false, skipped: true };
+    }
+    const task = (await this.tasks.findTaskById(taskId))!;
     const account = await this.accounts.resolveById(task.accountId);
     const sessionId = child.sessionId ?? (await this.tasks.claimChildSession(taskId, index, uuidv7()));
     const cancelled = new AbortController();
-    const watch = setInterval(() => {
-      this.tasks.findTaskById(taskId).then((t) => t?.status === 'cancelled' && cancelled.abort(), () => undefined);
-    }, 1000);
-    // Read from the database at each step, not only by the watch: a slot freed by a cancel must not start a queued child.
-    const stopIfCancelled = async () => {
-      if (cancelled.signal.aborted || (await this.tasks.findTaskById(taskId))?.status === 'cancelled') throw new TaskCancelled();
+    this.runs.add(cancelled);
+    // The heartbeat renews the claim and sees a cancel (or a lost claim) in the same round trip.
+    const heartbeat = setInterval(() => {
+      this.tasks.renewClaim(taskId, index, runId, claimMs).then((r) => {
+        if (!r.owned) cancelled.abort('lost');
+        else if (r.taskStatus === 'cancelled') cancelled.abort('cancel');
+      }, () => undefined);
+    }, Math.max(100, Math.floor(claimMs / 3)));
+    // Read from the database after the slot wait, not only by the heartbeat: a slot freed by a cancel must not start a queued child.
+    const stopIfCancelled = async (fresh = false) => {
+      if (cancelled.signal.aborted || (fresh && (await this.tasks.findTaskById(taskId))?.status === 'cancelled')) throw new TaskCancelled();
     };
     try {
       // Waits in line for a slot (counted as waiting in the pool stats) instead of failing; the child stays queued meanwhile.
       await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
         kind: 'worker', waitMs: 24 * 3600_000, taskId, taskLimit: task.options.max_parallel, signal: cancelled.signal,
       });
-      await stopIfCancelled();
-      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: attemptsMade + 1, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
+      await stopIfCancelled(true);
+      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: child.runs, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
       await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
-      // A run of this job on a worker that died may have left the child's turn lock behind (held for TURN_LOCK_MS);
-      // this job is the child session's only user, so the lock is stale.
-      if (child.sessionId) await this.ds.query('UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id IS NOT NULL', [sessionId]);
+      // An earlier run whose claim lapsed (its worker died) may have left the child's turn lock behind;
+      // this run holds the claim now, so that lock is stale.
+      if (child.runs > 1 && child.sessionId) await this.tasks.clearStaleTurnLock(sessionId);
       await this.ensureChildSession(task, child, sessionId);
       await stopIfCancelled();
-      await this.runRounds(account, task, child, sessionId, stopIfCancelled);
+      await this.runRounds(account, task, child, sessionId, () => stopIfCancelled(true));
       const outline = await this.childOutline(account, task, sessionId);
+      // The merge, the child's completion and its session's close commit together (before the slot goes,
+      // so `running` never counts more children than hold slots); a cancelled task merges nothing.
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
-      await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
-      // Done before the slot goes, so `running` never counts more children than hold slots.
-      await this.tasks.updateChild(taskId, index, { status: 'succeeded', finishedAt: new Date(), error: null }, ['running', 'queued']);
+      if (merged === 'cancelled') throw new TaskCancelled();
       await this.pool.release(sessionId);
-      return { merged };
+      return { merged: merged === 'merged' };
     } catch (err) {
+      // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
+      if (cancelled.signal.reason === 'lost') return { merged: false };
       await this.pool.release(sessionId).catch(() => undefined);
-      const isCancel = err instanceof TaskCancelled || (await this.tasks.findTaskById(taskId))?.status === 'cancelled';
+      const isCancel = (await this.tasks.findTaskById(taskId))?.status === 'cancelled';
+      const unclaim = { claimId: null, claimedUntil: null };
+      if (!isCancel && this.stopping) {
+        await this.tasks.updateChild(taskId, index, { status: 'queued', ...unclaim }, ['running', 'queued']);
+        return { merged: false };
+      }
       if (isCancel) {
         // A child session created after the cancel closed the others must not stay behind as active.
-        await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
-        await this.tasks.updateChild(taskId, index, { status: 'cancelled', finishedAt: new Date() }, ['running', 'queued']);
+        await this.tasks.closeSession(sessionId);
+        await this.tasks.updateChild(taskId, index, { status: 'cancelled', finishedAt: new Date(), ...unclaim }, ['running', 'queued']);
         return { merged: false };
       }
       const message = err instanceof Error ? err.message : String(err);
-      const lastAttempt = attemptsMade + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
+      const lastAttempt = child.runs >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
       if (lastAttempt) {
-        await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message }, ['running', 'queued']);
-        await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+        await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message, ...unclaim }, ['running', 'queued']);
+        await this.tasks.closeSession(sessionId);
       } else {
-        // Back in line (without a slot) until the queue retries it.
-        await this.tasks.updateChild(taskId, index, { status: 'queued', error: message }, ['running']);
+        // Back in line (without a slot); the next run is enqueued after a backoff.
+        await this.tasks.updateChild(taskId, index, { status: 'queued', error: message, ...unclaim }, ['running', 'queued']);
+        await this.enqueueChild(taskId, index, child.runs, 1000 * 2 ** (child.runs - 1)).catch(() => undefined);
       }
-      this.logger.warn({ taskId, index, attempt: attemptsMade + 1, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
-      throw err;
+      this.logger.warn({ taskId, index, attempt: child.runs, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
+      return { merged: false };
     } finally {
-      clearInterval(watch);
+      clearInterval(heartbeat);
+      this.runs.delete(cancelled);
       await this.maybeFinish(taskId).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'finish check failed'));
     }
   }
@@ -273,12 +373,12 @@ export class CoordinatorService implements OnModuleInit {
       const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true });
       return { text: r.outline, snapshotId: r.snapshot_id, fromSeq: r.compressed_seqs[0], toSeq: r.compressed_seqs[1] };
     }
-    const msg = await this.ds.query('SELECT content FROM messages WHERE session_id = $1 AND seq = $2', [sessionId, last.outlineSeq]);
-    return { text: msg[0].content, snapshotId: last.snapshotId, fromSeq: last.fromSeq, toSeq: last.toSeq };
+    const text = (await this.tasks.outlineContent(sessionId, last.outlineSeq)) ?? '';
+    return { text, snapshotId: last.snapshotId, fromSeq: last.fromSeq, toSeq: last.toSeq };
   }
 
   /** Appends the child's outline (with provenance) to the master; the task_merges key makes it exactly once. */
-  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<boolean> {
+  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<'merged' | 'already' | 'cancelled'> {
     const parsed = parseOutline(o.text);
     const text = parsed
       ? renderOutline(withProvenance(parsed, { sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq }))
@@ -286,14 +386,18 @@ export class CoordinatorService implements OnModuleInit {
     const content = `[part ${child.index}: ${child.title}]\n${text}`;
     const tokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + content });
     const merged = await this.sessions.inTurnTransaction(task.masterSessionId, null, async (m, master) => {
+      const state = await this.tasks.lockForMerge(m, task.id, child.index);
+      if (!state || state.task === 'cancelled' || state.child === 'cancelled') return 'cancelled' as const;
       const seq = master.lastSeq + 1;
       const fresh = await this.tasks.insertMerge(m, { taskId: task.id, childIndex: child.index, masterSessionId: master.id, masterSeq: seq, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq });
-      if (!fresh) return false;
-      await this.sessions.insertMessages(m, [{ sessionId: master.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
-      await this.sessions.updateSession(m, master.id, { lastSeq: seq, window: addOutline(master.window, seq), windowTokens: master.windowTokens + tokens, version: master.version + 1 });
-      return true;
+      if (fresh) {
+        await this.sessions.insertMessages(m, [{ sessionId: master.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
+        await this.sessions.updateSession(m, master.id, { lastSeq: seq, window: addOutline(master.window, seq), windowTokens: master.windowTokens + tokens, version: master.version + 1 });
+      }
+      await this.tasks.completeChild(m, task.id, child.index, sessionId);
+      return fresh ? ('merged' as const) : ('already' as const);
     });
-    return merged === true;
+    return merged ?? 'cancelled';
   }
 
   /** When no child is queued or running, the final answer is enqueued (once: deterministic job id). */
@@ -302,31 +406,41 @@ export class CoordinatorService implements OnModuleInit {
     if (c.queued > 0 || c.running > 0) return;
     const t = await this.tasks.findTaskById(taskId);
     if (!t || FINISHED.includes(t.status)) return;
-    await this.queue.add(FINAL_QUEUE, 'final', { taskId }, { jobId: `final:${taskId}`, attempts: 3, backoffMs: 2000 });
+    await this.enqueueFinal(taskId);
   }
 
   /** The master answers the goal from the merged outlines alone. */
-  async runFinal(taskId: string): Promise<{ status: string }> {
+  async runFinal(taskId: string, attemptsMade = 0): Promise<{ status: string }> {
     const t = await this.tasks.findTaskById(taskId);
     if (!t || FINISHED.includes(t.status)) return { status: t?.status ?? 'missing' };
     const c = await this.tasks.counts(taskId);
+    if (c.queued > 0 || c.running > 0) return { status: t.status };
     if (c.succeeded === 0) {
       await this.tasks.setTaskStatus(taskId, 'failed', ['queued', 'running', 'merging'], { error: `all ${c.failed} children failed`, finishedAt: new Date() });
       return { status: 'failed' };
     }
     await this.tasks.setTaskStatus(taskId, 'merging', ['queued', 'running']);
     const account = await this.accounts.resolveById(t.accountId);
-    await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, t.masterSessionId, { kind: 'worker', waitMs: 24 * 3600_000 });
     try {
+      await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, t.masterSessionId, { kind: 'worker', waitMs: 24 * 3600_000 });
       const prompt = t.options.merge.final_prompt ??
         `Goal: ${t.goal}\n\nThe outlines above come from ${c.succeeded} workers, one per part${c.failed ? ` (${c.failed} part(s) failed and are missing)` : ''}. Using only them, write the final answer to the goal.`;
       const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null);
       const status = c.failed > 0 ? 'partial' : 'succeeded';
       await this.tasks.setTaskStatus(taskId, status, ['merging'], { result: turn.message?.content ?? null, finishedAt: new Date() });
       return { status };
+    } catch (err) {
+      // The last attempt ends the task: `failed` with the error (its event stream closes), never `merging` for good.
+      const message = err instanceof Error ? err.message : String(err);
+      if (attemptsMade + 1 >= FINAL_ATTEMPTS || err instanceof UnrecoverableJobError) {
+        await this.tasks.setTaskStatus(taskId, 'failed', ['queued', 'running', 'merging'], { error: `final answer failed: ${message}`, finishedAt: new Date() });
+        this.logger.warn({ taskId, err: message }, 'final answer failed for good');
+        return { status: 'failed' };
+      }
+      throw err;
     } finally {
-      await this.pool.release(t.masterSessionId);
-      await this.ds.query(`UPDATE sessions SET status = 'parked' WHERE id = $1 AND status = 'active'`, [t.masterSessionId]);
+      await this.pool.release(t.masterSessionId).catch(() => undefined);
+      await this.tasks.parkMaster(t.masterSessionId).catch(() => undefined);
     }
   }
 }

@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { AccountGuard, CurrentAccount } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
+import { ApiError } from '../common/api-error';
 import { PageQuery } from '../common/pagination';
 import { CoordinatorService } from './coordinator.service';
 import { CreateTaskDto, TaskResponse } from './tasks.dto';
@@ -20,10 +21,13 @@ export class TasksController {
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Fan a task out into child sessions; their outlines are merged into a master session that writes the final answer' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Repeat a create safely: the same key and body answer with the same task; the same key with another body is 409.' })
   @ApiAcceptedResponse({ type: TaskResponse })
-  @ApiErrors(400, 401)
-  create(@CurrentAccount() a: ResolvedAccount, @Body() dto: CreateTaskDto) {
-    return this.coordinator.create(a, dto);
+  @ApiErrors(400, 401, 409)
+  create(@CurrentAccount() a: ResolvedAccount, @Body() dto: CreateTaskDto, @Headers('idempotency-key') idempotencyKey: string | undefined) {
+    const key = idempotencyKey === undefined || idempotencyKey === '' ? null : idempotencyKey;
+    if (key !== null && key.length > 255) throw new ApiError('invalid_request', 'Idempotency-Key must be at most 255 characters.', 'Idempotency-Key');
+    return this.coordinator.create(a, dto, key);
   }
 
   @Get()

@@ -93,7 +93,129 @@ export class TasksRepository {
     return Array.isArray(rows) && rows.length > 0;
   }
 
+  findByIdempotencyKey(accountId: string, key: string): Promise<TaskEntity | null> {
+    return this.ds.getRepository(TaskEntity).findOne({ where: { accountId, idempotencyKey: key } });
+  }
+
+  /**
+   * The outbox, read from the rows that make work due: a child is due while it is queued or running in a
+   * live task; the final answer is due when a live task has no child queued or running.
+   */
+  async dueChildren(limit: number): Promise<Array<{ taskId: string; index: number; runs: number }>> {
+    const rows: Array<{ task_id: string; index: number; runs: number }> = await this.ds.query(
+      `SELECT c.task_id, c.index, c.runs FROM task_children c JOIN tasks t ON t.id = c.task_id
+       WHERE t.status IN ('queued', 'running') AND c.status IN ('queued', 'running') AND (c.claimed_until IS NULL OR c.claimed_until < now())
+       ORDER BY c.task_id, c.index LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({ taskId: r.task_id, index: r.index, runs: r.runs }));
+  }
+
+  /**
+   * A run takes the child (a lease of ttlMs) if no live run holds it and its task is live; null otherwise.
+   * `runs` counts the runs started, this one included.
+   */
+  async claimChild(taskId: string, index: number, claimId: string, ttlMs: number): Promise<TaskChildEntity | null> {
+    const r: unknown = await this.ds.query(
+      `UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1
+       WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < now())
+         AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
+       RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs`,
+      [taskId, index, claimId, String(ttlMs)],
+    );
+    const row = rowsOf(r)[0] as Record<string, unknown> | undefined;
+    if (!row) return null;
+    return {
+      taskId, index: row.index as number, title: row.title as string, content: row.content as string, tokens: row.tokens as number,
+      status: row.status as TaskChildStatus, sessionId: (row.session_id as string | null) ?? null, attempts: row.attempts as number,
+      error: (row.error as string | null) ?? null, startedAt: (row.started_at as Date | null) ?? null, finishedAt: (row.finished_at as Date | null) ?? null,
+      claimId, claimedUntil: null, runs: row.runs as number,
+    };
+  }
+
+  /** The run's heartbeat: renews its claim; answers whether it still holds it and the task's status. */
+  async renewClaim(taskId: string, index: number, claimId: string, ttlMs: number): Promise<{ owned: boolean; taskStatus: TaskStatus | null }> {
+    const rows: Array<{ owned: boolean; task_status: TaskStatus | null }> = await this.ds.query(
+      `WITH renewed AS (
+         UPDATE task_children SET claimed_until = now() + ($4 || ' milliseconds')::interval
+         WHERE task_id = $1 AND index = $2 AND claim_id = $3 AND status IN ('queued', 'running') RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM renewed) AS owned, (SELECT status FROM tasks WHERE id = $1) AS task_status`,
+      [taskId, index, claimId, String(ttlMs)],
+    );
+    return { owned: rows[0]?.owned ?? false, taskStatus: rows[0]?.task_status ?? null };
+  }
+
+  async dueFinals(limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.ds.query(
+      `SELECT t.id FROM tasks t WHERE t.status IN ('queued', 'running', 'merging')
+       AND NOT EXISTS (SELECT 1 FROM task_children c WHERE c.task_id = t.id AND c.status IN ('queued', 'running'))
+       AND NOT (t.status = 'merging' AND EXISTS (SELECT 1 FROM session_leases l WHERE l.session_id = t.master_session_id AND l.expires_at > now()))
+       ORDER BY t.id LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Cancel in one transaction: the task, its queued and running children, their sessions and slots.
+   * The merge takes the task row FOR SHARE, so no merge commits after this one for a child it counted.
+   */
+  async cancelTask(id: string): Promise<boolean> {
+    return this.ds.transaction(async (m) => {
+      const r: unknown = await m.query(
+        `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id`,
+        [id],
+      );
+      if (rowsOf(r).length === 0) return false;
+      await m.query(`UPDATE task_children SET status = 'cancelled', finished_at = now() WHERE task_id = $1 AND status IN ('queued', 'running')`, [id]);
+      await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE task_id = $1 AND role = 'child' AND status <> 'closed'`, [id]);
+      await m.query('DELETE FROM session_leases WHERE task_id = $1', [id]);
+      return true;
+    });
+  }
+
+  /** Inside the master's turn transaction: the task row shared-locked (against a concurrent cancel) and the child's status. */
+  async lockForMerge(m: EntityManager, taskId: string, index: number): Promise<{ task: TaskStatus; child: TaskChildStatus } | null> {
+    const rows: Array<{ task: TaskStatus; child: TaskChildStatus }> = await m.query(
+      `SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2 WHERE t.id = $1 FOR SHARE OF t`,
+      [taskId, index],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** The child's completion, written with its merge: child succeeded and its session closed. */
+  async completeChild(m: EntityManager, taskId: string, index: number, sessionId: string): Promise<void> {
+    await m.query(
+      `UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued')`,
+      [taskId, index],
+    );
+    await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+  }
+
+  async closeSession(sessionId: string): Promise<void> {
+    await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+  }
+
+  /** A run of the child's job on a worker that died may have left the child's turn lock behind. */
+  async clearStaleTurnLock(sessionId: string): Promise<void> {
+    await this.ds.query('UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id IS NOT NULL', [sessionId]);
+  }
+
+  async parkMaster(sessionId: string): Promise<void> {
+    await this.ds.query(`UPDATE sessions SET status = 'parked' WHERE id = $1 AND status = 'active'`, [sessionId]);
+  }
+
+  async outlineContent(sessionId: string, seq: number): Promise<string | null> {
+    const rows: Array<{ content: string | null }> = await this.ds.query('SELECT content FROM messages WHERE session_id = $1 AND seq = $2', [sessionId, seq]);
+    return rows[0]?.content ?? null;
+  }
+
   merges(taskId: string): Promise<TaskMergeEntity[]> {
     return this.ds.getRepository(TaskMergeEntity).find({ where: { taskId }, order: { childIndex: 'ASC' } });
   }
+}
+
+function rowsOf(r: unknown): unknown[] {
+  const rows = Array.isArray(r) && Array.isArray(r[0]) ? r[0] : r;
+  return Array.isArray(rows) ? rows : [];
 }

@@ -13,6 +13,7 @@ export interface TaskOptions {
 /** A coordinator task: a master session, its children, and the final answer. */
 @Entity('tasks')
 @Index('tasks_account_idx', ['accountId', 'id'])
+@Index('tasks_idempotency_idx', ['accountId', 'idempotencyKey'], { unique: true, where: '"idempotency_key" IS NOT NULL' })
 export class TaskEntity {
   @PrimaryColumn('uuid')
   id: string;
@@ -52,6 +53,13 @@ export class TaskEntity {
 
   @Column('timestamptz', { name: 'finished_at', nullable: true })
   finishedAt: Date | null;
+
+  /** Idempotency-Key of the create request: the same key and body give back this task. */
+  @Column('text', { name: 'idempotency_key', nullable: true })
+  idempotencyKey: string | null;
+
+  @Column('text', { name: 'request_hash', nullable: true })
+  requestHash: string | null;
 }
 
 /** One unit of a task's split: what the child session is asked, and how it went. */
@@ -90,6 +98,17 @@ export class TaskChildEntity {
 
   @Column('timestamptz', { name: 'finished_at', nullable: true })
   finishedAt: Date | null;
+
+  /** The run that owns the child now (a lease renewed by its heartbeat): at most one run per child at a time. */
+  @Column('uuid', { name: 'claim_id', nullable: true })
+  claimId: string | null;
+
+  @Column('timestamptz', { name: 'claimed_until', nullable: true })
+  claimedUntil: Date | null;
+
+  /** Runs started so far; the job id of the next run carries it, so a run lost with its worker is enqueued anew. */
+  @Column('integer', { default: 0 })
+  runs: number;
 }
 
 /** The merge ledger: a child's outline enters the master exactly once (the primary key enforces it). */
