@@ -196,6 +196,67 @@ describe('every task ends (outbox + sweep)', () => {
   }, 60_000);
 });
 
+describe('a task owns only what it owns', () => {
+  let h: TestHarness;
+
+  beforeAll(async () => {
+    h = await TestHarness.start({ env: { TASK_SWEEP_MS: '500' } });
+  });
+  afterAll(async () => h?.stop());
+
+  it('without max_parallel it leaves 20% of the pool to interactive sessions; its master is read-only while it runs; closing the master cancels it', async () => {
+    const a = await h.createAccount('owns', { session_limit: 5 });
+    h.sim.configure({ firstTokenMs: 200 });
+    try {
+      const inputs = Array.from({ length: 16 }, (_, i) => ({ title: `o${i}.txt`, content: `input ${i}` }));
+      const created = await h.api(a.apiKey, 'POST', '/v1/tasks', { goal: 'Own nothing more', inputs });
+      expect(created.status).toBe(202);
+      const id = created.body.id;
+      let maxInUse = 0;
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          const p = (await http(h.url, ADMIN_KEY, 'GET', `/admin/pool?account_id=${a.id}`)).body.data[0];
+          maxInUse = Math.max(maxInUse, p.in_use);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      })();
+      try {
+        await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${id}`), (r) => r.body.progress.succeeded >= 1 && r.body.progress.queued > 0, 30_000, 'task under way', 25);
+        // An interactive session gets a slot and answers while the task runs.
+        const s = await h.api(a.apiKey, 'POST', '/v1/sessions', {});
+        expect(s.status).toBe(201);
+        const turn = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: 'interactive' }] });
+        expect(turn.status).toBe(200);
+        // The master refuses appends while the task runs, and nothing is written.
+        const masterId = created.body.master_session_id;
+        const count = async () => (await h.api(a.apiKey, 'GET', `/v1/sessions/${masterId}/messages?limit=100`)).body.data.filter((m: { role: string }) => m.role === 'user').length;
+        expect(await count()).toBe(0);
+        const refused = await h.api(a.apiKey, 'POST', `/v1/sessions/${masterId}/messages`, { messages: [{ role: 'user', content: 'meddling' }] });
+        expect(refused.status).toBe(409);
+        expect(refused.body.error).toMatchObject({ code: 'conflict', param: 'session_id' });
+        expect(refused.body.error.message).toMatch(/read-only/);
+        expect(await count()).toBe(0);
+        // Closing the master cancels the task instead of stranding it.
+        const closed = await h.api(a.apiKey, 'DELETE', `/v1/sessions/${masterId}`);
+        expect(closed.status).toBe(200);
+        const task = await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${id}`), (r) => ['succeeded', 'partial', 'failed', 'cancelled'].includes(r.body.status), 10_000, 'task ends', 50);
+        expect(task.body).toMatchObject({ status: 'cancelled', result: null });
+        expect(task.body.progress).toMatchObject({ queued: 0, running: 0 });
+      } finally {
+        polling = false;
+        await poller;
+      }
+      // The task's children never held more than 80% of the 5 slots (4); the interactive session took the 5th at most.
+      expect(maxInUse).toBeLessThanOrEqual(5);
+      const p = await waitFor(async () => (await http(h.url, ADMIN_KEY, 'GET', `/admin/pool?account_id=${a.id}`)).body.data[0], (x) => x.in_use <= 1, 30_000, 'slots back');
+      expect(p.in_use).toBeLessThanOrEqual(1);
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+    }
+  }, 90_000);
+});
+
 describe('a task created while Redis is unreachable', () => {
   let h: TestHarness;
   const proxy = new PausableProxy({ host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) });

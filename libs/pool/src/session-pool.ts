@@ -27,6 +27,8 @@ export interface AcquireOptions {
   taskId?: string | null;
   /** Caps the task's concurrent slots below the account limit (max_parallel). */
   taskLimit?: number | null;
+  /** Caps the slots all tasks of the account hold together (what is left is for interactive sessions). */
+  tasksLimit?: number | null;
   signal?: AbortSignal;
 }
 
@@ -78,17 +80,19 @@ export class SessionPool {
   }
 
   /** One attempt: true when the session holds a live slot afterwards. */
-  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit'>): Promise<boolean> {
+  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit' | 'tasksLimit'>): Promise<boolean> {
     // Cheap look first, without the account lock: a full pool with nothing expired (and no slot of our own) is a no.
     // The decision itself is always taken under the lock below.
     const [peek] = await this.ds.query(
       `SELECT count(*) FILTER (WHERE expires_at > now())::int AS live, count(*) FILTER (WHERE expires_at <= now())::int AS expired,
               count(*) FILTER (WHERE session_id = $2)::int AS mine,
-              count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live
+              count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live,
+              count(*) FILTER (WHERE task_id IS NOT NULL AND expires_at > now())::int AS tasks_live
        FROM session_leases WHERE account_id = $1`,
       [acc.accountId, sessionId, o.taskId ?? null],
     );
-    if (peek.mine === 0 && peek.expired === 0 && (peek.live >= acc.limit || (!!o.taskId && !!o.taskLimit && peek.task_live >= o.taskLimit))) return false;
+    const overTask = !!o.taskId && ((!!o.taskLimit && peek.task_live >= o.taskLimit) || (!!o.tasksLimit && peek.tasks_live >= o.tasksLimit));
+    if (peek.mine === 0 && peek.expired === 0 && (peek.live >= acc.limit || overTask)) return false;
     return this.ds.transaction(async (m) => {
       await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [acc.accountId]);
       await this.reclaim(m, acc.accountId);
@@ -103,6 +107,10 @@ export class SessionPool {
       if (o.taskId && o.taskLimit) {
         const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE task_id = $1', [o.taskId]);
         if (t >= o.taskLimit) return false;
+      }
+      if (o.taskId && o.tasksLimit) {
+        const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE account_id = $1 AND task_id IS NOT NULL', [acc.accountId]);
+        if (t >= o.tasksLimit) return false;
       }
       await m.query(
         `INSERT INTO session_leases (session_id, account_id, task_id, holder, acquired_at, expires_at)

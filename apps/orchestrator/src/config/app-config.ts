@@ -57,6 +57,8 @@ export interface AppConfig {
   taskSweepMs: number;
   /** The master's merged outlines are folded level by level once they pass this share of its usable window (MERGE_BUDGET_SHARE). */
   mergeBudgetShare: number;
+  /** Share of an account's pool that tasks without max_parallel leave to interactive sessions (TASK_POOL_RESERVE_SHARE). */
+  taskPoolReserveShare: number;
   /** Bull: lock on an active job (renewed every half of it); a dead worker's jobs come back after about lock + 2 x stalled interval. */
   queueLockMs: number;
   /** Bull: how often workers look for jobs whose lock expired. */
@@ -149,6 +151,15 @@ function share(env: Env, name: string, fallback: number): number {
   return v;
 }
 
+/** A share in [0, 1). */
+function reserveShare(env: Env, name: string, fallback: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0 || v >= 1) throw new ConfigError(name, `must be a number from 0 up to (not including) 1, got "${raw}"`);
+  return v;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const role = (str(env, 'ROLE') ?? 'all') as Role;
   if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('ROLE', `must be all, api or worker, got "${role}"`);
@@ -218,6 +229,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 200, 1, 10_000),
     taskSweepMs: int(env, 'TASK_SWEEP_MS', 30_000, 100),
     mergeBudgetShare: share(env, 'MERGE_BUDGET_SHARE', 0.5),
+    taskPoolReserveShare: reserveShare(env, 'TASK_POOL_RESERVE_SHARE', 0.2),
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000),
     queueStalledMs: int(env, 'QUEUE_STALLED_MS', 30_000, 100),
     windowCacheMb: int(env, 'WINDOW_CACHE_MB', 64, 0, 100_000),

@@ -82,7 +82,8 @@ export class TurnService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null): Promise<TurnResponse> {
+  /** `opts.task`: the coordinator's own turn on a session of its task (others are refused while the task runs). */
+  async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null, opts: { task?: boolean } = {}): Promise<TurnResponse> {
     // A character bound first (cheap), then the token count (linear, but not free).
     assertAppendChars(dto.messages.reduce((n, m) => n + messageChars(m), 0));
     const requestHash = hashRequest(dto);
@@ -109,6 +110,10 @@ export class TurnService {
       if (idempotencyKey !== null) {
         const replay = await this.replay(s.id, idempotencyKey, requestHash);
         if (replay) return replay;
+      }
+      // A task's master and children are the task's while it runs: read-only to everyone else.
+      if (s.taskId && !opts.task && (await this.repo.taskIsLive(s.taskId))) {
+        throw new ApiError('conflict', `Session '${s.id}' belongs to task '${s.taskId}', which is still running; it is read-only until the task ends.`, 'session_id');
       }
       // A parked session (its slot was released while idle) takes a slot again, or the turn is refused with 429.
       if (!locked.hasLease) await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, s.id, { kind: 'idle', waitMs: 0 });

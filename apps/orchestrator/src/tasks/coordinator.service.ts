@@ -3,6 +3,11 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, On
 import {
   addOutline,
   DEFAULT_ROLLING_POLICY,
+  foldHeader,
+  foldOutlinesInWindow,
+  planOutlineFold,
+  readFoldHeader,
+  type OutlineProvenance,
   initialWindow,
   MAX_APPEND_TOKENS,
   OUTLINE_MESSAGE_HEADER,
@@ -24,6 +29,7 @@ import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { PoolService } from '../pool/pool.service';
+import { Compactor, usableContext } from '../session-state/compactor';
 import { SessionStateService } from '../session-state/session-state.service';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyColumn } from '../sessions/sessions.service';
@@ -56,12 +62,15 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   /** Live child runs of this instance, stopped at their next step when it shuts down. */
   private readonly runs = new Set<AbortController>();
   private stopping = false;
+  /** The fold loop of each task running in this instance (one at a time per master). */
+  private readonly folding = new Map<string, Promise<void>>();
 
   constructor(
     private readonly tasks: TasksRepository,
     private readonly sessions: SessionsRepository,
     private readonly turns: TurnService,
     private readonly state: SessionStateService,
+    private readonly compactor: Compactor,
     private readonly pool: PoolService,
     private readonly accounts: AccountsService,
     private readonly estimator: TokenEstimator,
@@ -276,22 +285,25 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     try {
       // Waits in line for a slot (counted as waiting in the pool stats) instead of failing; the child stays queued meanwhile.
       await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
-        kind: 'worker', waitMs: 24 * 3600_000, taskId, taskLimit: task.options.max_parallel, signal: cancelled.signal,
+        kind: 'worker', waitMs: 24 * 3600_000, taskId, taskLimit: task.options.max_parallel, tasksLimit: this.tasksLimit(task, account), signal: cancelled.signal,
       });
       await stopIfCancelled(true);
       await this.tasks.updateChild(taskId, index, { status: 'running', attempts: child.runs, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
-      await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
+      if (task.status === 'queued') await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
       // An earlier run whose claim lapsed (its worker died) may have left the child's turn lock behind;
       // this run holds the claim now, so that lock is stale.
       if (child.runs > 1 && child.sessionId) await this.tasks.clearStaleTurnLock(sessionId);
-      await this.ensureChildSession(task, child, sessionId);
+      await this.ensureChildSession(task, child, sessionId, child.sessionId === null);
       await stopIfCancelled();
-      await this.runRounds(account, task, child, sessionId, () => stopIfCancelled(true));
+      // Between rounds the heartbeat's view of a cancel is enough (the slot wait above read it fresh).
+      await this.runRounds(account, task, child, sessionId, () => stopIfCancelled());
       const outline = await this.childOutline(account, task, sessionId);
       // The merge, the child's completion and its session's close commit together (before the slot goes,
       // so `running` never counts more children than hold slots); a cancelled task merges nothing.
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
       if (merged === 'cancelled') throw new TaskCancelled();
+      // Over the merge budget, the master's outlines are folded (with this child's slot, so folds count against the pool).
+      if (!this.folding.has(taskId)) await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
       await this.pool.release(sessionId);
       return { merged: merged === 'merged' };
     } catch (err) {
@@ -329,10 +341,10 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     }
   }
 
-  private async ensureChildSession(task: TaskEntity, child: TaskChildEntity, sessionId: string): Promise<void> {
-    const existing = await this.ds.getRepository(SessionEntity).findOne({ where: { id: sessionId } });
-    if (existing) return;
-    const master = (await this.ds.getRepository(SessionEntity).findOne({ where: { id: task.masterSessionId } }))!;
+  /** The child's session, created on its first run (`fresh`: the session id was just claimed, so no row exists yet). */
+  private async ensureChildSession(task: TaskEntity, child: TaskChildEntity, sessionId: string, fresh: boolean): Promise<void> {
+    if (!fresh && (await this.tasks.findSession(sessionId))) return;
+    const master = await this.masterOf(task);
     const system = task.options.child.system ?? DEFAULT_CHILD_SYSTEM;
     const systemTokens = this.estimator.countMessage({ content: system });
     await this.sessions.insert({
@@ -354,14 +366,14 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       const parts = splitTokenChunks(child.content, { chunkTokens: Math.max(256, Math.min(6000, budget)), countTokens: (t) => this.estimator.countText(t) });
       for (const [i, part] of parts.entries()) {
         await stopIfCancelled();
-        await this.turns.append(account, sessionId, { messages: [{ role: 'user', content: `[${child.title}, part ${i + 1} of ${parts.length}]\n${part.content}` }], generate: false }, `task:${task.id}:${child.index}:part${i}`, null);
+        await this.turns.append(account, sessionId, { messages: [{ role: 'user', content: `[${child.title}, part ${i + 1} of ${parts.length}]\n${part.content}` }], generate: false }, `task:${task.id}:${child.index}:part${i}`, null, { task: true });
       }
       prompt = fill(`(the content is in the ${parts.length} parts above)`);
     }
     for (let round = 1; round <= task.options.child.max_rounds; round++) {
       await stopIfCancelled();
       const content = round === 1 ? prompt : task.options.child.followup_prompt ?? DEFAULT_FOLLOWUP;
-      await this.turns.append(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null);
+      await this.turns.append(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null, { task: true });
     }
   }
 
@@ -400,6 +412,72 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     return merged ?? 'cancelled';
   }
 
+  /**
+   * A task without max_parallel leaves TASK_POOL_RESERVE_SHARE of the account's pool to interactive
+   * sessions (all such tasks of the account together); max_parallel is the client's own choice.
+   */
+  private tasksLimit(task: TaskEntity, account: ResolvedAccount): number | null {
+    if (task.options.max_parallel !== null) return null;
+    return Math.max(1, Math.floor(account.sessionLimit * (1 - this.config.taskPoolReserveShare)));
+  }
+
+  /** The master's root id and policy, which its children copy (read once per task and instance). */
+  private readonly masters = new Map<string, Promise<Pick<SessionEntity, 'id' | 'rootId' | 'policy'>>>();
+  private masterOf(task: TaskEntity): Promise<Pick<SessionEntity, 'id' | 'rootId' | 'policy'>> {
+    let m = this.masters.get(task.id);
+    if (!m) {
+      m = this.tasks.findSession(task.masterSessionId).then((s) => ({ id: s!.id, rootId: s!.rootId, policy: s!.policy }));
+      m.catch(() => this.masters.delete(task.id));
+      if (this.masters.size > 1000) this.masters.clear();
+      this.masters.set(task.id, m);
+    }
+    return m;
+  }
+
+  /** Runs the master's fold loop, or joins the one running in this instance. */
+  private foldMaster(task: TaskEntity, account: ResolvedAccount): Promise<void> {
+    const running = this.folding.get(task.id);
+    if (running) return running;
+    const loop = this.foldLoop(task, account).finally(() => this.folding.delete(task.id));
+    this.folding.set(task.id, loop);
+    return loop;
+  }
+
+  /**
+   * The tree merge: while the master's outlines pass the budget (MERGE_BUDGET_SHARE of its usable window),
+   * the oldest outlines of the lowest level are folded into one outline of outlines through the summarizer
+   * path (fact guard included). A fold names the child indexes it covers and, as sources, the master
+   * messages it folded (each keeps its children's provenance in the history; task_merges keeps it too).
+   * A fold commits only if none of its outlines was folded meanwhile (another instance).
+   */
+  private async foldLoop(task: TaskEntity, account: ResolvedAccount): Promise<void> {
+    const budgetTokens = Math.floor(usableContext(this.config, this.models.get(task.model).contextWindow) * this.config.mergeBudgetShare);
+    const opts = { budgetTokens, groupTokens: Math.max(1024, Math.floor(budgetTokens / 2)), maxGroup: 16 };
+    for (;;) {
+      const master = await this.tasks.findSession(task.masterSessionId);
+      if (!master) return;
+      const { outlines } = await this.sessions.windowMessages(master, master.window);
+      const plan = planOutlineFold(outlines.map((o) => ({ seq: o.seq, tokens: o.tokens, level: readFoldHeader(o.content ?? '')?.level ?? 0 })), opts);
+      if (!plan) return;
+      const group = outlines.filter((o) => plan.seqs.includes(o.seq));
+      const parts = group.flatMap((o) => readFoldHeader(o.content ?? '')?.parts ?? []);
+      const folded = await this.compactor.foldOutlines(account, master, group, task.options.merge.compress_ratio);
+      const content = `${foldHeader(parts, plan.level)}\n${renderOutline({ ...folded.outline, provenance: seqRuns(master.id, plan.seqs) })}`;
+      const tokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + content });
+      if (tokens >= plan.tokens) {
+        this.logger.warn({ taskId: task.id, in: plan.tokens, out: tokens }, 'a fold did not shrink the outlines; folding stops');
+        return;
+      }
+      await this.sessions.inTurnTransaction(master.id, null, async (m, locked) => {
+        if (!plan.seqs.every((seq) => locked.window.outlineSeqs.includes(seq))) return false;
+        const seq = locked.lastSeq + 1;
+        await this.sessions.insertMessages(m, [{ sessionId: locked.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
+        await this.sessions.updateSession(m, locked.id, { lastSeq: seq, window: foldOutlinesInWindow(locked.window, plan.seqs, seq), windowTokens: locked.windowTokens - plan.tokens + tokens, version: locked.version + 1 });
+        return true;
+      });
+    }
+  }
+
   /** When no child is queued or running, the final answer is enqueued (once: deterministic job id). */
   private async maybeFinish(taskId: string): Promise<void> {
     const c = await this.tasks.counts(taskId);
@@ -423,9 +501,12 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     const account = await this.accounts.resolveById(t.accountId);
     try {
       await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, t.masterSessionId, { kind: 'worker', waitMs: 24 * 3600_000 });
+      // The outlines fit the budget before the final call (a fold loop of this instance finishes first).
+      await this.folding.get(taskId)?.catch(() => undefined);
+      await this.foldMaster(t, account);
       const prompt = t.options.merge.final_prompt ??
         `Goal: ${t.goal}\n\nThe outlines above come from ${c.succeeded} workers, one per part${c.failed ? ` (${c.failed} part(s) failed and are missing)` : ''}. Using only them, write the final answer to the goal.`;
-      const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null);
+      const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null, { task: true });
       const status = c.failed > 0 ? 'partial' : 'succeeded';
       await this.tasks.setTaskStatus(taskId, status, ['merging'], { result: turn.message?.content ?? null, finishedAt: new Date() });
       return { status };
@@ -449,4 +530,16 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
 function unitTokens(u: TaskUnit, estimator: TokenEstimator): number {
   const counted = (u as TaskUnit & { tokens?: number }).tokens;
   return typeof counted === 'number' ? counted : estimator.countText(u.content);
+}
+
+/** A fold's sources: the master messages it folded, as runs of consecutive seqs. */
+function seqRuns(sessionId: string, seqs: readonly number[]): OutlineProvenance[] {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const out: OutlineProvenance[] = [];
+  for (const seq of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.toSeq === seq - 1) last.toSeq = seq;
+    else out.push({ sessionId, snapshotId: null, fromSeq: seq, toSeq: seq });
+  }
+  return out;
 }

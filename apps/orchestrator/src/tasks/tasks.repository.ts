@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
+import { SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
   total: number;
@@ -190,6 +190,10 @@ export class TasksRepository {
       [taskId, index],
     );
     await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+  }
+
+  findSession(id: string): Promise<SessionEntity | null> {
+    return this.ds.getRepository(SessionEntity).findOne({ where: { id } });
   }
 
   async closeSession(sessionId: string): Promise<void> {
