@@ -257,6 +257,40 @@ describe('a task owns only what it owns', () => {
   }, 90_000);
 });
 
+describe('fairness between accounts', () => {
+  let h: TestHarness;
+
+  beforeAll(async () => {
+    // Few workers, so children waiting for their account's pool would fill them all if they held them.
+    h = await TestHarness.start({ sim: { requestLogSize: 5000 }, env: { TASK_SWEEP_MS: '500', WORKER_CONCURRENCY: '6' } });
+  });
+  afterAll(async () => h?.stop());
+
+  it("two accounts' tasks progress together: a 1-child task ends while another account's 60-child task is still running", async () => {
+    const big = await h.createAccount('bigtenant', { session_limit: 3 });
+    const small = await h.createAccount('smalltenant', { session_limit: 3 });
+    h.sim.configure({ firstTokenMs: 150 });
+    try {
+      const inputs = Array.from({ length: 60 }, (_, i) => ({ title: `b${i}.txt`, content: `big input ${i}` }));
+      const first = await h.api(big.apiKey, 'POST', '/v1/tasks', { goal: 'Big', inputs, max_parallel: 3 });
+      expect(first.status).toBe(202);
+      await waitFor(() => h.api(big.apiKey, 'GET', `/v1/tasks/${first.body.id}`), (r) => r.body.progress.succeeded >= 1, 30_000, 'big task under way', 25);
+      const second = await h.api(small.apiKey, 'POST', '/v1/tasks', { goal: 'Small', inputs: [{ title: 's.txt', content: 'small input' }] });
+      expect(second.status).toBe(202);
+      const smallDone = await waitFor(() => h.api(small.apiKey, 'GET', `/v1/tasks/${second.body.id}`), (r) => ['succeeded', 'partial', 'failed'].includes(r.body.status), 60_000, 'small task ends', 25);
+      expect(smallDone.body.status).toBe('succeeded');
+      const bigNow = (await h.api(big.apiKey, 'GET', `/v1/tasks/${first.body.id}`)).body;
+      // The big task was far from done when the small one ended: the small one did not wait behind it.
+      expect(bigNow.status).toBe('running');
+      expect(bigNow.progress.succeeded).toBeLessThan(40);
+      const bigDone = await waitFor(() => h.api(big.apiKey, 'GET', `/v1/tasks/${first.body.id}`), (r) => ['succeeded', 'partial', 'failed'].includes(r.body.status), 120_000, 'big task ends', 100);
+      expect(bigDone.body).toMatchObject({ status: 'succeeded', progress: { total: 60, succeeded: 60 } });
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+    }
+  }, 180_000);
+});
+
 describe('a task created while Redis is unreachable', () => {
   let h: TestHarness;
   const proxy = new PausableProxy({ host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) });

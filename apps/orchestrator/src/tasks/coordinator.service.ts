@@ -42,6 +42,7 @@ export const FINAL_QUEUE = 'task-final';
 const CHILD_ATTEMPTS = 3;
 const FINAL_ATTEMPTS = 3;
 const SWEEP_BATCH = 5000;
+const BOUNCE_RETRY_MS = 2000;
 const FINISHED: TaskEntity['status'][] = ['succeeded', 'partial', 'failed', 'cancelled'];
 
 const DEFAULT_CHILD_SYSTEM =
@@ -59,6 +60,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   private readonly logger = new Logger(CoordinatorService.name);
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
+  private readonly dispatching = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Live child runs of this instance, stopped at their next step when it shuts down. */
   private readonly runs = new Set<AbortController>();
   private stopping = false;
@@ -112,7 +114,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   sweep(): Promise<void> {
     this.sweeping ??= (async () => {
       try {
-        for (const c of await this.tasks.dueChildren(SWEEP_BATCH)) await this.enqueueChild(c.taskId, c.index, c.runs);
+        for (const account of await this.tasks.accountsWithLiveTasks()) await this.dispatch(account);
         for (const id of await this.tasks.dueFinals(SWEEP_BATCH)) await this.enqueueFinal(id);
       } catch (err) {
         this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'task sweep failed; the next one retries');
@@ -121,6 +123,35 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       }
     })();
     return this.sweeping;
+  }
+
+  /**
+   * Enqueues the account's children that can take a slot now (see dueChildrenOfAccount). Called when a
+   * task is created, when a child of the account gives its slot back, and by the sweep; calls for one
+   * account while one runs are folded into one more pass.
+   */
+  dispatch(account: { id: string; sessionLimit: number }): Promise<void> {
+    const running = this.dispatching.get(account.id);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const state = { again: false, done: Promise.resolve() };
+    state.done = (async () => {
+      try {
+        do {
+          state.again = false;
+          const due = await this.tasks.dueChildrenOfAccount(account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit));
+          for (const c of due) await this.enqueueChild(c.taskId, c.index, c.runs);
+        } while (state.again);
+      } catch (err) {
+        this.logger.warn({ accountId: account.id, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue due children now; the sweep will');
+      } finally {
+        this.dispatching.delete(account.id);
+      }
+    })();
+    this.dispatching.set(account.id, state);
+    return state.done;
   }
 
   /** Run `run` of a child (runs started before it): one job id per run, so a run lost with its worker is enqueued anew. */
@@ -180,7 +211,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     if (!created) return (await this.replayCreate(account, idempotencyKey!, requestHash!))!;
     // The rows committed are the outbox: enqueueing is off the request path, and a sweep enqueues
     // whatever did not make it (Redis down, the process stopping). Deterministic job ids: twice is a no-op.
-    void this.enqueueAll(taskId, units.map((u) => u.index));
+    void this.dispatch(account);
     return this.view((await this.tasks.findTask(account.id, taskId))!);
   }
 
@@ -189,14 +220,6 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     if (!t) return null;
     if (t.requestHash !== requestHash) throw new ApiError('conflict', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key');
     return this.view(t);
-  }
-
-  private async enqueueAll(taskId: string, indexes: number[]): Promise<void> {
-    try {
-      for (let i = 0; i < indexes.length; i += 50) await Promise.all(indexes.slice(i, i + 50).map((index) => this.enqueueChild(taskId, index, 0)));
-    } catch (err) {
-      this.logger.warn({ taskId, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue the children now; the sweep will');
-    }
   }
 
   async get(account: ResolvedAccount, id: string) {
@@ -283,12 +306,19 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       if (cancelled.signal.aborted || (fresh && (await this.tasks.findTaskById(taskId))?.status === 'cancelled')) throw new TaskCancelled();
     };
     try {
-      // Waits in line for a slot (counted as waiting in the pool stats) instead of failing; the child stays queued meanwhile.
-      await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
-        kind: 'worker', waitMs: 24 * 3600_000, taskId, taskLimit: task.options.max_parallel, tasksLimit: this.tasksLimit(task, account), signal: cancelled.signal,
+      const slot = await this.pool.tryAcquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
+        kind: 'worker', taskId, taskLimit: task.options.max_parallel, tasksLimit: this.tasksLimit(task, account),
       });
+      if (!slot) {
+        // No slot now: the child waits in line in Postgres, not on a worker (other accounts' jobs go ahead);
+        // the next slot given back in this account, or the sweep, enqueues it again.
+        await this.tasks.updateChild(taskId, index, { claimId: null, claimedUntil: null }, ['queued', 'running']);
+        // Should no slot be given back in this account meanwhile (interactive sessions), it looks again shortly.
+        await this.enqueueChild(taskId, index, child.runs, BOUNCE_RETRY_MS).catch(() => undefined);
+        return { merged: false, skipped: true };
+      }
       await stopIfCancelled(true);
-      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: child.runs, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
+      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: child.attempts + 1, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
       if (task.status === 'queued') await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
       // An earlier run whose claim lapsed (its worker died) may have left the child's turn lock behind;
       // this run holds the claim now, so that lock is stale.
@@ -305,11 +335,13 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       // Over the merge budget, the master's outlines are folded (with this child's slot, so folds count against the pool).
       if (!this.folding.has(taskId)) await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
       await this.pool.release(sessionId);
+      void this.dispatch(account);
       return { merged: merged === 'merged' };
     } catch (err) {
       // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
       if (cancelled.signal.reason === 'lost') return { merged: false };
       await this.pool.release(sessionId).catch(() => undefined);
+      void this.dispatch(account);
       const isCancel = (await this.tasks.findTaskById(taskId))?.status === 'cancelled';
       const unclaim = { claimId: null, claimedUntil: null };
       if (!isCancel && this.stopping) {
@@ -323,16 +355,16 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         return { merged: false };
       }
       const message = err instanceof Error ? err.message : String(err);
-      const lastAttempt = child.runs >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
+      const lastAttempt = child.attempts + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
       if (lastAttempt) {
         await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message, ...unclaim }, ['running', 'queued']);
         await this.tasks.closeSession(sessionId);
       } else {
         // Back in line (without a slot); the next run is enqueued after a backoff.
         await this.tasks.updateChild(taskId, index, { status: 'queued', error: message, ...unclaim }, ['running', 'queued']);
-        await this.enqueueChild(taskId, index, child.runs, 1000 * 2 ** (child.runs - 1)).catch(() => undefined);
+        await this.enqueueChild(taskId, index, child.runs, 1000 * 2 ** child.attempts).catch(() => undefined);
       }
-      this.logger.warn({ taskId, index, attempt: child.runs, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
+      this.logger.warn({ taskId, index, attempt: child.attempts + 1, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
       return { merged: false };
     } finally {
       clearInterval(heartbeat);
@@ -417,8 +449,11 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
    * sessions (all such tasks of the account together); max_parallel is the client's own choice.
    */
   private tasksLimit(task: TaskEntity, account: ResolvedAccount): number | null {
-    if (task.options.max_parallel !== null) return null;
-    return Math.max(1, Math.floor(account.sessionLimit * (1 - this.config.taskPoolReserveShare)));
+    return task.options.max_parallel !== null ? null : this.reservedTasksCap(account.sessionLimit);
+  }
+
+  private reservedTasksCap(limit: number): number {
+    return Math.max(1, Math.floor(limit * (1 - this.config.taskPoolReserveShare)));
   }
 
   /** The master's root id and policy, which its children copy (read once per task and instance). */

@@ -101,12 +101,37 @@ export class TasksRepository {
    * The outbox, read from the rows that make work due: a child is due while it is queued or running in a
    * live task; the final answer is due when a live task has no child queued or running.
    */
-  async dueChildren(limit: number): Promise<Array<{ taskId: string; index: number; runs: number }>> {
+  /** Accounts with a live task, and their pool limits: the sweep dispatches each. */
+  async accountsWithLiveTasks(): Promise<Array<{ id: string; sessionLimit: number }>> {
+    const rows: Array<{ id: string; session_limit: number }> = await this.ds.query(
+      `SELECT a.id, a.session_limit FROM accounts a WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = a.id AND t.status IN ('queued', 'running'))`,
+    );
+    return rows.map((r) => ({ id: r.id, sessionLimit: r.session_limit }));
+  }
+
+  /**
+   * The account's children due to run now, as many as its pool has free slots: queued (or whose run's
+   * claim lapsed), each task within its max_parallel, taken round-robin across the account's tasks.
+   * Children beyond that wait in Postgres, not in the queue, so they hold no worker.
+   */
+  async dueChildrenOfAccount(accountId: string, poolLimit: number, tasksCap: number): Promise<Array<{ taskId: string; index: number; runs: number }>> {
     const rows: Array<{ task_id: string; index: number; runs: number }> = await this.ds.query(
-      `SELECT c.task_id, c.index, c.runs FROM task_children c JOIN tasks t ON t.id = c.task_id
-       WHERE t.status IN ('queued', 'running') AND c.status IN ('queued', 'running') AND (c.claimed_until IS NULL OR c.claimed_until < now())
-       ORDER BY c.task_id, c.index LIMIT $1`,
-      [limit],
+      `WITH live AS (
+         SELECT task_id, count(*)::int AS n FROM session_leases WHERE account_id = $1 AND expires_at > now() GROUP BY task_id
+       ), due AS (
+         SELECT c.task_id, c.index, c.runs, row_number() OVER (PARTITION BY c.task_id ORDER BY c.index) AS rn,
+                COALESCE((t.options->>'max_parallel')::int, 2147483647) - COALESCE(l.n, 0) AS task_free
+         FROM task_children c JOIN tasks t ON t.id = c.task_id LEFT JOIN live l ON l.task_id = c.task_id
+         WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND c.status IN ('queued', 'running')
+           AND (c.claimed_until IS NULL OR c.claimed_until < now())
+       )
+       SELECT task_id, index, runs FROM due WHERE rn <= task_free ORDER BY rn, task_id
+       LIMIT GREATEST(0, LEAST(
+         $2 - (SELECT COALESCE(sum(n), 0) FROM live),
+         -- tasks without max_parallel leave the reserve to interactive sessions
+         (CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND t.options->>'max_parallel' IS NOT NULL)
+               THEN $2 ELSE $3 END) - (SELECT COALESCE(sum(n), 0) FROM live WHERE task_id IS NOT NULL)))::int`,
+      [accountId, poolLimit, tasksCap],
     );
     return rows.map((r) => ({ taskId: r.task_id, index: r.index, runs: r.runs }));
   }
