@@ -14,6 +14,7 @@ import { ChatCompletionsService } from './openai-compat/chat-completions.service
 import { CoordinatorService } from './tasks/coordinator.service';
 import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
+import { TaskEvents } from './tasks/task-events';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
 import { APP_CONFIG, AppConfig } from './config/app-config';
@@ -113,6 +114,7 @@ export class AppModule {
         ChatCompletionsService,
         TasksRepository,
         CoordinatorService,
+        TaskEvents,
       ],
     };
   }

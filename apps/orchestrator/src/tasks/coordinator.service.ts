@@ -20,9 +20,8 @@ import {
   type TaskUnit,
 } from '@so/domain';
 import { ModelRegistry, TokenEstimator } from '@so/llm';
-import { CompressionEntity, SessionEntity, TaskChildEntity, TaskEntity, TaskOptions } from '@so/persistence';
+import { SessionEntity, TaskChildEntity, TaskEntity, TaskOptions } from '@so/persistence';
 import { JOB_QUEUE, UnrecoverableJobError, type JobQueue } from '@so/queue';
-import { DataSource } from 'typeorm';
 import { AccountsService, type ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
@@ -77,7 +76,6 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     private readonly accounts: AccountsService,
     private readonly estimator: TokenEstimator,
     private readonly models: ModelRegistry,
-    private readonly ds: DataSource,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -411,8 +409,8 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
 
   /** The child's whole window compressed into one outline (reused if a previous attempt already made it). */
   private async childOutline(account: ResolvedAccount, task: TaskEntity, sessionId: string): Promise<{ text: string; snapshotId: string | null; fromSeq: number; toSeq: number }> {
-    const last = await this.ds.getRepository(CompressionEntity).findOne({ where: { sessionId }, order: { createdAt: 'DESC' } });
-    const s = (await this.ds.getRepository(SessionEntity).findOne({ where: { id: sessionId } }))!;
+    const last = await this.tasks.lastCompression(sessionId);
+    const s = (await this.tasks.findSession(sessionId))!;
     if (!last || last.toSeq < s.lastSeq - 1) {
       const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true });
       return { text: r.outline, snapshotId: r.snapshot_id, fromSeq: r.compressed_seqs[0], toSeq: r.compressed_seqs[1] };

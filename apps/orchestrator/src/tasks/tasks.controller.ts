@@ -7,6 +7,7 @@ import { ApiErrors } from '../common/api-docs';
 import { ApiError } from '../common/api-error';
 import { PageQuery } from '../common/pagination';
 import { CoordinatorService } from './coordinator.service';
+import { TaskEvents } from './task-events';
 import { CreateTaskDto, TaskResponse } from './tasks.dto';
 
 const FINISHED = ['succeeded', 'partial', 'failed', 'cancelled'];
@@ -16,7 +17,7 @@ const FINISHED = ['succeeded', 'partial', 'failed', 'cancelled'];
 @UseGuards(AccountGuard)
 @Controller('v1/tasks')
 export class TasksController {
-  constructor(private readonly coordinator: CoordinatorService) {}
+  constructor(private readonly coordinator: CoordinatorService, private readonly taskEvents: TaskEvents) {}
 
   @Post()
   @HttpCode(202)
@@ -79,7 +80,8 @@ export class TasksController {
         res.write(`id: ${++n}\nevent: done\ndata: ${body}\n\n`);
         break;
       }
-      await new Promise((r) => setTimeout(r, 250));
+      // Woken by the task's Postgres notification (any instance's change); without LISTEN, a short interval.
+      await (this.taskEvents.available ? this.taskEvents.next(view.id, 5000) : new Promise((r) => setTimeout(r, 250)));
       if (closed) return;
       view = await this.coordinator.get(a, id);
     }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
+import { CompressionEntity, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
   total: number;
@@ -11,6 +11,11 @@ export interface ChildCounts {
   failed: number;
   cancelled: number;
 }
+
+/** Postgres channel of task progress: the payload is the task id (sent on commit, once per transaction and task). */
+export const TASK_EVENTS_CHANNEL = 'task_events';
+const NOTIFY_TASK = `pg_notify('${TASK_EVENTS_CHANNEL}', id::text)`;
+const NOTIFY_CHILD = `pg_notify('${TASK_EVENTS_CHANNEL}', task_id::text)`;
 
 /** Tasks, their children and the merge ledger. */
 @Injectable()
@@ -65,7 +70,7 @@ export class TasksRepository {
     const qb = this.ds.getRepository(TaskChildEntity).createQueryBuilder().update().set(patch as QueryDeepPartialEntity<TaskChildEntity>)
       .where('task_id = :taskId AND index = :index', { taskId, index });
     if (onlyIfStatus) qb.andWhere('status = ANY(:s)', { s: onlyIfStatus });
-    const r = await qb.execute();
+    const r = await qb.returning(NOTIFY_CHILD).execute();
     return (r.affected ?? 0) > 0;
   }
 
@@ -79,7 +84,7 @@ export class TasksRepository {
   async setTaskStatus(id: string, status: TaskStatus, onlyIf: TaskStatus[], extra: Partial<TaskEntity> = {}): Promise<boolean> {
     const r = await this.ds.getRepository(TaskEntity).createQueryBuilder().update()
       .set({ status, ...extra } as QueryDeepPartialEntity<TaskEntity>)
-      .where('id = :id AND status = ANY(:onlyIf)', { id, onlyIf }).execute();
+      .where('id = :id AND status = ANY(:onlyIf)', { id, onlyIf }).returning(NOTIFY_TASK).execute();
     return (r.affected ?? 0) > 0;
   }
 
@@ -188,7 +193,7 @@ export class TasksRepository {
   async cancelTask(id: string): Promise<boolean> {
     return this.ds.transaction(async (m) => {
       const r: unknown = await m.query(
-        `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id`,
+        `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id, ${NOTIFY_TASK}`,
         [id],
       );
       if (rowsOf(r).length === 0) return false;
@@ -211,10 +216,14 @@ export class TasksRepository {
   /** The child's completion, written with its merge: child succeeded and its session closed. */
   async completeChild(m: EntityManager, taskId: string, index: number, sessionId: string): Promise<void> {
     await m.query(
-      `UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued')`,
+      `UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued') RETURNING ${NOTIFY_CHILD}`,
       [taskId, index],
     );
     await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+  }
+
+  lastCompression(sessionId: string): Promise<CompressionEntity | null> {
+    return this.ds.getRepository(CompressionEntity).findOne({ where: { sessionId }, order: { createdAt: 'DESC' } });
   }
 
   findSession(id: string): Promise<SessionEntity | null> {
