@@ -82,7 +82,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
 
   onModuleInit(): void {
     if (this.config.role === 'api') return;
-    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChild(job.data.taskId, job.data.index), { concurrency: this.config.workerConcurrency });
+    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChildren(job.data.taskId, job.data.index), { concurrency: this.config.workerConcurrency });
     this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId, job.attemptsMade), { concurrency: 4 });
   }
 
@@ -140,7 +140,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         do {
           state.again = false;
           const due = await this.tasks.dueChildrenOfAccount(account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit));
-          for (const c of due) await this.enqueueChild(c.taskId, c.index, c.runs);
+          for (let i = 0; i < due.length; i += 25) await Promise.all(due.slice(i, i + 25).map((c) => this.enqueueChild(c.taskId, c.index, c.runs)));
         } while (state.again);
       } catch (err) {
         this.logger.warn({ accountId: account.id, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue due children now; the sweep will');
@@ -277,7 +277,34 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
    * committed with the child's completion -> free the slot. Retries are Postgres's: a failed run puts
    * the child back in line and enqueues the next run itself (the sweep would, too).
    */
-  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean }> {
+  /**
+   * A child job: its child, then, while a child of the same account is due, that one on the slot just
+   * given back (no queue hop between two children of an account; other accounts' jobs are not behind
+   * it, since each account's children only come in while it has free slots).
+   */
+  async runChildren(taskId: string, index: number): Promise<{ ran: number; merged: number }> {
+    let next: { taskId: string; index: number } | null = { taskId, index };
+    let ran = 0;
+    let merged = 0;
+    while (next && !this.stopping) {
+      const r = await this.runChild(next.taskId, next.index);
+      if (r.skipped) break;
+      ran++;
+      if (r.merged) merged++;
+      next = r.handOver ? await this.nextDueChild(r.handOver).catch(() => null) : null;
+    }
+    return { ran, merged };
+  }
+
+  private async nextDueChild(account: { id: string; sessionLimit: number }): Promise<{ taskId: string; index: number } | null> {
+    const due = await this.tasks.dueChildrenOfAccount(account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit));
+    if (!due.length) return null;
+    // More slots free than this hand-over fills (a slot given back elsewhere): the rest go through the queue.
+    if (due.length > 1) void this.dispatch(account);
+    return { taskId: due[0].taskId, index: due[0].index };
+  }
+
+  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; handOver?: { id: string; sessionLimit: number } }> {
     const runId = uuidv7();
     const claimMs = this.config.poolLeaseTtlMs;
     const child = await this.tasks.claimChild(taskId, index, runId, claimMs);
@@ -333,8 +360,8 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       // Over the merge budget, the master's outlines are folded (with this child's slot, so folds count against the pool).
       if (!this.folding.has(taskId)) await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
       await this.pool.release(sessionId);
-      void this.dispatch(account);
-      return { merged: merged === 'merged' };
+      // The slot goes to the account's next due child in this same job (runChildren).
+      return { merged: merged === 'merged', handOver: { id: account.id, sessionLimit: account.sessionLimit } };
     } catch (err) {
       // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
       if (cancelled.signal.reason === 'lost') return { merged: false };
