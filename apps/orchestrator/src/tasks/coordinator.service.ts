@@ -307,16 +307,16 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; handOver?: { id: string; sessionLimit: number } }> {
     const runId = uuidv7();
     const claimMs = this.config.poolLeaseTtlMs;
-    const child = await this.tasks.claimChild(taskId, index, runId, claimMs);
+    const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7());
     // Done, cancelled, or another live run holds it: nothing to do.
-    if (!child) return { merged: false, skipped: true };
+    if (!claimed) return { merged: false, skipped: true };
+    const { child, task, freshSession } = claimed;
     if (this.stopping) {
       await this.tasks.updateChild(taskId, index, { claimId: null, claimedUntil: null }, ['queued', 'running']);
       return { merged: false, skipped: true };
     }
-    const task = (await this.tasks.findTaskById(taskId))!;
     const account = await this.accounts.resolveById(task.accountId);
-    const sessionId = child.sessionId ?? (await this.tasks.claimChildSession(taskId, index, uuidv7()));
+    const sessionId = child.sessionId!;
     const cancelled = new AbortController();
     this.runs.add(cancelled);
     // The heartbeat renews the claim and sees a cancel (or a lost claim) in the same round trip.
@@ -342,13 +342,11 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         await this.enqueueChild(taskId, index, child.runs, BOUNCE_RETRY_MS).catch(() => undefined);
         return { merged: false, skipped: true };
       }
-      await stopIfCancelled(true);
-      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: child.attempts + 1, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
-      if (task.status === 'queued') await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
+      if (!(await this.tasks.startChild(taskId, index, child.attempts + 1))) throw new TaskCancelled();
       // An earlier run whose claim lapsed (its worker died) may have left the child's turn lock behind;
       // this run holds the claim now, so that lock is stale.
-      if (child.runs > 1 && child.sessionId) await this.tasks.clearStaleTurnLock(sessionId);
-      await this.ensureChildSession(task, child, sessionId, child.sessionId === null);
+      if (child.runs > 1 && !freshSession) await this.tasks.clearStaleTurnLock(sessionId);
+      await this.ensureChildSession(task, child, sessionId, freshSession);
       await stopIfCancelled();
       // Between rounds the heartbeat's view of a cancel is enough (the slot wait above read it fresh).
       await this.runRounds(account, task, child, sessionId, () => stopIfCancelled());

@@ -47,10 +47,6 @@ export class TasksRepository {
     return qb.orderBy('t.id', 'DESC').limit(limit + 1).getMany();
   }
 
-  findChild(taskId: string, index: number): Promise<TaskChildEntity | null> {
-    return this.ds.getRepository(TaskChildEntity).findOne({ where: { taskId, index } });
-  }
-
   childrenWithStatus(taskId: string, statuses: TaskChildStatus[]): Promise<TaskChildEntity[]> {
     return this.ds.getRepository(TaskChildEntity).createQueryBuilder('c')
       .where('c.task_id = :taskId AND c.status = ANY(:statuses)', { taskId, statuses }).orderBy('c.index').getMany();
@@ -72,13 +68,6 @@ export class TasksRepository {
     if (onlyIfStatus) qb.andWhere('status = ANY(:s)', { s: onlyIfStatus });
     const r = await qb.returning(NOTIFY_CHILD).execute();
     return (r.affected ?? 0) > 0;
-  }
-
-  /** Sets the child's session id once; returns the id that won. */
-  async claimChildSession(taskId: string, index: number, sessionId: string): Promise<string> {
-    await this.ds.query('UPDATE task_children SET session_id = $3 WHERE task_id = $1 AND index = $2 AND session_id IS NULL', [taskId, index, sessionId]);
-    const [{ session_id }] = await this.ds.query('SELECT session_id FROM task_children WHERE task_id = $1 AND index = $2', [taskId, index]);
-    return session_id;
   }
 
   async setTaskStatus(id: string, status: TaskStatus, onlyIf: TaskStatus[], extra: Partial<TaskEntity> = {}): Promise<boolean> {
@@ -143,24 +132,48 @@ export class TasksRepository {
 
   /**
    * A run takes the child (a lease of ttlMs) if no live run holds it and its task is live; null otherwise.
-   * `runs` counts the runs started, this one included.
+   * One round trip: the child gets its session id on its first run (`freshSession`), and its task comes
+   * back with it. `runs` counts the runs started, this one included.
    */
-  async claimChild(taskId: string, index: number, claimId: string, ttlMs: number): Promise<TaskChildEntity | null> {
+  async claimChild(taskId: string, index: number, claimId: string, ttlMs: number, newSessionId: string): Promise<{ child: TaskChildEntity; task: TaskEntity; freshSession: boolean } | null> {
     const r: unknown = await this.ds.query(
-      `UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1
-       WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < now())
-         AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
-       RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs`,
-      [taskId, index, claimId, String(ttlMs)],
+      `WITH c AS (
+         UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1, session_id = COALESCE(session_id, $5)
+         WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < now())
+           AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
+         RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs)
+       SELECT c.*, t.id AS t_id, t.account_id AS t_account_id, t.master_session_id AS t_master_session_id, t.status AS t_status, t.goal AS t_goal,
+              t.model AS t_model, t.options AS t_options, t.total AS t_total, t.created_at AS t_created_at
+       FROM c JOIN tasks t ON t.id = $1`,
+      [taskId, index, claimId, String(ttlMs), newSessionId],
     );
-    const row = rowsOf(r)[0] as Record<string, unknown> | undefined;
+    const row = rowsOf(r)[0] as Record<string, any> | undefined;
     if (!row) return null;
-    return {
-      taskId, index: row.index as number, title: row.title as string, content: row.content as string, tokens: row.tokens as number,
-      status: row.status as TaskChildStatus, sessionId: (row.session_id as string | null) ?? null, attempts: row.attempts as number,
-      error: (row.error as string | null) ?? null, startedAt: (row.started_at as Date | null) ?? null, finishedAt: (row.finished_at as Date | null) ?? null,
-      claimId, claimedUntil: null, runs: row.runs as number,
-    };
+    const child = {
+      taskId, index: row.index, title: row.title, content: row.content, tokens: row.tokens, status: row.status, sessionId: row.session_id,
+      attempts: row.attempts, error: row.error ?? null, startedAt: row.started_at ?? null, finishedAt: row.finished_at ?? null, claimId, claimedUntil: null, runs: row.runs,
+    } as TaskChildEntity;
+    const task = {
+      id: row.t_id, accountId: row.t_account_id, masterSessionId: row.t_master_session_id, status: row.t_status, goal: row.t_goal, model: row.t_model,
+      options: row.t_options, total: row.t_total, createdAt: row.t_created_at,
+    } as TaskEntity;
+    return { child, task, freshSession: row.session_id === newSessionId };
+  }
+
+  /**
+   * The child starts (it holds a slot): running, one more attempt, its task running; false when the task
+   * was cancelled meanwhile (a slot freed by a cancel must not start a queued child). One round trip.
+   */
+  async startChild(taskId: string, index: number, attempts: number): Promise<boolean> {
+    const r: unknown = await this.ds.query(
+      `WITH t AS (UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING ${NOTIFY_TASK})
+       UPDATE task_children SET status = 'running', attempts = $3, started_at = COALESCE(started_at, now())
+       WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running')
+         AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running')) AND (SELECT count(*) FROM t) >= 0
+       RETURNING ${NOTIFY_CHILD}`,
+      [taskId, index, attempts],
+    );
+    return rowsOf(r).length > 0;
   }
 
   /** The run's heartbeat: renews its claim; answers whether it still holds it and the task's status. */
