@@ -15,6 +15,7 @@ import { CoordinatorService } from './tasks/coordinator.service';
 import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
 import { TaskEvents } from './tasks/task-events';
+import { PgNotifications } from './common/pg-notifications';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
 import { APP_CONFIG, AppConfig } from './config/app-config';
@@ -115,6 +116,7 @@ export class AppModule {
         TasksRepository,
         CoordinatorService,
         TaskEvents,
+        PgNotifications,
       ],
     };
   }

@@ -53,6 +53,8 @@ export interface PoolAccountStats {
 }
 
 const WAIT_SAMPLE_WINDOW = "interval '15 minutes'";
+/** Postgres channel of slots given back: the payload is the account id. */
+export const POOL_RELEASE_CHANNEL = 'pool_release';
 
 /**
  * Per-account session slots held as leases in Postgres, correct across any number of instances:
@@ -171,11 +173,15 @@ export class SessionPool {
   }
 
   async release(sessionId: string): Promise<void> {
-    const gone: Array<{ account_id: string }> = rowsOf(await this.ds.query('DELETE FROM session_leases WHERE session_id = $1 RETURNING account_id', [sessionId])) as never;
+    // The notification wakes a waiter of this account on any instance listening on POOL_RELEASE_CHANNEL.
+    const gone: Array<{ account_id: string }> = rowsOf(
+      await this.ds.query(`DELETE FROM session_leases WHERE session_id = $1 RETURNING account_id, pg_notify('${POOL_RELEASE_CHANNEL}', account_id::text)`, [sessionId]),
+    ) as never;
     if (gone.length) this.wakeOne(gone[0].account_id);
   }
 
-  private wakeOne(accountId: string): void {
+  /** Wakes this instance's oldest waiter of the account (a slot was given back, here or elsewhere). */
+  wakeOne(accountId: string): void {
     const queue = this.localWaiters.get(accountId);
     const wake = queue?.shift();
     if (queue && !queue.length) this.localWaiters.delete(accountId);

@@ -306,7 +306,8 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
 
   async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; handOver?: { id: string; sessionLimit: number } }> {
     const runId = uuidv7();
-    const claimMs = this.config.poolLeaseTtlMs;
+    // Longer than a slot's lease: a dead run's slot has lapsed (and is reclaimed) before its child is taken over.
+    const claimMs = Math.ceil(this.config.poolLeaseTtlMs * 1.5);
     const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7());
     // Done, cancelled, or another live run holds it: nothing to do.
     if (!claimed) return { merged: false, skipped: true };
