@@ -34,7 +34,8 @@ import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyColumn } from '../sessions/sessions.service';
 import { TurnService } from '../sessions/turn.service';
 import type { CreateTaskDto } from './tasks.dto';
-import { TasksRepository } from './tasks.repository';
+import { TASK_CANCEL_CHANNEL, TasksRepository } from './tasks.repository';
+import { PgNotifications } from '../common/pg-notifications';
 
 export const CHILD_QUEUE = 'task-children';
 export const FINAL_QUEUE = 'task-final';
@@ -61,7 +62,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   private sweeping?: Promise<void>;
   private readonly dispatching = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Live child runs of this instance, stopped at their next step when it shuts down. */
-  private readonly runs = new Set<AbortController>();
+  private readonly runs = new Map<AbortController, string>();
   private stopping = false;
   /** The fold loop of each task running in this instance (one at a time per master). */
   private readonly folding = new Map<string, Promise<void>>();
@@ -78,7 +79,13 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     private readonly models: ModelRegistry,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    notifications: PgNotifications,
+  ) {
+    // A cancel (any instance) stops this instance's runs of the task at their next step; the heartbeat sees it too, later.
+    notifications.on(TASK_CANCEL_CHANNEL, (taskId) => {
+      for (const [run, id] of this.runs) if (id === taskId) run.abort('cancel');
+    });
+  }
 
   onModuleInit(): void {
     if (this.config.role === 'api') return;
@@ -101,7 +108,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   onModuleDestroy(): void {
     this.stopping = true;
     clearInterval(this.sweepTimer);
-    for (const run of this.runs) run.abort('shutdown');
+    for (const run of this.runs.keys()) run.abort('shutdown');
   }
 
   /**
@@ -319,7 +326,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     const account = await this.accounts.resolveById(task.accountId);
     const sessionId = child.sessionId!;
     const cancelled = new AbortController();
-    this.runs.add(cancelled);
+    this.runs.set(cancelled, taskId);
     // The heartbeat renews the claim and sees a cancel (or a lost claim) in the same round trip.
     const heartbeat = setInterval(() => {
       this.tasks.renewClaim(taskId, index, runId, claimMs).then((r) => {

@@ -14,6 +14,8 @@ export interface ChildCounts {
 
 /** Postgres channel of task progress: the payload is the task id (sent on commit, once per transaction and task). */
 export const TASK_EVENTS_CHANNEL = 'task_events';
+/** Postgres channel of cancels: the payload is the task id; every instance stops that task's runs at once. */
+export const TASK_CANCEL_CHANNEL = 'task_cancel';
 const NOTIFY_TASK = `pg_notify('${TASK_EVENTS_CHANNEL}', id::text)`;
 const NOTIFY_CHILD = `pg_notify('${TASK_EVENTS_CHANNEL}', task_id::text)`;
 
@@ -206,7 +208,7 @@ export class TasksRepository {
   async cancelTask(id: string): Promise<boolean> {
     return this.ds.transaction(async (m) => {
       const r: unknown = await m.query(
-        `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id, ${NOTIFY_TASK}`,
+        `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id, ${NOTIFY_TASK}, pg_notify('${TASK_CANCEL_CHANNEL}', id::text)`,
         [id],
       );
       if (rowsOf(r).length === 0) return false;
