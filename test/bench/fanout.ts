@@ -146,7 +146,8 @@ async function main(): Promise<number> {
       const svc = services.get(d)!;
       const simKey = `sim-fanout-${d}-${label}-${randomBytes(3).toString('hex')}`;
       const account = await createBenchAccount(svc.url, { name: `bench-fanout-${++accountSeq}`, sessionLimit: P.session_limit, simBaseUrl: sim.baseUrl, simKey });
-      const body = { goal: `Summarize the ${n} items: total weight and total cost.`, inputs: inputs(n, label) };
+      // max_parallel = the pool: without it a task leaves TASK_POOL_RESERVE_SHARE of the pool to interactive sessions.
+      const body = { goal: `Summarize the ${n} items: total weight and total cost.`, inputs: inputs(n, label), max_parallel: P.session_limit };
 
       // Sampler: live leases every 20 ms, task status every 100 ms, on its own connection.
       const samples: Sample[] = [];

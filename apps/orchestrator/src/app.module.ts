@@ -18,6 +18,8 @@ import { ChatCompletionsService } from './openai-compat/chat-completions.service
 import { CoordinatorService } from './tasks/coordinator.service';
 import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
+import { TaskEvents } from './tasks/task-events';
+import { PgNotifications } from './common/pg-notifications';
 import { AccountGuard, AdminGuard } from './auth/auth.guards';
 import { SecretBox } from './common/secrets';
 import { OperationsMetrics } from './health/operations-metrics';
@@ -145,6 +147,8 @@ export class AppModule {
         DashboardRepository,
         DashboardService,
         AnyKeyGuard,
+        TaskEvents,
+        PgNotifications,
       ],
     };
   }

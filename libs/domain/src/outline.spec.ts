@@ -5,7 +5,6 @@ import {
   EARLIER_OUTLINES_MERGE,
   buildOutlineRequest,
   extractiveOutline,
-  mergeOutlines,
   type Outline,
   OUTLINE_JSON_SCHEMA,
   OUTLINE_MARKER,
@@ -200,41 +199,18 @@ describe('extractive fallback outline', () => {
   });
 });
 
-describe('outline merge (coordinator)', () => {
-  const childA = withProvenance(
-    { goal: 'Review module A', decisions: [{ text: 'Rename Foo', why: 'clarity' }], facts: ['owner=alice', 'shared=yes'], openItems: [], artifacts: ['a.ts'] },
-    { sessionId: 'child_a', snapshotId: 'snap_a', fromSeq: 1, toSeq: 30 },
-  );
-  const childB = withProvenance(
-    { goal: 'Review module B', decisions: [{ text: 'Rename Foo', why: 'clarity' }], facts: ['shared=yes', 'owner=bob'], openItems: ['flaky test?'], artifacts: ['b.ts', 'a.ts'] },
-    { sessionId: 'child_b', snapshotId: null, fromSeq: 5, toSeq: 12 },
-  );
-
-  it('concatenates sections in input order and keeps identical lines once', () => {
-    const merged = mergeOutlines([childA, childB]);
-    expect(merged).toMatchObject({
-      goal: 'Review module A; Review module B',
-      decisions: [{ text: 'Rename Foo', why: 'clarity' }],
-      facts: ['owner=alice', 'shared=yes', 'owner=bob'],
-      openItems: ['flaky test?'],
-      artifacts: ['a.ts', 'b.ts'],
-    });
-  });
-
-  it('keeps the provenance of every input and renders it as a trailing Sources section that parses back', () => {
-    const merged = mergeOutlines([childA, childB], { goal: 'Review the repository' });
-    expect(merged.provenance).toEqual([
-      { sessionId: 'child_a', snapshotId: 'snap_a', fromSeq: 1, toSeq: 30 },
+describe('outline provenance (coordinator)', () => {
+  it('renders every source as a trailing Sources section that parses back', () => {
+    const outline = withProvenance(
+      withProvenance(
+        { goal: 'Review module A', decisions: [{ text: 'Rename Foo', why: 'clarity' }], facts: ['owner=alice'], openItems: [], artifacts: ['a.ts'] },
+        { sessionId: 'child_a', snapshotId: 'snap_a', fromSeq: 1, toSeq: 30 },
+      ),
       { sessionId: 'child_b', snapshotId: null, fromSeq: 5, toSeq: 12 },
-    ]);
-    const text = renderOutline(merged);
+    );
+    const text = renderOutline(outline);
     expect(text.endsWith('## Sources\n- session=child_a snapshot=snap_a seqs=1-30\n- session=child_b snapshot=none seqs=5-12')).toBe(true);
-    expect(parseOutline(text)).toEqual(merged);
-  });
-
-  it('merging a merged outline again changes nothing (dedupe is idempotent)', () => {
-    const merged = mergeOutlines([childA, childB]);
-    expect(mergeOutlines([merged, merged])).toEqual(merged);
+    expect(parseOutline(text)).toEqual(outline);
   });
 });
 

@@ -419,40 +419,6 @@ export function withProvenance(outline: Outline, provenance: OutlineProvenance):
   return { ...outline, provenance: [...(outline.provenance ?? []), provenance] };
 }
 
-export interface MergeOptions {
-  /** The master's goal; by default the distinct input goals joined with "; ". */
-  goal?: string;
-}
-
-/**
- * Merges outlines (e.g. children's into the master): sections concatenated in input order,
- * identical lines kept once, every input's provenance kept and rendered as a trailing `## Sources`.
- */
-export function mergeOutlines(outlines: readonly Outline[], options: MergeOptions = {}): Outline {
-  const goals = unique(outlines.map((o) => oneLine(o.goal)).filter((g) => g !== '' && g !== NOT_STATED));
-  const decisions = new Map<string, OutlineDecision>();
-  for (const o of outlines) {
-    for (const d of o.decisions) {
-      const key = `${oneLine(d.text)} (why: ${oneLine(d.why) || NOT_STATED})`;
-      if (!decisions.has(key)) decisions.set(key, { text: oneLine(d.text), why: oneLine(d.why) || NOT_STATED });
-    }
-  }
-  const provenance = new Map<string, OutlineProvenance>();
-  for (const o of outlines) for (const p of o.provenance ?? []) provenance.set(renderProvenance(p), p);
-  const merged: Outline = {
-    goal: options.goal !== undefined ? oneLine(options.goal) : goals.join('; '),
-    decisions: [...decisions.values()],
-    facts: unique(outlines.flatMap((o) => o.facts.map(oneLine))),
-    openItems: unique(outlines.flatMap((o) => o.openItems.map(oneLine))),
-    artifacts: unique(outlines.flatMap((o) => o.artifacts.map(oneLine))),
-  };
-  if (provenance.size > 0) merged.provenance = [...provenance.values()];
-  return merged;
-}
-
-/** The coordinator's name for the merge step. */
-export const OutlineMerger = { merge: mergeOutlines } as const;
-
 function unique(items: readonly string[]): string[] {
   return [...new Set(items.filter((i) => i !== ''))];
 }

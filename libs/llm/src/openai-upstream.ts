@@ -39,11 +39,16 @@ class AttemptFailure extends Error {
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(new Error('aborted'));
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t);
       reject(new Error('aborted'));
-    }, { once: true });
+    };
+    // The listener goes when the sleep ends: a long-lived signal must not collect one per retry.
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 /** The upstream adapter: the official `openai` SDK, with our own retry loop so streams retry safely. */

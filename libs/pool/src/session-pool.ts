@@ -13,6 +13,8 @@ export interface PoolOptions {
   /** Polling while waiting for a slot: first and largest interval. */
   pollMs?: number;
   maxPollMs?: number;
+  /** Acquirers one account may have waiting at once (across instances); more are refused at once. Default 50. */
+  maxWaiters?: number;
 }
 
 export interface PoolAccount {
@@ -27,12 +29,15 @@ export interface AcquireOptions {
   taskId?: string | null;
   /** Caps the task's concurrent slots below the account limit (max_parallel). */
   taskLimit?: number | null;
+  /** Caps the slots all tasks of the account hold together (what is left is for interactive sessions). */
+  tasksLimit?: number | null;
   signal?: AbortSignal;
 }
 
 export class PoolExhaustedError extends Error {
-  constructor(readonly limit: number, readonly retryAfterSeconds: number) {
-    super(`All ${limit} session slots of this account are in use.`);
+  /** `waitersFull`: the account's line of waiters was full too (at most that many wait at once). */
+  constructor(readonly limit: number, readonly retryAfterSeconds: number, readonly waitersFull: number | null = null) {
+    super(`All ${limit} session slots of this account are in use${waitersFull !== null ? `, and ${waitersFull} requests already wait for one` : ''}.`);
     this.name = 'PoolExhaustedError';
   }
 }
@@ -51,6 +56,8 @@ export interface PoolAccountStats {
 }
 
 const WAIT_SAMPLE_WINDOW = "interval '15 minutes'";
+/** Postgres channel of slots given back: the payload is the account id. */
+export const POOL_RELEASE_CHANNEL = 'pool_release';
 
 /**
  * Per-account session slots held as leases in Postgres, correct across any number of instances:
@@ -78,17 +85,19 @@ export class SessionPool {
   }
 
   /** One attempt: true when the session holds a live slot afterwards. */
-  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit'>): Promise<boolean> {
+  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit' | 'tasksLimit'>): Promise<boolean> {
     // Cheap look first, without the account lock: a full pool with nothing expired (and no slot of our own) is a no.
     // The decision itself is always taken under the lock below.
     const [peek] = await this.ds.query(
       `SELECT count(*) FILTER (WHERE expires_at > now())::int AS live, count(*) FILTER (WHERE expires_at <= now())::int AS expired,
               count(*) FILTER (WHERE session_id = $2)::int AS mine,
-              count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live
+              count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live,
+              count(*) FILTER (WHERE task_id IS NOT NULL AND expires_at > now())::int AS tasks_live
        FROM session_leases WHERE account_id = $1`,
       [acc.accountId, sessionId, o.taskId ?? null],
     );
-    if (peek.mine === 0 && peek.expired === 0 && (peek.live >= acc.limit || (!!o.taskId && !!o.taskLimit && peek.task_live >= o.taskLimit))) return false;
+    const overTask = !!o.taskId && ((!!o.taskLimit && peek.task_live >= o.taskLimit) || (!!o.tasksLimit && peek.tasks_live >= o.tasksLimit));
+    if (peek.mine === 0 && peek.expired === 0 && (peek.live >= acc.limit || overTask)) return false;
     return this.ds.transaction(async (m) => {
       await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [acc.accountId]);
       await this.reclaim(m, acc.accountId);
@@ -103,6 +112,10 @@ export class SessionPool {
       if (o.taskId && o.taskLimit) {
         const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE task_id = $1', [o.taskId]);
         if (t >= o.taskLimit) return false;
+      }
+      if (o.taskId && o.tasksLimit) {
+        const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE account_id = $1 AND task_id IS NOT NULL', [acc.accountId]);
+        if (t >= o.tasksLimit) return false;
       }
       await m.query(
         `INSERT INTO session_leases (session_id, account_id, task_id, holder, acquired_at, expires_at)
@@ -144,9 +157,29 @@ export class SessionPool {
         // instance's waiters stop counting after that TTL instead of after their whole wait.
         const now = Date.now();
         if (!waiterId) {
-          waiterId = randomUUID();
-          waiterUntil = Math.min(deadline, now + this.opts.workerTtlMs);
-          await this.ds.query(`INSERT INTO pool_waiters (id, account_id, until) VALUES ($1, $2, to_timestamp($3 / 1000.0))`, [waiterId, acc.accountId, waiterUntil]);
+          // Joins the line only while the account's line is shorter than maxWaiters: a crowd of
+          // waiters costs the database their renewals and wake-ups, and would wait in vain anyway.
+          const id = randomUUID();
+          const until = Math.min(deadline, now + this.opts.workerTtlMs);
+          const joined = rowsOf(
+            await this.ds.query(
+              `INSERT INTO pool_waiters (id, account_id, until)
+               SELECT $1, $2, to_timestamp($3 / 1000.0)
+               WHERE (SELECT count(*) FROM pool_waiters w WHERE w.account_id = $2 AND w.until > now()) < $4
+               RETURNING id`,
+              [id, acc.accountId, until, this.opts.maxWaiters ?? 50],
+            ),
+          );
+          if (!joined.length) {
+            await this.ds.query(
+              `INSERT INTO pool_counters (account_id, refused_total) VALUES ($1, 1)
+               ON CONFLICT (account_id) DO UPDATE SET refused_total = pool_counters.refused_total + 1`,
+              [acc.accountId],
+            );
+            throw new PoolExhaustedError(acc.limit, 1, this.opts.maxWaiters ?? 50);
+          }
+          waiterId = id;
+          waiterUntil = until;
         } else if (waiterUntil < deadline && waiterUntil - now < (this.opts.workerTtlMs * 2) / 3) {
           waiterUntil = Math.min(deadline, now + this.opts.workerTtlMs);
           await this.ds.query(
@@ -163,11 +196,15 @@ export class SessionPool {
   }
 
   async release(sessionId: string): Promise<void> {
-    const gone: Array<{ account_id: string }> = rowsOf(await this.ds.query('DELETE FROM session_leases WHERE session_id = $1 RETURNING account_id', [sessionId])) as never;
+    // The notification wakes a waiter of this account on any instance listening on POOL_RELEASE_CHANNEL.
+    const gone: Array<{ account_id: string }> = rowsOf(
+      await this.ds.query(`DELETE FROM session_leases WHERE session_id = $1 RETURNING account_id, pg_notify('${POOL_RELEASE_CHANNEL}', account_id::text)`, [sessionId]),
+    ) as never;
     if (gone.length) this.wakeOne(gone[0].account_id);
   }
 
-  private wakeOne(accountId: string): void {
+  /** Wakes this instance's oldest waiter of the account (a slot was given back, here or elsewhere). */
+  wakeOne(accountId: string): void {
     const queue = this.localWaiters.get(accountId);
     const wake = queue?.shift();
     if (queue && !queue.length) this.localWaiters.delete(accountId);

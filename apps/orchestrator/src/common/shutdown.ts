@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import { ApiError } from './api-error';
 
@@ -19,10 +20,17 @@ export function isShuttingDown(): boolean {
  */
 @Injectable()
 export class Shutdown {
-  private readonly controller = new AbortController();
+  private readonly controller = Shutdown.unboundedController();
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private draining = false;
+
+  /** Every turn derives its signal from this one: no listener-count warning however many run at once. */
+  private static unboundedController(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
 
   /** Aborted when the grace period ends with work still running. */
   get signal(): AbortSignal {

@@ -33,6 +33,8 @@ export interface AppConfig {
   tokenEstimateMargin: number;
   /** When set, GET /metrics requires it as a bearer token (METRICS_TOKEN). */
   metricsToken: string | null;
+  /** Acquirers one account may have waiting for a pool slot at once, across instances (POOL_MAX_WAITERS). */
+  poolMaxWaiters: number;
   /** Browser origins allowed to call the API (CORS_ORIGINS, comma-separated, or *); empty: no CORS headers. */
   corsOrigins: string[];
   /** On SIGTERM, how long requests in flight (turns, streams) may run before they are aborted (SHUTDOWN_GRACE_MS). */
@@ -65,6 +67,12 @@ export interface AppConfig {
   poolLeaseTtlMs: number;
   poolReapIntervalMs: number;
   workerConcurrency: number;
+  /** Workers enqueue the task jobs Postgres says are due (children, final answers) at start and this often (TASK_SWEEP_MS). */
+  taskSweepMs: number;
+  /** The master's merged outlines are folded level by level once they pass this share of its usable window (MERGE_BUDGET_SHARE). */
+  mergeBudgetShare: number;
+  /** Share of an account's pool that tasks without max_parallel leave to interactive sessions (TASK_POOL_RESERVE_SHARE). */
+  taskPoolReserveShare: number;
   /** Bull: lock on an active job (renewed every half of it); a dead worker's jobs come back after about lock + 2 x stalled interval. */
   queueLockMs: number;
   /** Bull: how often workers look for jobs whose lock expired. */
@@ -179,6 +187,15 @@ function share(env: Env, name: string, fallback: number): number {
   return v;
 }
 
+/** A share in [0, 1). */
+function reserveShare(env: Env, name: string, fallback: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0 || v >= 1) throw new ConfigError(name, `must be a number from 0 up to (not including) 1, got "${raw}"`);
+  return v;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const role = (str(env, 'ROLE') ?? 'all') as Role;
   if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('ROLE', `must be all, api or worker, got "${role}"`);
@@ -229,6 +246,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     compactEarlyShare: share(env, 'COMPACT_EARLY_SHARE', 0.6),
     tokenEstimateMargin: share(env, 'TOKEN_ESTIMATE_MARGIN', 0.08),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    poolMaxWaiters: int(env, 'POOL_MAX_WAITERS', 50, 1, 100_000),
     corsOrigins: corsOrigins(env),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 1_000_000),
@@ -254,6 +272,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     poolLeaseTtlMs: int(env, 'POOL_LEASE_TTL_MS', 30_000, 1000),
     poolReapIntervalMs: int(env, 'POOL_REAP_INTERVAL_MS', 10_000, 100),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 200, 1, 10_000),
+    taskSweepMs: int(env, 'TASK_SWEEP_MS', 30_000, 100),
+    mergeBudgetShare: share(env, 'MERGE_BUDGET_SHARE', 0.5),
+    taskPoolReserveShare: reserveShare(env, 'TASK_POOL_RESERVE_SHARE', 0.2),
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000),
     queueStalledMs: int(env, 'QUEUE_STALLED_MS', 30_000, 100),
     windowCacheMb: int(env, 'WINDOW_CACHE_MB', 64, 0, 100_000),

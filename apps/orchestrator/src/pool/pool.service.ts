@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nest
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DataSource } from 'typeorm';
-import { SessionPool } from '@so/pool';
+import { POOL_RELEASE_CHANNEL, SessionPool } from '@so/pool';
+import { PgNotifications } from '../common/pg-notifications';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 
 /** The shared session pool plus this instance's timers: worker-lease heartbeat and the expired-lease reaper. */
@@ -12,10 +13,12 @@ export class PoolService extends SessionPool implements OnModuleInit, OnModuleDe
   private timers: NodeJS.Timeout[] = [];
   readonly instanceId: string;
 
-  constructor(ds: DataSource, @Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(ds: DataSource, @Inject(APP_CONFIG) private readonly config: AppConfig, notifications: PgNotifications) {
     const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    super(ds, { instanceId, idleTtlMs: config.poolIdleTtlMs, workerTtlMs: config.poolLeaseTtlMs });
+    super(ds, { instanceId, idleTtlMs: config.poolIdleTtlMs, workerTtlMs: config.poolLeaseTtlMs, maxWaiters: config.poolMaxWaiters });
     this.instanceId = instanceId;
+    // A slot given back on another instance wakes a waiter here at once (the poll interval stays as the safety net).
+    notifications.on(POOL_RELEASE_CHANNEL, (accountId) => this.wakeOne(accountId));
   }
 
   onModuleInit(): void {

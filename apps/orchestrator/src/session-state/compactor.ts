@@ -91,6 +91,8 @@ export interface CompressResult {
 export const OVERSHOOT_ALLOWED = 1.5;
 /** Restored facts may add up to this share of the compressed range (or the target, if larger). */
 export const FACT_RESTORE_SHARE = 0.35;
+/** A fold of outlines (the coordinator's tree merge) comes out at most this share of what it read. */
+export const FOLD_MAX_SHARE = 0.6;
 
 /** The share of a model's context the service fills: local counts are estimates, so TOKEN_ESTIMATE_MARGIN stays free. */
 export function usableContext(config: Pick<AppConfig, 'tokenEstimateMargin'>, contextWindow: number): number {
@@ -239,6 +241,54 @@ export class Compactor {
   }
 
   /**
+   * A tree merge's step: outlines folded into one outline of outlines by the same summarizer path as a
+   * compression (one call, continued or repaired, the extractive outline as the last resort, trimmed
+   * when far over its target) and the same fact guard over the outlines it reads. Nothing is written:
+   * the caller commits it. Each outline's `## Sources` is left out of what is read (the fold's own
+   * sources point at the folded outlines, which keep theirs in the history).
+   */
+  async foldOutlines(account: ResolvedAccount, s: SessionEntity, group: readonly StoredMessage[], ratio: number): Promise<{ outline: Outline; method: 'upstream' | 'extractive'; path: string[]; facts: FactReport }> {
+    const read = group.map((o) => ({ ...o, content: withoutSources(o.content ?? '') }));
+    const inputTokens = sumTokens(group);
+    const model = this.config.summarizerModel ?? s.model;
+    const format = summarizerFormatFor(this.config.summarizerFormat, model);
+    const targetTokens = outlineTargetTokens(inputTokens, ratio);
+    const count = (t: string) => this.estimator.countText(t);
+    const summary = await this.summarizer.summarize(
+      { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts },
+      model,
+      buildOutlineRequest({ messages: read, ratio, inputTokens, format }),
+      { format, maxTokens: summarizerReplyTokens(inputTokens, ratio), targetTokens },
+    );
+    let method: 'upstream' | 'extractive' = 'upstream';
+    const path = [...summary.path];
+    let outline: Outline;
+    if (summary.outline) {
+      outline = { ...summary.outline, provenance: undefined };
+    } else {
+      method = 'extractive';
+      path.push('extractive');
+      outline = extractiveOutline(read, { targetTokens, countTokens: count });
+    }
+    if (count(renderOutline(outline)) > targetTokens * OVERSHOOT_ALLOWED) {
+      outline = trimOutline(outline, targetTokens, count, { keepFacts: true });
+      path.push('trimmed');
+    }
+    const facts = extractHardFacts(read.map((o) => ({ seq: o.seq, content: o.content })));
+    // A fold must shrink what it reads, or the tree would not converge: what is restored stops at FOLD_MAX_SHARE of the input
+    // (the facts left out are reported as dropped; each stays in the folded outlines in the master's history).
+    const restoreBudget = Math.min(Math.max(targetTokens, Math.floor(inputTokens * FACT_RESTORE_SHARE)), Math.max(0, Math.floor(inputTokens * FOLD_MAX_SHARE) - count(renderOutline(outline))));
+    const guarded = guardOutline(outline, facts, { budgetTokens: restoreBudget, countTokens: count });
+    outline = guarded.outline;
+    if (guarded.report.restored > 0) path.push('facts_restored');
+    const text = renderOutline(outline);
+    const dropped = facts.filter((f) => !factPresent(f, text)).map((f) => f.value);
+    const report: FactReport = { facts_in: facts.length, kept_by_model: guarded.report.kept_by_model, restored: guarded.report.restored, dropped };
+    this.metrics.compacted(s.accountId, 'fold', method, path, summary.spend.cost, report);
+    return { outline, method, path, facts: report };
+  }
+
+  /**
    * What a compaction is expected to cost: the summarizer call (its input at the miss price, the target
    * outline at the output price) plus, when the cache was warm, rewriting the prefix (the new window read
    * at the miss instead of the hit price, and written to the cache). A cold cache pays that anyway.
@@ -321,4 +371,10 @@ export function eventData(r: CompressResult): Record<string, unknown> {
     expected_cost_usd: r.expectedCostUsd,
     facts: r.facts,
   };
+}
+
+/** An outline's text without its trailing `## Sources` section. */
+function withoutSources(text: string): string {
+  const at = text.indexOf('\n## Sources');
+  return at < 0 ? text : text.slice(0, at);
 }

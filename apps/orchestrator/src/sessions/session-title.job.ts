@@ -27,7 +27,8 @@ export class SessionTitleJob implements OnModuleInit {
   /** One job per session (deterministic id): a repeat is a no-op. */
   async enqueue(sessionId: string): Promise<void> {
     await this.queue.add(SESSIONS_QUEUE, TITLE_JOB, { sessionId }, { jobId: `title:${sessionId}`, attempts: 3, backoffMs: 1000 }).catch((err) => {
-      this.logger.warn({ sessionId, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue title job');
+      this.logger.warn({ sessionId, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue title job; deriving the title here');
+      return this.run(sessionId).catch(() => undefined);
     });
   }
 

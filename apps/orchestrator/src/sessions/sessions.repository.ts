@@ -240,6 +240,12 @@ export class SessionsRepository {
     await m.getRepository(SessionEntity).update({ id }, patch as QueryDeepPartialEntity<SessionEntity>);
   }
 
+  /** Whether the task is still running (queued, running or merging). */
+  async taskIsLive(taskId: string): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(`SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running', 'merging')`, [taskId]);
+    return rows.length > 0;
+  }
+
   async close(accountId: string, id: string): Promise<SessionEntity | null> {
     await this.ds.getRepository(SessionEntity).update({ id, accountId, closedAt: IsNull() }, { status: 'closed', closedAt: new Date(), turnLockId: null, turnLockUntil: null });
     return this.findForAccount(accountId, id);

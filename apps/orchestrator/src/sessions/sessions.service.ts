@@ -13,6 +13,7 @@ import type { CreateSessionDto, ListMessagesQuery, ListSessionsQuery, PolicyDto 
 import { messageView, sessionView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
 import { ModelAdmission } from '../models/model-admission';
+import { TasksRepository } from '../tasks/tasks.repository';
 
 export function policyColumn(p: RollingPolicy): SessionPolicyColumn {
   return { auto_compact: p.autoCompact, trigger_tokens: p.triggerTokens, preserve_len: p.preserveLen, keep_rounds: p.keepRounds, compress_ratio: p.compressRatio };
@@ -32,6 +33,7 @@ export class SessionsService {
     private readonly fragments: FragmentsService,
     private readonly pool: PoolService,
     private readonly modelAdmission: ModelAdmission,
+    private readonly tasks: TasksRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -95,7 +97,9 @@ export class SessionsService {
   }
 
   async close(account: ResolvedAccount, id: string) {
-    await this.mustFind(account, id);
+    const s = await this.mustFind(account, id);
+    // Closing a running task's master cancels the task (in one transaction), instead of stranding it.
+    if (s.role === 'master' && s.taskId && s.status !== 'closed') await this.tasks.cancelTask(s.taskId);
     const closed = (await this.repo.close(account.id, id))!;
     await this.pool.release(id);
     return sessionView(closed);

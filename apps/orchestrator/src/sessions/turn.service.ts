@@ -79,6 +79,8 @@ export interface TurnOptions {
   triggerTokens?: number;
   /** The turn runs only if the session's last seq is this one (else SessionMovedError, nothing written). */
   expectLastSeq?: number;
+  /** The coordinator's own turn on a session of its task (others are refused while the task runs). */
+  task?: boolean;
 }
 
 /** The session's window after a committed turn (null for a replay). */
@@ -119,6 +121,7 @@ export class TurnService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  /** `opts.task`: the coordinator's own turn on a session of its task (others are refused while the task runs). */
   async append(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null, opts: TurnOptions = {}): Promise<TurnResponse> {
     return (await this.appendTurn(account, sessionId, dto, idempotencyKey, sink, opts)).response;
   }
@@ -154,6 +157,10 @@ export class TurnService {
       }
       if (opts.expectLastSeq !== undefined && s.lastSeq !== opts.expectLastSeq) {
         throw new SessionMovedError('conflict', `Session '${s.id}' moved on past seq ${opts.expectLastSeq}.`, 'session_id');
+      }
+      // A task's master and children are the task's while it runs: read-only to everyone else.
+      if (s.taskId && !opts.task && (await this.repo.taskIsLive(s.taskId))) {
+        throw new ApiError('conflict', `Session '${s.id}' belongs to task '${s.taskId}', which is still running; it is read-only until the task ends.`, 'session_id');
       }
       // A parked session (its slot was released while idle) takes a slot again, or the turn is refused with 429.
       if (!locked.hasLease) await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, s.id, { kind: 'idle', waitMs: 0 });
@@ -217,7 +224,7 @@ export class TurnService {
         };
         // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
         // A stream is bounded by STREAM_MAX_MS; any turn is aborted (writing nothing) when a shutdown's grace period ends.
-        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : this.shutdown.signal };
+        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : AbortSignal.any([this.shutdown.signal]) };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
         await sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
@@ -327,7 +334,8 @@ export class TurnService {
       if (!result && reply) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
       if (!result) throw new ApiError('conflict', `Session '${s.id}' changed during the turn (closed or its turn lock expired); nothing was written.`, 'session_id');
       committed = true;
-      if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) await this.titles.enqueue(s.id);
+      // Not awaited: Redis is never on a turn's path (the job runs here if it cannot be enqueued).
+      if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) void this.titles.enqueue(s.id);
       return { response: result, state: state && { id: s.id, lastSeq: state.lastSeq, window: state.window, windowTokens: state.windowTokens, fragmentRefs: state.fragmentRefs } };
     } finally {
       lease.stop();

@@ -1,7 +1,13 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import {
   addOutline,
   DEFAULT_ROLLING_POLICY,
+  foldHeader,
+  foldOutlinesInWindow,
+  planOutlineFold,
+  readFoldHeader,
+  type OutlineProvenance,
   initialWindow,
   MAX_APPEND_TOKENS,
   OUTLINE_MESSAGE_HEADER,
@@ -14,25 +20,31 @@ import {
   type TaskUnit,
 } from '@so/domain';
 import { ModelRegistry, TokenEstimator } from '@so/llm';
-import { CompressionEntity, SessionEntity, TaskChildEntity, TaskEntity, TaskOptions } from '@so/persistence';
+import { SessionEntity, TaskChildEntity, TaskEntity, TaskOptions } from '@so/persistence';
 import { JOB_QUEUE, UnrecoverableJobError, type JobQueue } from '@so/queue';
-import { DataSource } from 'typeorm';
 import { AccountsService, type ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { PoolService } from '../pool/pool.service';
+import { Compactor, usableContext } from '../session-state/compactor';
 import { SessionStateService } from '../session-state/session-state.service';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyColumn } from '../sessions/sessions.service';
 import { TurnService } from '../sessions/turn.service';
 import type { CreateTaskDto } from './tasks.dto';
-import { TasksRepository } from './tasks.repository';
+import { TASK_CANCEL_CHANNEL, TasksRepository } from './tasks.repository';
+import { PgNotifications } from '../common/pg-notifications';
+import { listCursor } from '../common/pagination';
+import { ModelAdmission } from '../models/model-admission';
 
 export const CHILD_QUEUE = 'task-children';
 export const FINAL_QUEUE = 'task-final';
 const CHILD_ATTEMPTS = 3;
+const FINAL_ATTEMPTS = 3;
+const SWEEP_BATCH = 5000;
+const BOUNCE_RETRY_MS = 2000;
 const FINISHED: TaskEntity['status'][] = ['succeeded', 'partial', 'failed', 'cancelled'];
 
 const DEFAULT_CHILD_SYSTEM =
@@ -46,32 +58,127 @@ class TaskCancelled extends Error {}
 
 /** The coordinator: splits a task into child sessions on the job queue and merges their outlines into a master. */
 @Injectable()
-export class CoordinatorService implements OnModuleInit {
+export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(CoordinatorService.name);
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  private readonly dispatching = new Map<string, { again: boolean; done: Promise<void> }>();
+  /** Live child runs of this instance, stopped at their next step when it shuts down. */
+  private readonly runs = new Map<AbortController, string>();
+  private stopping = false;
+  /** The fold loop of each task running in this instance (one at a time per master). */
+  private readonly folding = new Map<string, Promise<void>>();
 
   constructor(
     private readonly tasks: TasksRepository,
     private readonly sessions: SessionsRepository,
     private readonly turns: TurnService,
     private readonly state: SessionStateService,
+    private readonly compactor: Compactor,
     private readonly pool: PoolService,
     private readonly accounts: AccountsService,
     private readonly estimator: TokenEstimator,
     private readonly models: ModelRegistry,
-    private readonly ds: DataSource,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    notifications: PgNotifications,
+    private readonly modelAdmission: ModelAdmission,
+  ) {
+    // A cancel (any instance) stops this instance's runs of the task at their next step; the heartbeat sees it too, later.
+    notifications.on(TASK_CANCEL_CHANNEL, (taskId) => {
+      for (const [run, id] of this.runs) if (id === taskId) run.abort('cancel');
+    });
+  }
 
   onModuleInit(): void {
     if (this.config.role === 'api') return;
-    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChild(job.data.taskId, job.data.index, job.attemptsMade), { concurrency: this.config.workerConcurrency });
-    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId), { concurrency: 4 });
+    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChildren(job.data.taskId, job.data.index), { concurrency: this.config.workerConcurrency });
+    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId, job.attemptsMade), { concurrency: 4 });
+  }
+
+  /** Workers rebuild the queue from Postgres at start and then periodically (TASK_SWEEP_MS). */
+  onApplicationBootstrap(): void {
+    if (this.config.role === 'api') return;
+    void this.sweep();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.config.taskSweepMs);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Shutting down: child runs stop at their next step (a turn under way commits first) and give their
+   * child back, unclaimed, to whichever worker sweeps next: nothing waits for a slot during shutdown.
+   */
+  onModuleDestroy(): void {
+    this.stopping = true;
+    clearInterval(this.sweepTimer);
+    for (const run of this.runs.keys()) run.abort('shutdown');
+  }
+
+  /**
+   * Enqueues every job Postgres says is due (deterministic job ids: a job still queued, running or done
+   * is not added twice). This is what makes a lost job (Redis without its data, a restart of the
+   * in-process queue, an enqueue refused while Redis was down or the queue closing) run after all.
+   */
+  sweep(): Promise<void> {
+    this.sweeping ??= (async () => {
+      try {
+        for (const account of await this.tasks.accountsWithLiveTasks()) await this.dispatch(account);
+        for (const id of await this.tasks.dueFinals(SWEEP_BATCH)) await this.enqueueFinal(id);
+      } catch (err) {
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'task sweep failed; the next one retries');
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
+  }
+
+  /**
+   * Enqueues the account's children that can take a slot now (see dueChildrenOfAccount). Called when a
+   * task is created, when a child of the account gives its slot back, and by the sweep; calls for one
+   * account while one runs are folded into one more pass.
+   */
+  dispatch(account: { id: string; sessionLimit: number }): Promise<void> {
+    const running = this.dispatching.get(account.id);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const state = { again: false, done: Promise.resolve() };
+    state.done = (async () => {
+      try {
+        do {
+          state.again = false;
+          const due = await this.tasks.dueChildrenOfAccount(account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit));
+          for (let i = 0; i < due.length; i += 25) await Promise.all(due.slice(i, i + 25).map((c) => this.enqueueChild(c.taskId, c.index, c.runs)));
+        } while (state.again);
+      } catch (err) {
+        this.logger.warn({ accountId: account.id, err: err instanceof Error ? err.message : String(err) }, 'could not enqueue due children now; the sweep will');
+      } finally {
+        this.dispatching.delete(account.id);
+      }
+    })();
+    this.dispatching.set(account.id, state);
+    return state.done;
+  }
+
+  /** Run `run` of a child (runs started before it): one job id per run, so a run lost with its worker is enqueued anew. */
+  private enqueueChild(taskId: string, index: number, run: number, delayMs = 0) {
+    return this.queue.add(CHILD_QUEUE, 'child', { taskId, index }, { jobId: `${taskId}:${index}:${run}`, attempts: 1, delayMs });
+  }
+
+  private enqueueFinal(taskId: string) {
+    return this.queue.add(FINAL_QUEUE, 'final', { taskId }, { jobId: `final:${taskId}`, attempts: FINAL_ATTEMPTS, backoffMs: 2000 });
   }
 
   // ---------------------------------------------------------------- API side
 
-  async create(account: ResolvedAccount, dto: CreateTaskDto) {
+  async create(account: ResolvedAccount, dto: CreateTaskDto, idempotencyKey: string | null = null) {
+    const requestHash = idempotencyKey === null ? null : createHash('sha256').update(JSON.stringify(dto)).digest('hex');
+    if (idempotencyKey !== null) {
+      const replay = await this.replayCreate(account, idempotencyKey, requestHash!);
+      if (replay) return replay;
+    }
     const split = dto.split ?? { strategy: 'per_input' as const };
     if (dto.subtasks && dto.split) throw new ApiError('invalid_request', 'split applies to inputs, not subtasks.', 'split');
     const units: TaskUnit[] = splitTask(
@@ -79,7 +186,7 @@ export class CoordinatorService implements OnModuleInit {
       (t) => this.estimator.countText(t),
     );
     if (units.length > 10_000) throw new ApiError('invalid_request', `The split makes ${units.length} children; at most 10,000 per task.`, 'split');
-    const model = dto.model ?? account.upstream?.model ?? this.config.llmModel;
+    const model = this.modelAdmission.resolve(account, dto.model);
     const contextWindow = this.models.get(model).contextWindow;
     const options: TaskOptions = {
       child: { system: dto.child?.system ?? null, prompt_template: dto.child?.prompt_template ?? null, max_rounds: dto.child?.max_rounds ?? 1, followup_prompt: dto.child?.followup_prompt ?? null },
@@ -91,7 +198,7 @@ export class CoordinatorService implements OnModuleInit {
     const masterId = uuidv7();
     const systemTokens = this.estimator.countMessage({ content: DEFAULT_MASTER_SYSTEM });
     const policy = resolvePolicy({}, DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
-    await this.tasks.transaction(async (m) => {
+    const created = await this.tasks.transaction(async (m) => {
       // The master waits parked (no slot) until the final answer, so children get the whole pool.
       await m.getRepository(SessionEntity).insert({
         id: masterId, accountId: account.id, parentId: null, rootId: masterId, taskId, role: 'master', status: 'parked',
@@ -100,17 +207,27 @@ export class CoordinatorService implements OnModuleInit {
       } as never);
       await this.tasks.insertTask(
         m,
-        { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null },
+        { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null, idempotencyKey, requestHash },
         units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
+      return true;
+    }).catch(async (err: unknown) => {
+      // Two requests with one Idempotency-Key at once: the unique index lets one in; the other answers with its task.
+      if (idempotencyKey !== null && (err as { code?: string }).code === '23505') return false;
+      throw err;
     });
-    // Deterministic job ids (task, index): enqueueing twice is a no-op.
-    for (let i = 0; i < units.length; i += 50) {
-      await Promise.all(
-        units.slice(i, i + 50).map((u) => this.queue.add(CHILD_QUEUE, 'child', { taskId, index: u.index }, { jobId: `${taskId}:${u.index}`, attempts: CHILD_ATTEMPTS, backoffMs: 1000 })),
-      );
-    }
+    if (!created) return (await this.replayCreate(account, idempotencyKey!, requestHash!))!;
+    // The rows committed are the outbox: enqueueing is off the request path, and a sweep enqueues
+    // whatever did not make it (Redis down, the process stopping). Deterministic job ids: twice is a no-op.
+    void this.dispatch(account);
     return this.view((await this.tasks.findTask(account.id, taskId))!);
+  }
+
+  private async replayCreate(account: ResolvedAccount, key: string, requestHash: string) {
+    const t = await this.tasks.findByIdempotencyKey(account.id, key);
+    if (!t) return null;
+    if (t.requestHash !== requestHash) throw new ApiError('conflict', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key');
+    return this.view(t);
   }
 
   async get(account: ResolvedAccount, id: string) {
@@ -118,21 +235,21 @@ export class CoordinatorService implements OnModuleInit {
   }
 
   async list(account: ResolvedAccount, limit: number, after?: string) {
-    const rows = await this.tasks.listTasks(account.id, limit, after && isUuid(after) ? after : undefined);
+    const rows = await this.tasks.listTasks(account.id, limit, listCursor(after, 'task'));
     const page = toPage(rows, limit, (r) => r.id);
     return { ...page, data: await Promise.all(page.data.map((t) => this.view(t))) };
   }
 
   async cancel(account: ResolvedAccount, id: string) {
     const t = await this.mustFind(account, id);
-    if (FINISHED.includes(t.status)) throw new ApiError('conflict', `Task '${t.id}' already ended (${t.status}).`, 'id');
-    await this.tasks.setTaskStatus(t.id, 'cancelled', ['queued', 'running', 'merging'], { finishedAt: new Date() });
-    const queued = await this.tasks.childrenWithStatus(t.id, ['queued']);
-    await this.queue.removeJobs?.(CHILD_QUEUE, queued.map((c) => `${t.id}:${c.index}`));
-    await this.ds.query(`UPDATE task_children SET status = 'cancelled', finished_at = now() WHERE task_id = $1 AND status IN ('queued', 'running')`, [t.id]);
-    // Running children: close their sessions and free their slots now; their jobs stop at the next step.
-    await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE task_id = $1 AND role = 'child' AND status <> 'closed'`, [t.id]);
-    await this.ds.query('DELETE FROM session_leases WHERE task_id = $1', [t.id]);
+    const queued = FINISHED.includes(t.status) ? [] : await this.tasks.childrenWithStatus(t.id, ['queued']);
+    // One transaction: task, children, child sessions and slots. Running children's jobs stop at their next step.
+    if (!(await this.tasks.cancelTask(t.id))) {
+      const now = (await this.tasks.findTask(account.id, t.id))!;
+      throw new ApiError('conflict', `Task '${t.id}' already ended (${now.status}).`, 'id');
+    }
+    // Only tidying: a queued job of a cancelled task does nothing when it runs.
+    void this.queue.removeJobs?.(CHILD_QUEUE, queued.map((c) => `${t.id}:${c.index}:${c.runs}`)).catch(() => undefined);
     return this.view((await this.tasks.findTask(account.id, t.id))!);
   }
 
@@ -165,74 +282,135 @@ export class CoordinatorService implements OnModuleInit {
   // ---------------------------------------------------------------- worker side
 
   /**
-   * One child: slot -> child session -> rounds (idempotent, so a retry never re-infers a finished round)
-   * -> outline -> merge into the master exactly once -> close and free the slot.
+   * One run of a child: claim (at most one live run per child) -> slot -> child session -> rounds
+   * (idempotent, so a later run never re-infers a finished round) -> outline -> merge into the master,
+   * committed with the child's completion -> free the slot. Retries are Postgres's: a failed run puts
+   * the child back in line and enqueues the next run itself (the sweep would, too).
    */
-  async runChild(taskId: string, index: number, attemptsMade: number): Promise<{ merged: boolean }> {
-    const task = await this.tasks.findTaskById(taskId);
-    const child = await this.tasks.findChild(taskId, index);
-    if (!task || !child || FINISHED.includes(task.status) || ['succeeded', 'failed', 'cancelled'].includes(child.status)) return { merged: false };
+  /**
+   * A child job: its child, then, while a child of the same account is due, that one on the slot just
+   * given back (no queue hop between two children of an account; other accounts' jobs are not behind
+   * it, since each account's children only come in while it has free slots).
+   */
+  async runChildren(taskId: string, index: number): Promise<{ ran: number; merged: number }> {
+    let next: { taskId: string; index: number } | null = { taskId, index };
+    let ran = 0;
+    let merged = 0;
+    while (next && !this.stopping) {
+      const r = await this.runChild(next.taskId, next.index);
+      if (r.skipped) break;
+      ran++;
+      if (r.merged) merged++;
+      next = r.handOver ? await this.nextDueChild(r.handOver).catch(() => null) : null;
+    }
+    return { ran, merged };
+  }
+
+  private async nextDueChild(account: { id: string; sessionLimit: number }): Promise<{ taskId: string; index: number } | null> {
+    const due = await this.tasks.dueChildrenOfAccount(account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit));
+    if (!due.length) return null;
+    // More slots free than this hand-over fills (a slot given back elsewhere): the rest go through the queue.
+    if (due.length > 1) void this.dispatch(account);
+    return { taskId: due[0].taskId, index: due[0].index };
+  }
+
+  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; handOver?: { id: string; sessionLimit: number } }> {
+    const runId = uuidv7();
+    // Longer than a slot's lease: a dead run's slot has lapsed (and is reclaimed) before its child is taken over.
+    const claimMs = Math.ceil(this.config.poolLeaseTtlMs * 1.5);
+    const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7());
+    // Done, cancelled, or another live run holds it: nothing to do.
+    if (!claimed) return { merged: false, skipped: true };
+    const { child, task, freshSession } = claimed;
+    if (this.stopping) {
+      await this.tasks.updateChild(taskId, index, { claimId: null, claimedUntil: null }, ['queued', 'running']);
+      return { merged: false, skipped: true };
+    }
     const account = await this.accounts.resolveById(task.accountId);
-    const sessionId = child.sessionId ?? (await this.tasks.claimChildSession(taskId, index, uuidv7()));
+    const sessionId = child.sessionId!;
     const cancelled = new AbortController();
-    const watch = setInterval(() => {
-      this.tasks.findTaskById(taskId).then((t) => t?.status === 'cancelled' && cancelled.abort(), () => undefined);
-    }, 1000);
-    // Read from the database at each step, not only by the watch: a slot freed by a cancel must not start a queued child.
-    const stopIfCancelled = async () => {
-      if (cancelled.signal.aborted || (await this.tasks.findTaskById(taskId))?.status === 'cancelled') throw new TaskCancelled();
+    this.runs.set(cancelled, taskId);
+    // The heartbeat renews the claim and sees a cancel (or a lost claim) in the same round trip.
+    const heartbeat = setInterval(() => {
+      this.tasks.renewClaim(taskId, index, runId, claimMs).then((r) => {
+        if (!r.owned) cancelled.abort('lost');
+        else if (r.taskStatus === 'cancelled') cancelled.abort('cancel');
+      }, () => undefined);
+    }, Math.max(100, Math.floor(claimMs / 3)));
+    // Read from the database after the slot wait, not only by the heartbeat: a slot freed by a cancel must not start a queued child.
+    const stopIfCancelled = async (fresh = false) => {
+      if (cancelled.signal.aborted || (fresh && (await this.tasks.findTaskById(taskId))?.status === 'cancelled')) throw new TaskCancelled();
     };
     try {
-      // Waits in line for a slot (counted as waiting in the pool stats) instead of failing; the child stays queued meanwhile.
-      await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
-        kind: 'worker', waitMs: 24 * 3600_000, taskId, taskLimit: task.options.max_parallel, signal: cancelled.signal,
+      const slot = await this.pool.tryAcquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
+        kind: 'worker', taskId, taskLimit: task.options.max_parallel, tasksLimit: this.tasksLimit(task, account),
       });
+      if (!slot) {
+        // No slot now: the child waits in line in Postgres, not on a worker (other accounts' jobs go ahead);
+        // the next slot given back in this account, or the sweep, enqueues it again.
+        await this.tasks.updateChild(taskId, index, { claimId: null, claimedUntil: null }, ['queued', 'running']);
+        // Should no slot be given back in this account meanwhile (interactive sessions), it looks again shortly.
+        await this.enqueueChild(taskId, index, child.runs, BOUNCE_RETRY_MS).catch(() => undefined);
+        return { merged: false, skipped: true };
+      }
+      if (!(await this.tasks.startChild(taskId, index, child.attempts + 1))) throw new TaskCancelled();
+      // An earlier run whose claim lapsed (its worker died) may have left the child's turn lock behind;
+      // this run holds the claim now, so that lock is stale.
+      if (child.runs > 1 && !freshSession) await this.tasks.clearStaleTurnLock(sessionId);
+      await this.ensureChildSession(task, child, sessionId, freshSession);
       await stopIfCancelled();
-      await this.tasks.updateChild(taskId, index, { status: 'running', attempts: attemptsMade + 1, startedAt: child.startedAt ?? new Date() }, ['queued', 'running']);
-      await this.tasks.setTaskStatus(taskId, 'running', ['queued']);
-      // A run of this job on a worker that died may have left the child's turn lock behind (held for TURN_LOCK_MS);
-      // this job is the child session's only user, so the lock is stale.
-      if (child.sessionId) await this.ds.query('UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id IS NOT NULL', [sessionId]);
-      await this.ensureChildSession(task, child, sessionId);
-      await stopIfCancelled();
-      await this.runRounds(account, task, child, sessionId, stopIfCancelled);
+      // Between rounds the heartbeat's view of a cancel is enough (the slot wait above read it fresh).
+      await this.runRounds(account, task, child, sessionId, () => stopIfCancelled());
       const outline = await this.childOutline(account, task, sessionId);
+      // The merge, the child's completion and its session's close commit together (before the slot goes,
+      // so `running` never counts more children than hold slots); a cancelled task merges nothing.
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
-      await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
-      // Done before the slot goes, so `running` never counts more children than hold slots.
-      await this.tasks.updateChild(taskId, index, { status: 'succeeded', finishedAt: new Date(), error: null }, ['running', 'queued']);
+      if (merged === 'cancelled') throw new TaskCancelled();
+      // Over the merge budget, the master's outlines are folded (with this child's slot, so folds count against the pool).
+      if (!this.folding.has(taskId)) await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
       await this.pool.release(sessionId);
-      return { merged };
+      // The slot goes to the account's next due child in this same job (runChildren).
+      return { merged: merged === 'merged', handOver: { id: account.id, sessionLimit: account.sessionLimit } };
     } catch (err) {
+      // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
+      if (cancelled.signal.reason === 'lost') return { merged: false };
       await this.pool.release(sessionId).catch(() => undefined);
-      const isCancel = err instanceof TaskCancelled || (await this.tasks.findTaskById(taskId))?.status === 'cancelled';
+      void this.dispatch(account);
+      const isCancel = (await this.tasks.findTaskById(taskId))?.status === 'cancelled';
+      const unclaim = { claimId: null, claimedUntil: null };
+      if (!isCancel && this.stopping) {
+        await this.tasks.updateChild(taskId, index, { status: 'queued', ...unclaim }, ['running', 'queued']);
+        return { merged: false };
+      }
       if (isCancel) {
         // A child session created after the cancel closed the others must not stay behind as active.
-        await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
-        await this.tasks.updateChild(taskId, index, { status: 'cancelled', finishedAt: new Date() }, ['running', 'queued']);
+        await this.tasks.closeSession(sessionId);
+        await this.tasks.updateChild(taskId, index, { status: 'cancelled', finishedAt: new Date(), ...unclaim }, ['running', 'queued']);
         return { merged: false };
       }
       const message = err instanceof Error ? err.message : String(err);
-      const lastAttempt = attemptsMade + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
+      const lastAttempt = child.attempts + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
       if (lastAttempt) {
-        await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message }, ['running', 'queued']);
-        await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+        await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message, ...unclaim }, ['running', 'queued']);
+        await this.tasks.closeSession(sessionId);
       } else {
-        // Back in line (without a slot) until the queue retries it.
-        await this.tasks.updateChild(taskId, index, { status: 'queued', error: message }, ['running']);
+        // Back in line (without a slot); the next run is enqueued after a backoff.
+        await this.tasks.updateChild(taskId, index, { status: 'queued', error: message, ...unclaim }, ['running', 'queued']);
+        await this.enqueueChild(taskId, index, child.runs, 1000 * 2 ** child.attempts).catch(() => undefined);
       }
-      this.logger.warn({ taskId, index, attempt: attemptsMade + 1, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
-      throw err;
+      this.logger.warn({ taskId, index, attempt: child.attempts + 1, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
+      return { merged: false };
     } finally {
-      clearInterval(watch);
+      clearInterval(heartbeat);
+      this.runs.delete(cancelled);
       await this.maybeFinish(taskId).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'finish check failed'));
     }
   }
 
-  private async ensureChildSession(task: TaskEntity, child: TaskChildEntity, sessionId: string): Promise<void> {
-    const existing = await this.ds.getRepository(SessionEntity).findOne({ where: { id: sessionId } });
-    if (existing) return;
-    const master = (await this.ds.getRepository(SessionEntity).findOne({ where: { id: task.masterSessionId } }))!;
+  /** The child's session, created on its first run (`fresh`: the session id was just claimed, so no row exists yet). */
+  private async ensureChildSession(task: TaskEntity, child: TaskChildEntity, sessionId: string, fresh: boolean): Promise<void> {
+    if (!fresh && (await this.tasks.findSession(sessionId))) return;
+    const master = await this.masterOf(task);
     const system = task.options.child.system ?? DEFAULT_CHILD_SYSTEM;
     const systemTokens = this.estimator.countMessage({ content: system });
     await this.sessions.insert({
@@ -254,31 +432,31 @@ export class CoordinatorService implements OnModuleInit {
       const parts = splitTokenChunks(child.content, { chunkTokens: Math.max(256, Math.min(6000, budget)), countTokens: (t) => this.estimator.countText(t) });
       for (const [i, part] of parts.entries()) {
         await stopIfCancelled();
-        await this.turns.append(account, sessionId, { messages: [{ role: 'user', content: `[${child.title}, part ${i + 1} of ${parts.length}]\n${part.content}` }], generate: false }, `task:${task.id}:${child.index}:part${i}`, null);
+        await this.turns.append(account, sessionId, { messages: [{ role: 'user', content: `[${child.title}, part ${i + 1} of ${parts.length}]\n${part.content}` }], generate: false }, `task:${task.id}:${child.index}:part${i}`, null, { task: true });
       }
       prompt = fill(`(the content is in the ${parts.length} parts above)`);
     }
     for (let round = 1; round <= task.options.child.max_rounds; round++) {
       await stopIfCancelled();
       const content = round === 1 ? prompt : task.options.child.followup_prompt ?? DEFAULT_FOLLOWUP;
-      await this.turns.append(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null);
+      await this.turns.append(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null, { task: true });
     }
   }
 
   /** The child's whole window compressed into one outline (reused if a previous attempt already made it). */
   private async childOutline(account: ResolvedAccount, task: TaskEntity, sessionId: string): Promise<{ text: string; snapshotId: string | null; fromSeq: number; toSeq: number }> {
-    const last = await this.ds.getRepository(CompressionEntity).findOne({ where: { sessionId }, order: { createdAt: 'DESC' } });
-    const s = (await this.ds.getRepository(SessionEntity).findOne({ where: { id: sessionId } }))!;
+    const last = await this.tasks.lastCompression(sessionId);
+    const s = (await this.tasks.findSession(sessionId))!;
     if (!last || last.toSeq < s.lastSeq - 1) {
       const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true });
       return { text: r.outline, snapshotId: r.snapshot_id, fromSeq: r.compressed_seqs[0], toSeq: r.compressed_seqs[1] };
     }
-    const msg = await this.ds.query('SELECT content FROM messages WHERE session_id = $1 AND seq = $2', [sessionId, last.outlineSeq]);
-    return { text: msg[0].content, snapshotId: last.snapshotId, fromSeq: last.fromSeq, toSeq: last.toSeq };
+    const text = (await this.tasks.outlineContent(sessionId, last.outlineSeq)) ?? '';
+    return { text, snapshotId: last.snapshotId, fromSeq: last.fromSeq, toSeq: last.toSeq };
   }
 
   /** Appends the child's outline (with provenance) to the master; the task_merges key makes it exactly once. */
-  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<boolean> {
+  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<'merged' | 'already' | 'cancelled'> {
     const parsed = parseOutline(o.text);
     const text = parsed
       ? renderOutline(withProvenance(parsed, { sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq }))
@@ -286,14 +464,87 @@ export class CoordinatorService implements OnModuleInit {
     const content = `[part ${child.index}: ${child.title}]\n${text}`;
     const tokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + content });
     const merged = await this.sessions.inTurnTransaction(task.masterSessionId, null, async (m, master) => {
+      const state = await this.tasks.lockForMerge(m, task.id, child.index);
+      if (!state || state.task === 'cancelled' || state.child === 'cancelled') return 'cancelled' as const;
       const seq = master.lastSeq + 1;
       const fresh = await this.tasks.insertMerge(m, { taskId: task.id, childIndex: child.index, masterSessionId: master.id, masterSeq: seq, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq });
-      if (!fresh) return false;
-      await this.sessions.insertMessages(m, [{ sessionId: master.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
-      await this.sessions.updateSession(m, master.id, { lastSeq: seq, window: addOutline(master.window, seq), windowTokens: master.windowTokens + tokens, version: master.version + 1 });
-      return true;
+      if (fresh) {
+        await this.sessions.insertMessages(m, [{ sessionId: master.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
+        await this.sessions.updateSession(m, master.id, { lastSeq: seq, window: addOutline(master.window, seq), windowTokens: master.windowTokens + tokens, version: master.version + 1 });
+      }
+      await this.tasks.completeChild(m, task.id, child.index, sessionId);
+      return fresh ? ('merged' as const) : ('already' as const);
     });
-    return merged === true;
+    return merged ?? 'cancelled';
+  }
+
+  /**
+   * A task without max_parallel leaves TASK_POOL_RESERVE_SHARE of the account's pool to interactive
+   * sessions (all such tasks of the account together); max_parallel is the client's own choice.
+   */
+  private tasksLimit(task: TaskEntity, account: ResolvedAccount): number | null {
+    return task.options.max_parallel !== null ? null : this.reservedTasksCap(account.sessionLimit);
+  }
+
+  private reservedTasksCap(limit: number): number {
+    return Math.max(1, Math.floor(limit * (1 - this.config.taskPoolReserveShare)));
+  }
+
+  /** The master's root id and policy, which its children copy (read once per task and instance). */
+  private readonly masters = new Map<string, Promise<Pick<SessionEntity, 'id' | 'rootId' | 'policy'>>>();
+  private masterOf(task: TaskEntity): Promise<Pick<SessionEntity, 'id' | 'rootId' | 'policy'>> {
+    let m = this.masters.get(task.id);
+    if (!m) {
+      m = this.tasks.findSession(task.masterSessionId).then((s) => ({ id: s!.id, rootId: s!.rootId, policy: s!.policy }));
+      m.catch(() => this.masters.delete(task.id));
+      if (this.masters.size > 1000) this.masters.clear();
+      this.masters.set(task.id, m);
+    }
+    return m;
+  }
+
+  /** Runs the master's fold loop, or joins the one running in this instance. */
+  private foldMaster(task: TaskEntity, account: ResolvedAccount): Promise<void> {
+    const running = this.folding.get(task.id);
+    if (running) return running;
+    const loop = this.foldLoop(task, account).finally(() => this.folding.delete(task.id));
+    this.folding.set(task.id, loop);
+    return loop;
+  }
+
+  /**
+   * The tree merge: while the master's outlines pass the budget (MERGE_BUDGET_SHARE of its usable window),
+   * the oldest outlines of the lowest level are folded into one outline of outlines through the summarizer
+   * path (fact guard included). A fold names the child indexes it covers and, as sources, the master
+   * messages it folded (each keeps its children's provenance in the history; task_merges keeps it too).
+   * A fold commits only if none of its outlines was folded meanwhile (another instance).
+   */
+  private async foldLoop(task: TaskEntity, account: ResolvedAccount): Promise<void> {
+    const budgetTokens = Math.floor(usableContext(this.config, this.models.get(task.model).contextWindow) * this.config.mergeBudgetShare);
+    const opts = { budgetTokens, groupTokens: Math.max(1024, Math.floor(budgetTokens / 2)), maxGroup: 16 };
+    for (;;) {
+      const master = await this.tasks.findSession(task.masterSessionId);
+      if (!master) return;
+      const { outlines } = await this.sessions.windowMessages(master, master.window);
+      const plan = planOutlineFold(outlines.map((o) => ({ seq: o.seq, tokens: o.tokens, level: readFoldHeader(o.content ?? '')?.level ?? 0 })), opts);
+      if (!plan) return;
+      const group = outlines.filter((o) => plan.seqs.includes(o.seq));
+      const parts = group.flatMap((o) => readFoldHeader(o.content ?? '')?.parts ?? []);
+      const folded = await this.compactor.foldOutlines(account, master, group, task.options.merge.compress_ratio);
+      const content = `${foldHeader(parts, plan.level)}\n${renderOutline({ ...folded.outline, provenance: seqRuns(master.id, plan.seqs) })}`;
+      const tokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + content });
+      if (tokens >= plan.tokens) {
+        this.logger.warn({ taskId: task.id, in: plan.tokens, out: tokens }, 'a fold did not shrink the outlines; folding stops');
+        return;
+      }
+      await this.sessions.inTurnTransaction(master.id, null, async (m, locked) => {
+        if (!plan.seqs.every((seq) => locked.window.outlineSeqs.includes(seq))) return false;
+        const seq = locked.lastSeq + 1;
+        await this.sessions.insertMessages(m, [{ sessionId: locked.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
+        await this.sessions.updateSession(m, locked.id, { lastSeq: seq, window: foldOutlinesInWindow(locked.window, plan.seqs, seq), windowTokens: locked.windowTokens - plan.tokens + tokens, version: locked.version + 1 });
+        return true;
+      });
+    }
   }
 
   /** When no child is queued or running, the final answer is enqueued (once: deterministic job id). */
@@ -302,31 +553,44 @@ export class CoordinatorService implements OnModuleInit {
     if (c.queued > 0 || c.running > 0) return;
     const t = await this.tasks.findTaskById(taskId);
     if (!t || FINISHED.includes(t.status)) return;
-    await this.queue.add(FINAL_QUEUE, 'final', { taskId }, { jobId: `final:${taskId}`, attempts: 3, backoffMs: 2000 });
+    await this.enqueueFinal(taskId);
   }
 
   /** The master answers the goal from the merged outlines alone. */
-  async runFinal(taskId: string): Promise<{ status: string }> {
+  async runFinal(taskId: string, attemptsMade = 0): Promise<{ status: string }> {
     const t = await this.tasks.findTaskById(taskId);
     if (!t || FINISHED.includes(t.status)) return { status: t?.status ?? 'missing' };
     const c = await this.tasks.counts(taskId);
+    if (c.queued > 0 || c.running > 0) return { status: t.status };
     if (c.succeeded === 0) {
       await this.tasks.setTaskStatus(taskId, 'failed', ['queued', 'running', 'merging'], { error: `all ${c.failed} children failed`, finishedAt: new Date() });
       return { status: 'failed' };
     }
     await this.tasks.setTaskStatus(taskId, 'merging', ['queued', 'running']);
     const account = await this.accounts.resolveById(t.accountId);
-    await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, t.masterSessionId, { kind: 'worker', waitMs: 24 * 3600_000 });
     try {
+      await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, t.masterSessionId, { kind: 'worker', waitMs: 24 * 3600_000 });
+      // The outlines fit the budget before the final call (a fold loop of this instance finishes first).
+      await this.folding.get(taskId)?.catch(() => undefined);
+      await this.foldMaster(t, account);
       const prompt = t.options.merge.final_prompt ??
         `Goal: ${t.goal}\n\nThe outlines above come from ${c.succeeded} workers, one per part${c.failed ? ` (${c.failed} part(s) failed and are missing)` : ''}. Using only them, write the final answer to the goal.`;
-      const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null);
+      const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null, { task: true });
       const status = c.failed > 0 ? 'partial' : 'succeeded';
       await this.tasks.setTaskStatus(taskId, status, ['merging'], { result: turn.message?.content ?? null, finishedAt: new Date() });
       return { status };
+    } catch (err) {
+      // The last attempt ends the task: `failed` with the error (its event stream closes), never `merging` for good.
+      const message = err instanceof Error ? err.message : String(err);
+      if (attemptsMade + 1 >= FINAL_ATTEMPTS || err instanceof UnrecoverableJobError) {
+        await this.tasks.setTaskStatus(taskId, 'failed', ['queued', 'running', 'merging'], { error: `final answer failed: ${message}`, finishedAt: new Date() });
+        this.logger.warn({ taskId, err: message }, 'final answer failed for good');
+        return { status: 'failed' };
+      }
+      throw err;
     } finally {
-      await this.pool.release(t.masterSessionId);
-      await this.ds.query(`UPDATE sessions SET status = 'parked' WHERE id = $1 AND status = 'active'`, [t.masterSessionId]);
+      await this.pool.release(t.masterSessionId).catch(() => undefined);
+      await this.tasks.parkMaster(t.masterSessionId).catch(() => undefined);
     }
   }
 }
@@ -335,4 +599,16 @@ export class CoordinatorService implements OnModuleInit {
 function unitTokens(u: TaskUnit, estimator: TokenEstimator): number {
   const counted = (u as TaskUnit & { tokens?: number }).tokens;
   return typeof counted === 'number' ? counted : estimator.countText(u.content);
+}
+
+/** A fold's sources: the master messages it folded, as runs of consecutive seqs. */
+function seqRuns(sessionId: string, seqs: readonly number[]): OutlineProvenance[] {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const out: OutlineProvenance[] = [];
+  for (const seq of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.toSeq === seq - 1) last.toSeq = seq;
+    else out.push({ sessionId, snapshotId: null, fromSeq: seq, toSeq: seq });
+  }
+  return out;
 }

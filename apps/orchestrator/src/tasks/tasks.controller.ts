@@ -1,11 +1,13 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { AccountGuard, CurrentAccount } from '../auth/auth.guards';
 import { ApiErrors } from '../common/api-docs';
+import { ApiError } from '../common/api-error';
 import { PageQuery } from '../common/pagination';
 import { CoordinatorService } from './coordinator.service';
+import { TaskEvents } from './task-events';
 import { CreateTaskDto, TaskListResponse, TaskResponse } from './tasks.dto';
 
 const FINISHED = ['succeeded', 'partial', 'failed', 'cancelled'];
@@ -15,15 +17,18 @@ const FINISHED = ['succeeded', 'partial', 'failed', 'cancelled'];
 @UseGuards(AccountGuard)
 @Controller('v1/tasks')
 export class TasksController {
-  constructor(private readonly coordinator: CoordinatorService) {}
+  constructor(private readonly coordinator: CoordinatorService, private readonly taskEvents: TaskEvents) {}
 
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Fan a task out into child sessions; their outlines are merged into a master session that writes the final answer' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Repeat a create safely: the same key and body answer with the same task; the same key with another body is 409.' })
   @ApiAcceptedResponse({ type: TaskResponse })
-  @ApiErrors(400, 401)
-  create(@CurrentAccount() a: ResolvedAccount, @Body() dto: CreateTaskDto) {
-    return this.coordinator.create(a, dto);
+  @ApiErrors(400, 401, 409)
+  create(@CurrentAccount() a: ResolvedAccount, @Body() dto: CreateTaskDto, @Headers('idempotency-key') idempotencyKey: string | undefined) {
+    const key = idempotencyKey === undefined || idempotencyKey === '' ? null : idempotencyKey;
+    if (key !== null && key.length > 255) throw new ApiError('invalid_request', 'Idempotency-Key must be at most 255 characters.', 'Idempotency-Key');
+    return this.coordinator.create(a, dto, key);
   }
 
   @Get()
@@ -75,7 +80,8 @@ export class TasksController {
         res.write(`id: ${++n}\nevent: done\ndata: ${body}\n\n`);
         break;
       }
-      await new Promise((r) => setTimeout(r, 250));
+      // Woken by the task's Postgres notification (any instance's change); without LISTEN, a short interval.
+      await (this.taskEvents.available ? this.taskEvents.next(view.id, 5000) : new Promise((r) => setTimeout(r, 250)));
       if (closed) return;
       view = await this.coordinator.get(a, id);
     }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 export class SubtaskDto {
   @ApiProperty() @IsString() @IsNotEmpty() @MaxLength(500) title: string;
@@ -35,9 +35,9 @@ export class CreateTaskDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) model?: string;
   @ApiPropertyOptional({ type: [SubtaskDto] }) @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(10_000) @ValidateNested({ each: true }) @Type(() => SubtaskDto) subtasks?: SubtaskDto[];
   @ApiPropertyOptional({ type: [TaskInputDto] }) @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(10_000) @ValidateNested({ each: true }) @Type(() => TaskInputDto) inputs?: TaskInputDto[];
-  @ApiPropertyOptional({ type: SplitDto }) @IsOptional() @ValidateNested() @Type(() => SplitDto) split?: SplitDto;
-  @ApiPropertyOptional({ type: ChildOptionsDto }) @IsOptional() @ValidateNested() @Type(() => ChildOptionsDto) child?: ChildOptionsDto;
-  @ApiPropertyOptional({ type: MergeOptionsDto }) @IsOptional() @ValidateNested() @Type(() => MergeOptionsDto) merge?: MergeOptionsDto;
+  @ApiPropertyOptional({ type: SplitDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => SplitDto) split?: SplitDto;
+  @ApiPropertyOptional({ type: ChildOptionsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => ChildOptionsDto) child?: ChildOptionsDto;
+  @ApiPropertyOptional({ type: MergeOptionsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => MergeOptionsDto) merge?: MergeOptionsDto;
   @ApiPropertyOptional({ minimum: 1, description: 'Children of this task live at once (below the account pool limit).' }) @IsOptional() @IsInt() @Min(1) @Max(100_000) max_parallel?: number;
 }
 

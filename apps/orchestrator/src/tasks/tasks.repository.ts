@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
+import { CompressionEntity, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
   total: number;
@@ -11,6 +11,13 @@ export interface ChildCounts {
   failed: number;
   cancelled: number;
 }
+
+/** Postgres channel of task progress: the payload is the task id (sent on commit, once per transaction and task). */
+export const TASK_EVENTS_CHANNEL = 'task_events';
+/** Postgres channel of cancels: the payload is the task id; every instance stops that task's runs at once. */
+export const TASK_CANCEL_CHANNEL = 'task_cancel';
+const NOTIFY_TASK = `pg_notify('${TASK_EVENTS_CHANNEL}', id::text)`;
+const NOTIFY_CHILD = `pg_notify('${TASK_EVENTS_CHANNEL}', task_id::text)`;
 
 /** Tasks, their children and the merge ledger. */
 @Injectable()
@@ -42,10 +49,6 @@ export class TasksRepository {
     return qb.orderBy('t.id', 'DESC').limit(limit + 1).getMany();
   }
 
-  findChild(taskId: string, index: number): Promise<TaskChildEntity | null> {
-    return this.ds.getRepository(TaskChildEntity).findOne({ where: { taskId, index } });
-  }
-
   childrenWithStatus(taskId: string, statuses: TaskChildStatus[]): Promise<TaskChildEntity[]> {
     return this.ds.getRepository(TaskChildEntity).createQueryBuilder('c')
       .where('c.task_id = :taskId AND c.status = ANY(:statuses)', { taskId, statuses }).orderBy('c.index').getMany();
@@ -65,21 +68,14 @@ export class TasksRepository {
     const qb = this.ds.getRepository(TaskChildEntity).createQueryBuilder().update().set(patch as QueryDeepPartialEntity<TaskChildEntity>)
       .where('task_id = :taskId AND index = :index', { taskId, index });
     if (onlyIfStatus) qb.andWhere('status = ANY(:s)', { s: onlyIfStatus });
-    const r = await qb.execute();
+    const r = await qb.returning(NOTIFY_CHILD).execute();
     return (r.affected ?? 0) > 0;
-  }
-
-  /** Sets the child's session id once; returns the id that won. */
-  async claimChildSession(taskId: string, index: number, sessionId: string): Promise<string> {
-    await this.ds.query('UPDATE task_children SET session_id = $3 WHERE task_id = $1 AND index = $2 AND session_id IS NULL', [taskId, index, sessionId]);
-    const [{ session_id }] = await this.ds.query('SELECT session_id FROM task_children WHERE task_id = $1 AND index = $2', [taskId, index]);
-    return session_id;
   }
 
   async setTaskStatus(id: string, status: TaskStatus, onlyIf: TaskStatus[], extra: Partial<TaskEntity> = {}): Promise<boolean> {
     const r = await this.ds.getRepository(TaskEntity).createQueryBuilder().update()
       .set({ status, ...extra } as QueryDeepPartialEntity<TaskEntity>)
-      .where('id = :id AND status = ANY(:onlyIf)', { id, onlyIf }).execute();
+      .where('id = :id AND status = ANY(:onlyIf)', { id, onlyIf }).returning(NOTIFY_TASK).execute();
     return (r.affected ?? 0) > 0;
   }
 
@@ -93,7 +89,186 @@ export class TasksRepository {
     return Array.isArray(rows) && rows.length > 0;
   }
 
+  findByIdempotencyKey(accountId: string, key: string): Promise<TaskEntity | null> {
+    return this.ds.getRepository(TaskEntity).findOne({ where: { accountId, idempotencyKey: key } });
+  }
+
+  /**
+   * The outbox, read from the rows that make work due: a child is due while it is queued or running in a
+   * live task; the final answer is due when a live task has no child queued or running.
+   */
+  /** Accounts with a live task, and their pool limits: the sweep dispatches each. */
+  async accountsWithLiveTasks(): Promise<Array<{ id: string; sessionLimit: number }>> {
+    const rows: Array<{ id: string; session_limit: number }> = await this.ds.query(
+      `SELECT a.id, a.session_limit FROM accounts a WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = a.id AND t.status IN ('queued', 'running'))`,
+    );
+    return rows.map((r) => ({ id: r.id, sessionLimit: r.session_limit }));
+  }
+
+  /**
+   * The account's children due to run now, as many as its pool has free slots: queued (or whose run's
+   * claim lapsed), each task within its max_parallel, taken round-robin across the account's tasks.
+   * Children beyond that wait in Postgres, not in the queue, so they hold no worker.
+   */
+  async dueChildrenOfAccount(accountId: string, poolLimit: number, tasksCap: number): Promise<Array<{ taskId: string; index: number; runs: number }>> {
+    const rows: Array<{ task_id: string; index: number; runs: number }> = await this.ds.query(
+      `WITH live AS (
+         SELECT task_id, count(*)::int AS n FROM session_leases WHERE account_id = $1 AND expires_at > now() GROUP BY task_id
+       ), due AS (
+         SELECT c.task_id, c.index, c.runs, row_number() OVER (PARTITION BY c.task_id ORDER BY c.index) AS rn,
+                COALESCE((t.options->>'max_parallel')::int, 2147483647) - COALESCE(l.n, 0) AS task_free
+         FROM task_children c JOIN tasks t ON t.id = c.task_id LEFT JOIN live l ON l.task_id = c.task_id
+         WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND c.status IN ('queued', 'running')
+           AND (c.claimed_until IS NULL OR c.claimed_until < now())
+       )
+       SELECT task_id, index, runs FROM due WHERE rn <= task_free ORDER BY rn, task_id
+       LIMIT GREATEST(0, LEAST(
+         $2 - (SELECT COALESCE(sum(n), 0) FROM live),
+         -- tasks without max_parallel leave the reserve to interactive sessions
+         (CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND t.options->>'max_parallel' IS NOT NULL)
+               THEN $2 ELSE $3 END) - (SELECT COALESCE(sum(n), 0) FROM live WHERE task_id IS NOT NULL)))::int`,
+      [accountId, poolLimit, tasksCap],
+    );
+    return rows.map((r) => ({ taskId: r.task_id, index: r.index, runs: r.runs }));
+  }
+
+  /**
+   * A run takes the child (a lease of ttlMs) if no live run holds it and its task is live; null otherwise.
+   * One round trip: the child gets its session id on its first run (`freshSession`), and its task comes
+   * back with it. `runs` counts the runs started, this one included.
+   */
+  async claimChild(taskId: string, index: number, claimId: string, ttlMs: number, newSessionId: string): Promise<{ child: TaskChildEntity; task: TaskEntity; freshSession: boolean } | null> {
+    const r: unknown = await this.ds.query(
+      `WITH c AS (
+         UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1, session_id = COALESCE(session_id, $5)
+         WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < now())
+           AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
+         RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs)
+       SELECT c.*, t.id AS t_id, t.account_id AS t_account_id, t.master_session_id AS t_master_session_id, t.status AS t_status, t.goal AS t_goal,
+              t.model AS t_model, t.options AS t_options, t.total AS t_total, t.created_at AS t_created_at
+       FROM c JOIN tasks t ON t.id = $1`,
+      [taskId, index, claimId, String(ttlMs), newSessionId],
+    );
+    const row = rowsOf(r)[0] as Record<string, any> | undefined;
+    if (!row) return null;
+    const child = {
+      taskId, index: row.index, title: row.title, content: row.content, tokens: row.tokens, status: row.status, sessionId: row.session_id,
+      attempts: row.attempts, error: row.error ?? null, startedAt: row.started_at ?? null, finishedAt: row.finished_at ?? null, claimId, claimedUntil: null, runs: row.runs,
+    } as TaskChildEntity;
+    const task = {
+      id: row.t_id, accountId: row.t_account_id, masterSessionId: row.t_master_session_id, status: row.t_status, goal: row.t_goal, model: row.t_model,
+      options: row.t_options, total: row.t_total, createdAt: row.t_created_at,
+    } as TaskEntity;
+    return { child, task, freshSession: row.session_id === newSessionId };
+  }
+
+  /**
+   * The child starts (it holds a slot): running, one more attempt, its task running; false when the task
+   * was cancelled meanwhile (a slot freed by a cancel must not start a queued child). One round trip.
+   */
+  async startChild(taskId: string, index: number, attempts: number): Promise<boolean> {
+    const r: unknown = await this.ds.query(
+      `WITH t AS (UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING ${NOTIFY_TASK})
+       UPDATE task_children SET status = 'running', attempts = $3, started_at = COALESCE(started_at, now())
+       WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running')
+         AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running')) AND (SELECT count(*) FROM t) >= 0
+       RETURNING ${NOTIFY_CHILD}`,
+      [taskId, index, attempts],
+    );
+    return rowsOf(r).length > 0;
+  }
+
+  /** The run's heartbeat: renews its claim; answers whether it still holds it and the task's status. */
+  async renewClaim(taskId: string, index: number, claimId: string, ttlMs: number): Promise<{ owned: boolean; taskStatus: TaskStatus | null }> {
+    const rows: Array<{ owned: boolean; task_status: TaskStatus | null }> = await this.ds.query(
+      `WITH renewed AS (
+         UPDATE task_children SET claimed_until = now() + ($4 || ' milliseconds')::interval
+         WHERE task_id = $1 AND index = $2 AND claim_id = $3 AND status IN ('queued', 'running') RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM renewed) AS owned, (SELECT status FROM tasks WHERE id = $1) AS task_status`,
+      [taskId, index, claimId, String(ttlMs)],
+    );
+    return { owned: rows[0]?.owned ?? false, taskStatus: rows[0]?.task_status ?? null };
+  }
+
+  async dueFinals(limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.ds.query(
+      `SELECT t.id FROM tasks t WHERE t.status IN ('queued', 'running', 'merging')
+       AND NOT EXISTS (SELECT 1 FROM task_children c WHERE c.task_id = t.id AND c.status IN ('queued', 'running'))
+       AND NOT (t.status = 'merging' AND EXISTS (SELECT 1 FROM session_leases l WHERE l.session_id = t.master_session_id AND l.expires_at > now()))
+       ORDER BY t.id LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Cancel in one transaction: the task, its queued and running children, their sessions and slots.
+   * The merge takes the task row FOR SHARE, so no merge commits after this one for a child it counted.
+   */
+  async cancelTask(id: string): Promise<boolean> {
+    return this.ds.transaction(async (m) => {
+      const r: unknown = await m.query(
+        `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id, ${NOTIFY_TASK}, pg_notify('${TASK_CANCEL_CHANNEL}', id::text)`,
+        [id],
+      );
+      if (rowsOf(r).length === 0) return false;
+      await m.query(`UPDATE task_children SET status = 'cancelled', finished_at = now() WHERE task_id = $1 AND status IN ('queued', 'running')`, [id]);
+      await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE task_id = $1 AND role = 'child' AND status <> 'closed'`, [id]);
+      await m.query('DELETE FROM session_leases WHERE task_id = $1', [id]);
+      return true;
+    });
+  }
+
+  /** Inside the master's turn transaction: the task row shared-locked (against a concurrent cancel) and the child's status. */
+  async lockForMerge(m: EntityManager, taskId: string, index: number): Promise<{ task: TaskStatus; child: TaskChildStatus } | null> {
+    const rows: Array<{ task: TaskStatus; child: TaskChildStatus }> = await m.query(
+      `SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2 WHERE t.id = $1 FOR SHARE OF t`,
+      [taskId, index],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** The child's completion, written with its merge: child succeeded and its session closed. */
+  async completeChild(m: EntityManager, taskId: string, index: number, sessionId: string): Promise<void> {
+    await m.query(
+      `UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued') RETURNING ${NOTIFY_CHILD}`,
+      [taskId, index],
+    );
+    await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+  }
+
+  lastCompression(sessionId: string): Promise<CompressionEntity | null> {
+    return this.ds.getRepository(CompressionEntity).findOne({ where: { sessionId }, order: { createdAt: 'DESC' } });
+  }
+
+  findSession(id: string): Promise<SessionEntity | null> {
+    return this.ds.getRepository(SessionEntity).findOne({ where: { id } });
+  }
+
+  async closeSession(sessionId: string): Promise<void> {
+    await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
+  }
+
+  /** A run of the child's job on a worker that died may have left the child's turn lock behind. */
+  async clearStaleTurnLock(sessionId: string): Promise<void> {
+    await this.ds.query('UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1 AND turn_lock_id IS NOT NULL', [sessionId]);
+  }
+
+  async parkMaster(sessionId: string): Promise<void> {
+    await this.ds.query(`UPDATE sessions SET status = 'parked' WHERE id = $1 AND status = 'active'`, [sessionId]);
+  }
+
+  async outlineContent(sessionId: string, seq: number): Promise<string | null> {
+    const rows: Array<{ content: string | null }> = await this.ds.query('SELECT content FROM messages WHERE session_id = $1 AND seq = $2', [sessionId, seq]);
+    return rows[0]?.content ?? null;
+  }
+
   merges(taskId: string): Promise<TaskMergeEntity[]> {
     return this.ds.getRepository(TaskMergeEntity).find({ where: { taskId }, order: { childIndex: 'ASC' } });
   }
+}
+
+function rowsOf(r: unknown): unknown[] {
+  const rows = Array.isArray(r) && Array.isArray(r[0]) ? r[0] : r;
+  return Array.isArray(rows) ? rows : [];
 }

@@ -1,17 +1,21 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { AccountEntity } from './account.entity';
 
 /** A live session's pool slot. Counted per account; an expired row is a slot to reclaim. */
 @Entity('session_leases')
 @Index('session_leases_account_expires_idx', ['accountId', 'expiresAt'])
 @Index('session_leases_holder_idx', ['holder'])
+@Index('session_leases_task_id_idx', ['taskId'])
 export class SessionLeaseEntity {
   @PrimaryColumn('uuid', { name: 'session_id' })
   sessionId: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
   /** Coordinator task whose child holds the slot (for max_parallel), or null. */
+  // No foreign key: a slot is taken before the task (or session) row it is for is committed.
   @Column('uuid', { name: 'task_id', nullable: true })
   taskId: string | null;
 
@@ -33,6 +37,7 @@ export class PoolWaiterEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
@@ -47,6 +52,7 @@ export class PoolAcquireWaitEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
@@ -60,6 +66,7 @@ export class PoolAcquireWaitEntity {
 /** Per-account counters that outlive leases. */
 @Entity('pool_counters')
 export class PoolCounterEntity {
+  @ForeignKey(() => AccountEntity)
   @PrimaryColumn('uuid', { name: 'account_id' })
   accountId: string;
 

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { TaskEntity } from './task.entity';
 import { AccountEntity } from './account.entity';
 import type { ToolDefinition, WindowSpec } from '@so/domain';
 
@@ -50,6 +51,7 @@ export class SessionEntity {
   @Column('uuid', { name: 'root_id' })
   rootId: string;
 
+  @ForeignKey(() => TaskEntity, { deferrable: 'INITIALLY DEFERRED' })
   @Column('uuid', { name: 'task_id', nullable: true })
   taskId: string | null;
 

@@ -1,4 +1,7 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, ForeignKey, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { SnapshotEntity } from './snapshot.entity';
+import { SessionEntity } from './session.entity';
+import { AccountEntity } from './account.entity';
 
 export type TaskStatus = 'queued' | 'running' | 'merging' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
 export type TaskChildStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -13,13 +16,16 @@ export interface TaskOptions {
 /** A coordinator task: a master session, its children, and the final answer. */
 @Entity('tasks')
 @Index('tasks_account_idx', ['accountId', 'id'])
+@Index('tasks_idempotency_idx', ['accountId', 'idempotencyKey'], { unique: true, where: '"idempotency_key" IS NOT NULL' })
 export class TaskEntity {
   @PrimaryColumn('uuid')
   id: string;
 
+  @ForeignKey(() => AccountEntity)
   @Column('uuid', { name: 'account_id' })
   accountId: string;
 
+  @ForeignKey(() => SessionEntity, { deferrable: 'INITIALLY DEFERRED' })
   @Column('uuid', { name: 'master_session_id' })
   masterSessionId: string;
 
@@ -52,12 +58,20 @@ export class TaskEntity {
 
   @Column('timestamptz', { name: 'finished_at', nullable: true })
   finishedAt: Date | null;
+
+  /** Idempotency-Key of the create request: the same key and body give back this task. */
+  @Column('text', { name: 'idempotency_key', nullable: true })
+  idempotencyKey: string | null;
+
+  @Column('text', { name: 'request_hash', nullable: true })
+  requestHash: string | null;
 }
 
 /** One unit of a task's split: what the child session is asked, and how it went. */
 @Entity('task_children')
 @Index('task_children_task_status_idx', ['taskId', 'status'])
 export class TaskChildEntity {
+  @ForeignKey(() => TaskEntity)
   @PrimaryColumn('uuid', { name: 'task_id' })
   taskId: string;
 
@@ -76,6 +90,7 @@ export class TaskChildEntity {
   @Column('text')
   status: TaskChildStatus;
 
+  // No foreign key: the run that claims the child names its session before creating it.
   @Column('uuid', { name: 'session_id', nullable: true })
   sessionId: string | null;
 
@@ -90,26 +105,41 @@ export class TaskChildEntity {
 
   @Column('timestamptz', { name: 'finished_at', nullable: true })
   finishedAt: Date | null;
+
+  /** The run that owns the child now (a lease renewed by its heartbeat): at most one run per child at a time. */
+  @Column('uuid', { name: 'claim_id', nullable: true })
+  claimId: string | null;
+
+  @Column('timestamptz', { name: 'claimed_until', nullable: true })
+  claimedUntil: Date | null;
+
+  /** Runs started so far; the job id of the next run carries it, so a run lost with its worker is enqueued anew. */
+  @Column('integer', { default: 0 })
+  runs: number;
 }
 
 /** The merge ledger: a child's outline enters the master exactly once (the primary key enforces it). */
 @Entity('task_merges')
 export class TaskMergeEntity {
+  @ForeignKey(() => TaskEntity)
   @PrimaryColumn('uuid', { name: 'task_id' })
   taskId: string;
 
   @PrimaryColumn('integer', { name: 'child_index' })
   childIndex: number;
 
+  @ForeignKey(() => SessionEntity, { deferrable: 'INITIALLY DEFERRED' })
   @Column('uuid', { name: 'master_session_id' })
   masterSessionId: string;
 
   @Column('integer', { name: 'master_seq' })
   masterSeq: number;
 
+  @ForeignKey(() => SessionEntity, { deferrable: 'INITIALLY DEFERRED' })
   @Column('uuid', { name: 'child_session_id' })
   childSessionId: string;
 
+  @ForeignKey(() => SnapshotEntity, { deferrable: 'INITIALLY DEFERRED' })
   @Column('uuid', { name: 'snapshot_id', nullable: true })
   snapshotId: string | null;
 

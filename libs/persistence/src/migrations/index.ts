@@ -4,10 +4,12 @@ import { PoolAndTasks1795255786736 } from './1795255786736-pool-and-tasks';
 import { SnapshotFragments1795256266697 } from './1795256266697-snapshot-fragments';
 import { CacheWriteTokens1796086059012 } from './1796086059012-cache-write-tokens';
 import { Responses1796093370135 } from './1796093370135-responses';
+import { TaskOutbox1796093614165 } from './1796093614165-task-outbox';
 import { SnapshotShareExpiry1796093500899 } from './1796093500899-snapshot-share-expiry';
 import { AccountRateLimit1796093904457 } from './1796093904457-account-rate-limit';
 import { UsageEstimated1796093995470 } from './1796093995470-usage-estimated';
 import { ForeignKeys1796096894492 } from './1796096894492-foreign-keys';
+import { TaskForeignKeys1796097625987 } from './1796097625987-task-foreign-keys';
 
 // Listed explicitly (oldest first) so the compiled service and the drift check need no glob.
 export const MIGRATIONS: Function[] = [
@@ -18,7 +20,9 @@ export const MIGRATIONS: Function[] = [
   CacheWriteTokens1796086059012,
   Responses1796093370135,
   SnapshotShareExpiry1796093500899,
+  TaskOutbox1796093614165,
   AccountRateLimit1796093904457,
   UsageEstimated1796093995470,
   ForeignKeys1796096894492,
+  TaskForeignKeys1796097625987,
 ];
