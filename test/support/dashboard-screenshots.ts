@@ -1,13 +1,17 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { ADMIN_KEY, TestHarness, type TestAccount } from './harness';
 
 // `npm run docs:screenshots`: the README's dashboard screenshots, taken from the real service the way
 // test/e2e/dashboard.e2e-spec.ts starts it (scratch database on the machine's Postgres, Redis, kimi-sim
 // over HTTP), with realistic data: a reviewed session with turns, a compaction, snapshots and a fork;
 // a finished task and a running fan-out of a dozen children over a slow kimi-sim, so the pool is caught
-// with slots in use. Waits are on what the page shows. Needs `npm run build` first (the page is served
+// with slots in use. Last, the issue's "Done when": the embedded default (no Postgres or Redis needed) on a
+// fresh data directory with `code-review-fanout` run against it (fanout-pool.png). Waits are on what the page shows. Needs `npm run build` first (the page is served
 // from dist/dashboard) and Chromium (`/usr/bin/chromium`, or CHROMIUM_PATH).
 // Browser globals, used only inside page.evaluate callbacks (this project compiles without the DOM lib).
 declare const location: { hash: string }, document: any;
@@ -167,12 +171,71 @@ async function main(): Promise<void> {
     await shot('usage');
 
     await context.close();
+    taken.push(await fanoutInEmbeddedDefault(browser, consoleErrors));
     if (consoleErrors.length) throw new Error(`the page logged errors:\n${consoleErrors.join('\n')}`);
     const total = taken.reduce((n, p) => n + statSync(p).size, 0);
     console.log(`${taken.length} screenshots, ${Math.round(total / 1024)} KB in ${OUT}`);
   } finally {
     await browser.close();
     await h.stop();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/**
+ * The issue's "Done when", as a picture: the embedded default (`npm start` without the build) on a fresh
+ * data directory, the dashboard signed in with its development key, and `code-review-fanout` run
+ * against it; the pool is shot when the task holds its eight slots.
+ */
+async function fanoutInEmbeddedDefault(browser: Browser, consoleErrors: string[]): Promise<string> {
+  const root = process.cwd();
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'so-screenshots-'));
+  const env = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  const svc = spawn(process.execPath, [join(root, 'dist/apps/orchestrator/src/main.js')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((r) => svc.once('exit', r));
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await until('the embedded default to answer /health', () => fetch(`${base}/health`).then((r) => r.status, () => 0), (s) => s === 200, 120_000);
+    const devKey = (JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { dev_api_key: string }).dev_api_key;
+    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    await page.goto(`${base}/dashboard#key=${encodeURIComponent(devKey)}`);
+    await page.getByTestId('signed-in-as').filter({ hasText: 'account development' }).waitFor();
+    const gauge = page.getByTestId('pool-gauge');
+    await gauge.waitFor();
+    await page.waitForTimeout(3_000); // the idle line before the example starts
+    const ex = spawn(process.execPath, [join(root, 'dist/examples/code-review-fanout.js')], { cwd: root, env: { ...env, SO_BASE_URL: `${base}/v1` }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const exDone = new Promise<number | null>((r) => ex.once('exit', r));
+    await until('the task to hold eight slots', async () => Number(await gauge.getAttribute('data-in-use')), (n) => n >= 8, 120_000);
+    await page.waitForTimeout(1_500);
+    const path = join(OUT, 'fanout-pool.png');
+    await page.screenshot({ path, type: 'png' });
+    console.log(`${path} (${Math.round(statSync(path).size / 1024)} KB)`);
+    const code = await exDone;
+    if (code !== 0) throw new Error(`code-review-fanout exited with ${code}`);
+    await page.locator('[data-testid="pool-gauge"][data-in-use="0"]').waitFor(); // drained
+    await context.close();
+    return path;
+  } finally {
+    svc.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
