@@ -62,8 +62,9 @@ export function pct(part: number, whole: number): string {
   return whole > 0 ? `${Math.round((part / whole) * 1000) / 10}%` : '–';
 }
 
+/** The last 8 hex digits: ids are UUIDv7, whose first 8 are the time (shared by everything made within a minute). */
 export function shortId(id: string | null | undefined): string {
-  return id ? id.slice(0, 8) : '–';
+  return id ? id.replace(/-/g, '').slice(-8) : '–';
 }
 
 /** Children flattened to nodes (null, undefined and false dropped). */
