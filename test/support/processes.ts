@@ -203,6 +203,8 @@ export class Cluster {
       UPSTREAM_MAX_ATTEMPTS: '3',
       UPSTREAM_TIMEOUT_MS: '10000',
       DB_POOL_SIZE: '10',
+      // One process per instance unless a suite tests API_WORKERS itself.
+      API_WORKERS: '1',
       ...extra,
     };
   }
