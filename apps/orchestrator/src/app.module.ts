@@ -1,6 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import pino from 'pino';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ModelRegistry, OpenAIUpstream, TokenEstimator, UPSTREAM } from '@so/llm';
@@ -27,6 +26,7 @@ import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-
 import { RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
 import { ACCOUNT_EVENTS, LocalAccountEvents, RedisAccountEvents } from './accounts/account-events';
 import { APP_CONFIG, AppConfig } from './config/app-config';
+import { BufferedLogOutput } from './common/log-output';
 import { FragmentsController } from './fragments/fragments.controller';
 import { FragmentsRepository } from './fragments/fragments.repository';
 import { FragmentsService } from './fragments/fragments.service';
@@ -64,12 +64,12 @@ export interface AppModuleOptions {
 export class AppModule {
   static forRoot({ config, dataSource }: AppModuleOptions): DynamicModule {
     const serves = config.role !== 'worker';
+    const logOutput = new BufferedLogOutput();
     return {
       module: AppModule,
       imports: [
         LoggerModule.forRoot({
-          // Log lines go to stdout without blocking the request that wrote them: written as soon as no
-          // write is in flight, several at once under load (fewer syscalls); flushed on exit.
+          // Log lines go to stdout in batches (at 4 KB or every 200 ms; flushed on exit): see BufferedLogOutput.
           pinoHttp: [
             {
               level: config.logLevel,
@@ -88,7 +88,7 @@ export class AppModule {
               customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
               autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
             },
-            pino.destination({ dest: 1, sync: false }),
+            logOutput.stream,
           ],
         }),
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
@@ -98,6 +98,7 @@ export class AppModule {
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
+        { provide: BufferedLogOutput, useValue: logOutput },
         { provide: DataSource, useValue: dataSource },
         { provide: ACCOUNT_EVENTS, useFactory: () => (config.redisUrl ? new RedisAccountEvents(config.redisUrl, config.queuePrefix) : new LocalAccountEvents()) },
         {
