@@ -113,7 +113,7 @@ export async function startScratchDbAndSim(cleanups: CleanupStack, sim: KimiSimO
  * bench admin key and a fresh encryption key, then `extra`. Services sharing one database must share one
  * environment (the encryption key).
  */
-export function benchServiceEnv(db: { url: string }, sim: { baseUrl: string }, logLevel: 'silent' | 'warn', extra: Record<string, string> = {}): Record<string, string> {
+export function benchServiceEnv(db: { url: string }, sim: { baseUrl: string }, logLevel: 'silent' | 'warn' | 'info', extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: db.url,
     LLM_BASE_URL: sim.baseUrl,
@@ -145,13 +145,97 @@ export async function startInProcessStack(
  */
 export async function startServiceStack(
   cleanups: CleanupStack,
-  opts: { sim?: KimiSimOptionsPatch; env?: Record<string, string>; nodeArgs?: string[] } = {},
+  opts: { sim?: KimiSimOptionsPatch; env?: Record<string, string>; nodeArgs?: string[]; logLevel?: 'warn' | 'info' } = {},
 ): Promise<{ db: ScratchDatabase; sim: KimiSim; svc: ServiceProcess }> {
   const { db, sim } = await startScratchDbAndSim(cleanups, opts.sim);
-  const svc = await startServiceProcess(benchServiceEnv(db, sim, 'warn', opts.env), opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {});
+  const svc = await startServiceProcess(benchServiceEnv(db, sim, opts.logLevel ?? 'warn', opts.env), opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {});
   cleanups.push('stop service', () => svc.stop());
   console.log(`service: pid ${svc.pid} at ${svc.url}`);
   return { db, sim, svc };
+}
+
+/**
+ * As deployed: production logging (LOG_LEVEL info, NODE_ENV production) and API_WORKERS from
+ * BENCH_API_WORKERS (default 1). Above 1 the service needs Redis (REDIS_URL from BENCH_REDIS_URL, default
+ * the local one) under a fresh queue prefix.
+ */
+export function deployedServiceEnv(): Record<string, string> {
+  const workers = process.env.BENCH_API_WORKERS?.trim() || '1';
+  if (!/^\d+$/.test(workers) || Number(workers) < 1) throw new Error(`BENCH_API_WORKERS=${JSON.stringify(workers)} must be a positive integer`);
+  const env: Record<string, string> = { NODE_ENV: 'production', API_WORKERS: workers };
+  if (Number(workers) > 1) Object.assign(env, { REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: `sobench_${randomBytes(4).toString('hex')}` });
+  return env;
+}
+
+export interface PortkeyGateway {
+  /** http://127.0.0.1:PORT (no /v1). */
+  url: string;
+  port: number;
+  pid: number;
+  version: string;
+  /** Headers that route a request to `upstreamBaseUrl` (an OpenAI-compatible /v1 base) through the gateway. */
+  headers(upstreamBaseUrl: string): Record<string, string>;
+}
+
+/**
+ * Portkey's open-source gateway (devDependency @portkey-ai/gateway) as its own process, headless, on a
+ * free port; null (with the reason printed) when it is not installed or does not start. It listens on
+ * every interface (the package has no host option); benches call it on 127.0.0.1.
+ */
+export async function startPortkey(cleanups: CleanupStack): Promise<{ gateway: PortkeyGateway | null; reason: string | null }> {
+  const { existsSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const { createServer } = await import('node:net');
+  const { repoRoot } = await import('./bench-util');
+  const dir = join(repoRoot(), 'node_modules', '@portkey-ai', 'gateway');
+  const entry = join(dir, 'build', 'start-server.js');
+  if (!existsSync(entry)) return { gateway: null, reason: `${entry} is missing (npm install: @portkey-ai/gateway is a devDependency)` };
+  const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  const port = await new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const env: Record<string, string> = { NODE_ENV: 'production' };
+  for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+  let exited = false;
+  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  const kill = () => !exited && child.kill('SIGKILL');
+  process.once('exit', kill);
+  cleanups.push('stop portkey gateway', async () => {
+    process.off('exit', kill);
+    if (!exited) child.kill('SIGTERM');
+    const t = setTimeout(kill, 3000);
+    await gone;
+    clearTimeout(t);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const end = Date.now() + 30_000;
+  while (Date.now() < end && !exited) {
+    const up = await fetch(`${url}/`).then(
+      () => true,
+      () => false,
+    );
+    if (up) {
+      console.log(`portkey gateway ${version}: pid ${child.pid} at ${url}`);
+      return {
+        gateway: { url, port, pid: child.pid!, version, headers: (base) => ({ 'x-portkey-provider': 'openai', 'x-portkey-custom-host': base }) },
+        reason: null,
+      };
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const reason = `the gateway did not answer within 30 s${exited ? ' (it exited)' : ''}: ${out.slice(-500)}`;
+  console.log(`portkey gateway: not measured: ${reason}`);
+  return { gateway: null, reason };
 }
 
 /** POST /admin/accounts with kimi-sim as the account's upstream (under `simKey`); returns the account (id, api_key, ...). */

@@ -3,23 +3,30 @@
 //   npm run bench:overhead                  full run (~3.5 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:overhead    ~30 s version
 //
-// Method (see docs/benchmarks.md): kimi-sim with zero latency and the service run in this process;
-// the load generator (a plain keep-alive HTTP client for one-at-a-time, autocannon for fixed rates)
-// runs in a worker thread so it does not share the service's event loop.
-//   A = POST kimi-sim /v1/chat/completions with {model, messages: window + new user message, max_tokens}
+// Method (see docs/benchmarks.md): as deployed. The service runs as its own process (node dist/...,
+// LOG_LEVEL info, NODE_ENV production), Portkey's open-source gateway (@portkey-ai/gateway, a
+// devDependency) as another, kimi-sim with zero latency in the bench's main thread and the load generator
+// (a plain keep-alive HTTP client for one-at-a-time, autocannon for fixed rates) in a worker thread.
+// Four routes, interleaved in one run, the same body for the three stateless ones:
+//   A = POST kimi-sim /v1/chat/completions {model, messages: window + new user message, max_tokens}
+//   P = the same through Portkey's gateway (x-portkey-provider: openai, x-portkey-custom-host: kimi-sim)
+//   C = the same through the service's stateless /v1/chat/completions (pass-through)
 //   B = POST service /v1/sessions/{id}/messages with {messages: [new user message], max_tokens}
 // The client keeps a mirror of every session's window (system prompt + all messages, updated from
-// B's replies), so A sends byte-for-byte the messages the service sends upstream for B; this is
-// checked against kimi-sim's request log. Under a fixed rate, A grows a shadow copy of the same
-// sessions the same way, so A and B windows grow alike. Each rate uses fresh sessions with the same
-// small seeded history, so every rate starts from the same state.
-// Added latency = percentile(B) - percentile(A), per round; reported as median over rounds [min..max].
+// B's replies), so A, P and C send byte-for-byte the messages the service sends upstream for B; this is
+// checked against kimi-sim's request log. Under a fixed rate, each stateless route grows a shadow copy
+// of the same sessions the same way. Each rate uses fresh sessions with the same small seeded history.
+// Added latency = percentile(route) - percentile(A), per round; median over rounds [min..max]; the
+// ratio to Portkey is added(route) / added(P) per round.
 // Env: BENCH_QUICK=1, BENCH_RATES=50,100,200,400, BENCH_RATE_ROUNDS, BENCH_RATE_DURATION_S,
-// BENCH_RPS_PER_CONNECTION (autocannon connections = max(2, ceil(rate / this)), default 50), BENCH_SEQ_ROUNDS.
+// BENCH_RPS_PER_CONNECTION (autocannon connections = max(2, ceil(rate / this)), default 50), BENCH_SEQ_ROUNDS,
+// BENCH_API_WORKERS (the service's API_WORKERS, default 1; above 1 with Redis), BENCH_PORTKEY=0 (without
+// the gateway), BENCH_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof for the service process).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { announceRun, createBenchAccount, finishRun, loadTokenText, runBench, startInProcessStack, withCleanups } from './bench-stack';
+import { Client as PgClient } from 'pg';
+import { announceRun, createBenchAccount, deployedServiceEnv, finishRun, loadTokenText, runBench, startPortkey, startServiceStack, withCleanups } from './bench-stack';
 import {
   envFlag,
   envNumber,
@@ -35,6 +42,7 @@ import {
   passFail,
   round,
   sleep,
+  Spread,
   summarize,
 } from './bench-util';
 
@@ -57,23 +65,34 @@ interface WorkerInit {
   servicePort: number;
   apiKey: string;
   maxTokens: number;
+  /** Portkey's gateway, when it runs: its port and the headers that route to kimi-sim. */
+  portkey: { port: number; headers: Record<string, string> } | null;
 }
+
+/**
+ * The routes of one interleaved run. A: kimi-sim directly. P: the same body through Portkey's gateway.
+ * C: the same body through the service's stateless /v1/chat/completions. B: the session append.
+ */
+type Route = 'A' | 'P' | 'C' | 'B';
 
 type ToWorker =
   | { type: 'init'; id: number; init: WorkerInit }
   | { type: 'addSessions'; id: number; sessions: MirrorInit[] }
   | { type: 'dropSessions'; id: number; ids: string[] }
   | { type: 'seq'; id: number; sessionIds: string[]; tag: string }
-  | { type: 'rate'; id: number; variant: 'A' | 'B'; rate: number; stagger: number; rpsPerConnection: number; durationS: number; timeoutS: number; sessionIds: string[]; tag: string };
+  | { type: 'rate'; id: number; variant: Route; rate: number; stagger: number; rpsPerConnection: number; durationS: number; timeoutS: number; sessionIds: string[]; tag: string };
 
 type FromWorker = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
 interface SeqResult {
   a: number[];
   b: number[];
+  /** Portkey (empty when it does not run) and the service's pass-through. */
+  p: number[];
+  c: number[];
   /** Turn ids of B's 200 answers, to check they were persisted. */
   turnIds: string[];
-  failures: { a: number; b: number };
+  failures: { a: number; b: number; p: number; c: number };
   firstError: string | null;
 }
 
@@ -116,11 +135,11 @@ function runWorker(): void {
     return a;
   };
 
-  const post = (p: number, path: string, key: string, body: string): Promise<{ status: number; text: string; ms: number }> =>
+  const post = (p: number, path: string, key: string, body: string, extra: Record<string, string> = {}): Promise<{ status: number; text: string; ms: number }> =>
     new Promise((resolve, reject) => {
       const t0 = performance.now();
       const req = http.request(
-        { host: '127.0.0.1', port: p, path, method: 'POST', agent: agentFor(p), headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}` } },
+        { host: '127.0.0.1', port: p, path, method: 'POST', agent: agentFor(p), headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}`, ...extra } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -142,18 +161,27 @@ function runWorker(): void {
   };
 
   async function seq(sessionIds: string[], tag: string): Promise<SeqResult> {
-    const out: SeqResult = { a: [], b: [], turnIds: [], failures: { a: 0, b: 0 }, firstError: null };
+    const out: SeqResult = { a: [], b: [], p: [], c: [], turnIds: [], failures: { a: 0, b: 0, p: 0, c: 0 }, firstError: null };
     const fail = (what: string) => (out.firstError ??= what.slice(0, 300));
+    // The stateless routes send the same body; each is timed on its own keep-alive connection.
+    const stateless: Array<{ route: 'a' | 'p' | 'c'; port: number; key: string; headers: Record<string, string> }> = [
+      { route: 'a', port: cfg.simPort, key: cfg.simKey, headers: {} },
+      ...(cfg.portkey ? [{ route: 'p' as const, port: cfg.portkey.port, key: cfg.simKey, headers: cfg.portkey.headers }] : []),
+      { route: 'c', port: cfg.servicePort, key: cfg.apiKey, headers: {} },
+    ];
     for (const id of sessionIds) {
       const m = mirrors.get(id)!;
       const user = userMessage(tag);
-      try {
-        const a = await post(cfg.simPort, '/v1/chat/completions', cfg.simKey, directBody(m, m.messages, user));
-        if (a.status === 200) out.a.push(a.ms);
-        else (out.failures.a++, fail(`A ${a.status}: ${a.text}`));
-      } catch (err) {
-        out.failures.a++;
-        fail(`A: ${(err as Error).message}`);
+      const body = directBody(m, m.messages, user);
+      for (const r of stateless) {
+        try {
+          const x = await post(r.port, '/v1/chat/completions', r.key, body, r.headers);
+          if (x.status === 200) out[r.route].push(x.ms);
+          else (out.failures[r.route]++, fail(`${r.route.toUpperCase()} ${x.status}: ${x.text}`));
+        } catch (err) {
+          out.failures[r.route]++;
+          fail(`${r.route.toUpperCase()}: ${(err as Error).message}`);
+        }
       }
       try {
         const b = await post(cfg.servicePort, `/v1/sessions/${id}/messages`, cfg.apiKey, turnBody(user));
@@ -185,11 +213,12 @@ function runWorker(): void {
     const free = [...sessionIds];
     let rr = 0;
     // A grows its own copy of each window exactly as B grows the session's.
-    const shadow = variant === 'A' ? new Map(sessionIds.map((id) => [id, [...mirrors.get(id)!.messages]])) : null;
+    const isB = variant === 'B';
+    const shadow = !isB ? new Map(sessionIds.map((id) => [id, [...mirrors.get(id)!.messages]])) : null;
     const latencies: number[] = [];
     const turnIds: string[] = [];
     let firstError: string | null = null;
-    const isA = variant === 'A';
+    const target = variant === 'A' ? { port: cfg.simPort, key: cfg.simKey, headers: {} } : variant === 'P' ? { port: cfg.portkey!.port, key: cfg.simKey, headers: cfg.portkey!.headers } : { port: cfg.servicePort, key: cfg.apiKey, headers: {} };
     const k = Math.max(1, Math.min(msg.stagger, msg.rate));
     const plan = Array.from({ length: k }, (_, i) => {
       const r = Math.floor(msg.rate / k) + (i < msg.rate % k ? 1 : 0);
@@ -203,7 +232,7 @@ function runWorker(): void {
           const user = userMessage(tag);
           ctx.sid = id;
           ctx.user = user;
-          if (isA) {
+          if (!isB) {
             req.path = '/v1/chat/completions';
             req.body = directBody(mirrors.get(id)!, shadow!.get(id)!, user);
           } else {
@@ -217,7 +246,7 @@ function runWorker(): void {
           try {
             if (status === 200) {
               const user = ctx.user as ChatMsg;
-              if (isA) shadow!.get(id)!.push(user, directReply(body));
+              if (!isB) shadow!.get(id)!.push(user, directReply(body));
               else {
                 const t = turnReply(body);
                 mirrors.get(id)!.messages.push(user, t.reply);
@@ -237,13 +266,13 @@ function runWorker(): void {
         setTimeout(() => {
           const instance = autocannon(
             {
-              url: `http://127.0.0.1:${isA ? cfg.simPort : cfg.servicePort}`,
+              url: `http://127.0.0.1:${target.port}`,
               connections: p.connections,
               overallRate: p.rate,
               duration: msg.durationS,
               timeout: msg.timeoutS,
               ignoreCoordinatedOmission: true,
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${isA ? cfg.simKey : cfg.apiKey}` },
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}`, ...target.headers },
               requests,
             },
             (err: Error | null, result: Record<string, any>) => (err ? reject(err) : resolve(result)),
@@ -359,6 +388,9 @@ interface Params {
   autocannon_timeout_s: number;
   settle_ms: number;
   db_pool_size: string;
+  api_workers: string;
+  portkey: boolean;
+  node_args: string[];
 }
 
 function params(): Params {
@@ -385,6 +417,9 @@ function params(): Params {
     autocannon_timeout_s: 10,
     settle_ms: quick ? 150 : 300,
     db_pool_size: process.env.DB_POOL_SIZE ?? '10',
+    api_workers: process.env.BENCH_API_WORKERS?.trim() || '1',
+    portkey: process.env.BENCH_PORTKEY !== '0',
+    node_args: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
   };
 }
 
@@ -401,22 +436,67 @@ function figures(a: number[], b: number[]): PhaseFigures {
   return { a: sa, b: sb, added_p50: round(sb.p50 - sa.p50), added_p99: round(sb.p99 - sa.p99) };
 }
 
+/** Per route: its latency and what it adds to the direct call (A), in one round. */
+interface RouteRound {
+  direct: LatencySummary;
+  routes: Partial<Record<'P' | 'C' | 'B', PhaseFigures>>;
+}
+
+const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append' };
+
+function routeRound(r: { a: number[]; p: number[]; c: number[]; b: number[] }): RouteRound {
+  const routes: RouteRound['routes'] = { C: figures(r.a, r.c), B: figures(r.a, r.b) };
+  if (r.p.length) routes.P = figures(r.a, r.p);
+  return { direct: summarize(r.a), routes };
+}
+
+/** Median over rounds [min..max] of each route's latency and added latency, and its ratio to Portkey's added p50/p99. */
+function routeSummary(rounds: RouteRound[]) {
+  const routes = (['P', 'C', 'B'] as const).filter((k) => rounds.every((x) => x.routes[k]));
+  const out: Record<string, unknown> = { direct_p50: medianSpread(rounds.map((x) => x.direct.p50)), direct_p99: medianSpread(rounds.map((x) => x.direct.p99)) };
+  for (const k of routes) {
+    const f = (g: (x: PhaseFigures) => number) => medianSpread(rounds.map((x) => g(x.routes[k]!)));
+    out[k] = {
+      name: ROUTE_NAMES[k],
+      p50: f((x) => x.b.p50),
+      p99: f((x) => x.b.p99),
+      added_p50: f((x) => x.added_p50),
+      added_p99: f((x) => x.added_p99),
+      ...(k !== 'P' && routes.includes('P')
+        ? {
+            // per round: this route's added latency / Portkey's, then the median over rounds
+            ratio_to_portkey_p50: medianSpread(rounds.map((x) => x.routes[k]!.added_p50 / x.routes.P!.added_p50)),
+            ratio_to_portkey_p99: medianSpread(rounds.map((x) => x.routes[k]!.added_p99 / x.routes.P!.added_p99)),
+          }
+        : {}),
+    };
+  }
+  return out as {
+    direct_p50: Spread;
+    direct_p99: Spread;
+  } & Partial<Record<'P' | 'C' | 'B', { name: string; p50: Spread; p99: Spread; added_p50: Spread; added_p99: Spread; ratio_to_portkey_p50?: Spread; ratio_to_portkey_p99?: Spread }>>;
+}
+
 async function main(): Promise<number> {
   const P = params();
-  const { machine, commit, started } = announceRun('overhead bench: service turn vs direct kimi-sim call', [`mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}`]);
+  const { machine, commit, started } = announceRun('overhead bench: direct vs Portkey gateway vs service pass-through vs session append', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}; service: node dist/.../main.js as its own process, LOG_LEVEL info, NODE_ENV production, API_WORKERS ${P.api_workers}`,
+  ]);
   return withCleanups('overhead', async (cleanups) => {
     // The stack and the tokenizer are loaded inside these helpers, not at the top: the worker thread runs this file too and needs none of it.
-    const { sim, handle } = await startInProcessStack(cleanups, { sim: { ...P.sim, requestLogSize: 2_000 }, env: { DB_POOL_SIZE: P.db_pool_size } });
+    const { db, sim, svc } = await startServiceStack(cleanups, { sim: { ...P.sim, requestLogSize: 2_000 }, env: { DB_POOL_SIZE: P.db_pool_size, ...deployedServiceEnv() }, logLevel: 'info', nodeArgs: P.node_args });
+    const { gateway, reason: portkeyMissing } = P.portkey ? await startPortkey(cleanups) : { gateway: null, reason: 'BENCH_PORTKEY=0' };
     const { textOfTokens } = await loadTokenText();
     const load = new LoadWorker();
     cleanups.push('stop load worker', () => load.terminate());
 
     // ---------------------------------------------------------------- account and sessions
     const simKey = `sim-bench-${randomBytes(4).toString('hex')}`;
-    const json = (method: string, path: string, key: string, body?: unknown, expect = 200) => httpJson(handle.url, method, path, key, body, expect);
-    const account = await createBenchAccount(handle.url, { name: 'bench-overhead', sessionLimit: 100_000, simBaseUrl: sim.baseUrl, simKey });
+    const json = (method: string, path: string, key: string, body?: unknown, expect = 200) => httpJson(svc.url, method, path, key, body, expect);
+    const account = await createBenchAccount(svc.url, { name: 'bench-overhead', sessionLimit: 100_000, simBaseUrl: sim.baseUrl, simKey });
     const apiKey: string = account.api_key;
-    await load.call({ type: 'init', init: { simPort: sim.port, simKey, servicePort: Number(new URL(handle.url).port), apiKey, maxTokens: P.max_tokens } });
+    await load.call({ type: 'init', init: { simPort: sim.port, simKey, servicePort: svc.port, apiKey, maxTokens: P.max_tokens, portkey: gateway ? { port: gateway.port, headers: gateway.headers(sim.baseUrl) } : null } });
+    const routes: Route[] = gateway ? ['A', 'P', 'C', 'B'] : ['A', 'C', 'B'];
 
     const SYSTEM = 'You are a terse assistant. Answer in one short sentence.';
     const SEED: ChatMsg[] = [
@@ -426,7 +506,7 @@ async function main(): Promise<number> {
     let seedTurns = 0;
     /** A session with the system prompt and one seeded exchange (appended without generation). */
     const createSeeded = async (policy?: Record<string, unknown>): Promise<MirrorInit & { windowTokens: number }> => {
-      const s = await json('POST', '/v1/sessions', apiKey, { system: SYSTEM, ...(policy ? { policy } : {}) }, 201);
+      const s = await json('POST', '/v1/sessions', apiKey, { system: SYSTEM, title: 'bench', ...(policy ? { policy } : {}) }, 201);
       const r = await json('POST', `/v1/sessions/${s.id}/messages`, apiKey, { messages: SEED, generate: false });
       seedTurns++;
       return { id: s.id, model: s.model, messages: [{ role: 'system', content: SYSTEM }, ...SEED], windowTokens: r.session_usage.window_tokens };
@@ -485,60 +565,64 @@ async function main(): Promise<number> {
 
     // ---------------------------------------------------------------- helpers over the sim
     const simKeyStats = () => sim.stats().keys[simKey] ?? { requests: 0, prompt_tokens: 0 };
-    /** The last 2n sim requests as (A, B) pairs: same message count, same prompt tokens, same last user text? */
-    const checkPairs = (n: number): { pairs: number; mismatched: number } => {
-      const log = sim.requests(2 * n);
+    /** The last n sessions' upstream requests, one group per session (one per route): same message count, prompt tokens and last user text? */
+    const checkGroups = (n: number): { pairs: number; mismatched: number } => {
+      const k = routes.length;
+      const log = sim.requests(k * n);
       let mismatched = 0;
-      for (let i = 0; i + 1 < log.length; i += 2) {
-        const [a, b] = [log[i], log[i + 1]];
-        if (a.messages !== b.messages || a.prompt_tokens !== b.prompt_tokens || a.last_user !== b.last_user || b.purpose !== 'chat' || a.purpose !== null) mismatched++;
+      let pairs = 0;
+      for (let i = 0; i + k - 1 < log.length; i += k) {
+        const a = log[i];
+        for (let j = 1; j < k; j++) {
+          const b = log[i + j];
+          pairs++;
+          if (a.messages !== b.messages || a.prompt_tokens !== b.prompt_tokens || a.last_user !== b.last_user) mismatched++;
+        }
       }
-      return { pairs: Math.floor(log.length / 2), mismatched };
+      return { pairs, mismatched };
     };
     const okTurnIds: string[] = [];
     const bodyCheck = { pairs: 0, mismatched: 0 };
     const seqRun = async (ids: string[], tag: string): Promise<SeqResult> => {
       const r = await load.call<SeqResult>({ type: 'seq', sessionIds: ids, tag });
       okTurnIds.push(...r.turnIds);
-      if (r.failures.a + r.failures.b > 0) console.log(`  ! ${tag}: ${r.failures.a} direct and ${r.failures.b} service failures; first: ${r.firstError}`);
+      const failures = r.failures.a + r.failures.b + r.failures.c + r.failures.p;
+      if (failures > 0) console.log(`  ! ${tag}: failures direct ${r.failures.a}, portkey ${r.failures.p}, pass-through ${r.failures.c}, append ${r.failures.b}; first: ${r.firstError}`);
       else if (ids.length <= 1_000) {
-        const c = checkPairs(ids.length);
+        const c = checkGroups(ids.length);
         bodyCheck.pairs += c.pairs;
         bodyCheck.mismatched += c.mismatched;
       }
       return r;
     };
     const pick = (ids: string[], start: number, n: number) => Array.from({ length: n }, (_, i) => ids[(start + i) % ids.length]);
+    const line = (rr: RouteRound) =>
+      `direct p50 ${fmtMs(rr.direct.p50)} p99 ${fmtMs(rr.direct.p99)} | added p50/p99: ` +
+      (['P', 'C', 'B'] as const)
+        .filter((k) => rr.routes[k])
+        .map((k) => `${k === 'P' ? 'portkey' : k === 'C' ? 'pass-through' : 'append'} ${fmtMs(rr.routes[k]!.added_p50)}/${fmtMs(rr.routes[k]!.added_p99)}`)
+        .join(', ') +
+      ' ms';
 
     // ---------------------------------------------------------------- 1. one request at a time
-    console.log(`sequential: ${P.seq_rounds} rounds x ${P.seq_pairs_per_round} A/B pairs over ${baseIds.length} sessions (+${P.seq_warmup_pairs} warm-up pairs)`);
+    console.log(`sequential: ${P.seq_rounds} rounds x ${P.seq_pairs_per_round} sessions, each ${routes.join(', ')} in turn (+${P.seq_warmup_pairs} warm-up)`);
     let cursor = 0;
     await seqRun(pick(baseIds, cursor, P.seq_warmup_pairs), 'seq-warmup');
     cursor += P.seq_warmup_pairs;
-    const seqRounds: PhaseFigures[] = [];
-    const seqAll = { a: [] as number[], b: [] as number[] };
+    const seqRounds: RouteRound[] = [];
+    const seqAll = { a: [] as number[], p: [] as number[], c: [] as number[], b: [] as number[] };
     for (let r = 0; r < P.seq_rounds; r++) {
       const res = await seqRun(pick(baseIds, cursor, P.seq_pairs_per_round), `seq-r${r}`);
       cursor += P.seq_pairs_per_round;
-      seqAll.a.push(...res.a);
-      seqAll.b.push(...res.b);
-      const f = figures(res.a, res.b);
-      seqRounds.push(f);
-      console.log(`  round ${r + 1}: direct p50 ${fmtMs(f.a.p50)} p99 ${fmtMs(f.a.p99)} | service p50 ${fmtMs(f.b.p50)} p99 ${fmtMs(f.b.p99)} | added p50 ${fmtMs(f.added_p50)} p99 ${fmtMs(f.added_p99)} ms`);
+      for (const k of ['a', 'p', 'c', 'b'] as const) seqAll[k].push(...res[k]);
+      const rr = routeRound(res);
+      seqRounds.push(rr);
+      console.log(`  round ${r + 1}: ${line(rr)}`);
     }
-    const sequential = {
-      rounds: seqRounds,
-      pooled: figures(seqAll.a, seqAll.b),
-      direct_p50: medianSpread(seqRounds.map((f) => f.a.p50)),
-      direct_p99: medianSpread(seqRounds.map((f) => f.a.p99)),
-      service_p50: medianSpread(seqRounds.map((f) => f.b.p50)),
-      service_p99: medianSpread(seqRounds.map((f) => f.b.p99)),
-      added_p50: medianSpread(seqRounds.map((f) => f.added_p50)),
-      added_p99: medianSpread(seqRounds.map((f) => f.added_p99)),
-    };
+    const sequential = { rounds: seqRounds, pooled: routeRound(seqAll), ...routeSummary(seqRounds) };
 
     // ---------------------------------------------------------------- 2. window size
-    console.log(`window size: ${P.window_rounds} rounds; per round ` + P.window_sizes.map((w) => `${w.pairs_per_round} pairs at ${w.label}`).join(', '));
+    console.log(`window size: ${P.window_rounds} rounds; per round ` + P.window_sizes.map((w) => `${w.pairs_per_round} sessions at ${w.label}`).join(', '));
     for (const w of windowSets) await seqRun(pick(w.ids, 0, w.ids.length * 2), `win-${w.label}-warmup`);
     const windowCursor = new Map(windowSets.map((w) => [w.label, 0]));
     const winRounds = await interleave(
@@ -551,14 +635,13 @@ async function main(): Promise<number> {
           const res = await seqRun(pick(w.ids, windowCursor.get(w.label)!, n), `win-${w.label}-r${r}`);
           const after = simKeyStats();
           windowCursor.set(w.label, windowCursor.get(w.label)! + n);
-          return { ...figures(res.a, res.b), raw: res, sim_mean_prompt_tokens: Math.round((after.prompt_tokens - before.prompt_tokens) / Math.max(1, after.requests - before.requests)) };
+          return { ...routeRound(res), raw: res, sim_mean_prompt_tokens: Math.round((after.prompt_tokens - before.prompt_tokens) / Math.max(1, after.requests - before.requests)) };
         },
       })),
-      (name, r, f) => console.log(`  ${name} round ${r + 1}: direct p50 ${fmtMs(f.a.p50)} | service p50 ${fmtMs(f.b.p50)} | added p50 ${fmtMs(f.added_p50)} ms (prompt ~${f.sim_mean_prompt_tokens} tokens)`),
+      (name, r, f) => console.log(`  ${name} round ${r + 1}: ${line(f)} (prompt ~${f.sim_mean_prompt_tokens} tokens)`),
     );
     const windows = windowSets.map((w) => {
       const rounds = winRounds[w.label];
-      const pooled = figures(rounds.flatMap((x) => x.raw.a), rounds.flatMap((x) => x.raw.b));
       return {
         label: w.label,
         target_tokens: w.target,
@@ -567,16 +650,12 @@ async function main(): Promise<number> {
         sim_mean_prompt_tokens: medianSpread(rounds.map((x) => x.sim_mean_prompt_tokens), 0).median,
         build: { appends: w.appends, ms: w.buildMs },
         rounds: rounds.map(({ raw: _raw, ...f }) => f),
-        pooled,
-        direct_p50: medianSpread(rounds.map((f) => f.a.p50)),
-        service_p50: medianSpread(rounds.map((f) => f.b.p50)),
-        added_p50: medianSpread(rounds.map((f) => f.added_p50)),
-        added_p99: medianSpread(rounds.map((f) => f.added_p99)),
+        ...routeSummary(rounds),
       };
     });
 
     // ---------------------------------------------------------------- 3. fixed arrival rates
-    const rateRun = async (variant: 'A' | 'B', rate: number, ids: string[], durationS: number, tag: string) => {
+    const rateRun = async (variant: Route, rate: number, ids: string[], durationS: number, tag: string) => {
       const before = simKeyStats();
       const res = await load.call<RateResult>({ type: 'rate', variant, rate, stagger: P.stagger, rpsPerConnection: P.rps_per_connection, durationS, timeoutS: P.autocannon_timeout_s, sessionIds: ids, tag });
       await sleep(P.settle_ms);
@@ -590,50 +669,40 @@ async function main(): Promise<number> {
         sim_mean_prompt_tokens: Math.round((after.prompt_tokens - before.prompt_tokens) / Math.max(1, after.requests - before.requests)),
       };
     };
-    console.log(`rates: ${P.rates.join('/')} RPS, ${P.rate_rounds} round(s) x ${P.rate_duration_s} s per variant, ${P.stagger} staggered autocannon instances with ceil(rate/${P.stagger}/${P.rps_per_connection}) connections each; warm-up ${P.rate_warmup_s} s`);
-    await rateRun('A', 50, warmupRateIds, P.rate_warmup_s, 'rate-warmup-A');
-    await rateRun('B', 50, warmupRateIds, P.rate_warmup_s, 'rate-warmup-B');
-    type RateRound = { a: Awaited<ReturnType<typeof rateRun>>; b: Awaited<ReturnType<typeof rateRun>>; figures: PhaseFigures };
+    type RateRun = Awaited<ReturnType<typeof rateRun>>;
+    console.log(`rates: ${P.rates.join('/')} RPS, ${P.rate_rounds} round(s) x ${P.rate_duration_s} s per route (${routes.join(', ')} in turn), ${P.stagger} staggered autocannon instances; warm-up ${P.rate_warmup_s} s`);
+    for (const v of routes) await rateRun(v, 50, warmupRateIds, P.rate_warmup_s, `rate-warmup-${v}`);
+    type RateRound = { runs: Partial<Record<Route, RateRun>>; figures: RouteRound };
     const rateRounds = new Map<number, RateRound[]>(P.rates.map((r) => [r, []]));
     for (let r = 0; r < P.rate_rounds; r++) {
       for (const rate of P.rates) {
         const ids = rateIds.get(`${r}:${rate}`)!;
-        const a = await rateRun('A', rate, ids, P.rate_duration_s, `rate${rate}-r${r}-A`);
-        const b = await rateRun('B', rate, ids, P.rate_duration_s, `rate${rate}-r${r}-B`);
-        const f = figures(a.latencies, b.latencies);
-        rateRounds.get(rate)!.push({ a, b, figures: f });
-        console.log(
-          `  ${rate} RPS round ${r + 1}: direct ${a.achieved_rps} rps p50 ${fmtMs(f.a.p50)} p99 ${fmtMs(f.a.p99)} | service ${b.achieved_rps} rps p50 ${fmtMs(f.b.p50)} p99 ${fmtMs(f.b.p99)} | added p50 ${fmtMs(f.added_p50)} p99 ${fmtMs(f.added_p99)} ms | failed A ${a.failed} B ${b.failed}` +
-            (a.firstError || b.firstError ? ` (${b.firstError ?? a.firstError})` : ''),
-        );
+        const runs: Partial<Record<Route, RateRun>> = {};
+        for (const v of routes) runs[v] = await rateRun(v, rate, ids, P.rate_duration_s, `rate${rate}-r${r}-${v}`);
+        const f = routeRound({ a: runs.A!.latencies, p: runs.P?.latencies ?? [], c: runs.C!.latencies, b: runs.B!.latencies });
+        rateRounds.get(rate)!.push({ runs, figures: f });
+        const failed = routes.map((v) => `${v} ${runs[v]!.failed}`).join(' ');
+        const firstError = routes.map((v) => runs[v]!.firstError).find((e) => e);
+        console.log(`  ${rate} RPS round ${r + 1}: achieved ${routes.map((v) => runs[v]!.achieved_rps).join('/')} | ${line(f)} | failed ${failed}${firstError ? ` (${firstError})` : ''}`);
       }
     }
     const rates = P.rates.map((rate) => {
       const rr = rateRounds.get(rate)!;
-      const strip = (x: Awaited<ReturnType<typeof rateRun>>) => ({ ...x, latencies: undefined, summary: summarize(x.latencies) });
-      const failedA = rr.reduce((n, x) => n + x.a.failed, 0);
-      const failedB = rr.reduce((n, x) => n + x.b.failed, 0);
-      const added_p50 = medianSpread(rr.map((x) => x.figures.added_p50));
-      const added_p99 = medianSpread(rr.map((x) => x.figures.added_p99));
-      const achievedB = medianSpread(rr.map((x) => x.b.achieved_rps), 1);
-      const achievedA = medianSpread(rr.map((x) => x.a.achieved_rps), 1);
-      const ok = failedA === 0 && failedB === 0 && added_p99.median < 25 && achievedB.median >= 0.95 * rate;
+      const failed = Object.fromEntries(routes.map((v) => [v, rr.reduce((n, x) => n + x.runs[v]!.failed, 0)])) as Record<Route, number>;
+      const achieved = Object.fromEntries(routes.map((v) => [v, medianSpread(rr.map((x) => x.runs[v]!.achieved_rps), 1)])) as Record<Route, Spread>;
+      const summary = routeSummary(rr.map((x) => x.figures));
+      const appendAdded99 = summary.B!.added_p99.median;
+      const ok = routes.every((v) => failed[v] === 0) && appendAdded99 < 25 && achieved.B.median >= 0.95 * rate;
       return {
         rate,
-        connections: rr[0]?.b.connections ?? null,
-        autocannon_instances: rr[0]?.b.instances ?? null,
+        connections: rr[0]?.runs.B?.connections ?? null,
+        autocannon_instances: rr[0]?.runs.B?.instances ?? null,
         duration_s: P.rate_duration_s,
-        rounds: rr.map((x) => ({ direct: strip(x.a), service: strip(x.b), added_p50: x.figures.added_p50, added_p99: x.figures.added_p99 })),
-        pooled: figures(rr.flatMap((x) => x.a.latencies), rr.flatMap((x) => x.b.latencies)),
-        direct_p50: medianSpread(rr.map((x) => x.figures.a.p50)),
-        direct_p99: medianSpread(rr.map((x) => x.figures.a.p99)),
-        service_p50: medianSpread(rr.map((x) => x.figures.b.p50)),
-        service_p99: medianSpread(rr.map((x) => x.figures.b.p99)),
-        added_p50,
-        added_p99,
-        achieved_rps: { direct: achievedA, service: achievedB },
-        failed: { direct: failedA, service: failedB },
-        sim_mean_prompt_tokens: { direct: medianSpread(rr.map((x) => x.a.sim_mean_prompt_tokens), 0).median, service: medianSpread(rr.map((x) => x.b.sim_mean_prompt_tokens), 0).median },
+        rounds: rr.map((x) => ({ figures: x.figures, runs: Object.fromEntries(Object.entries(x.runs).map(([v, run]) => [v, { ...run, latencies: undefined, summary: summarize(run!.latencies) }])) })),
+        ...summary,
+        achieved_rps: achieved,
+        failed,
+        sim_mean_prompt_tokens: Object.fromEntries(routes.map((v) => [v, medianSpread(rr.map((x) => x.runs[v]!.sim_mean_prompt_tokens), 0).median])),
         within_limits: ok,
       };
     });
@@ -642,83 +711,86 @@ async function main(): Promise<number> {
     // ---------------------------------------------------------------- persistence check
     // Every 200 answer of B must have its turn and its reply in the database.
     let persisted: { ok_responses: number; turns_with_reply_in_db: number; all_persisted: boolean } | null = null;
+    const pg = new PgClient({ connectionString: db.url });
     try {
-      const rows: Array<{ n: number }> = await handle.dataSource.query(
-        `SELECT count(DISTINCT t.id)::int AS n FROM turns t JOIN messages m ON m.turn_id = t.id AND m.role = 'assistant' WHERE t.id = ANY($1::uuid[])`,
-        [okTurnIds],
-      );
+      await pg.connect();
+      const { rows } = await pg.query<{ n: number }>(`SELECT count(DISTINCT t.id)::int AS n FROM turns t JOIN messages m ON m.turn_id = t.id AND m.role = 'assistant' WHERE t.id = ANY($1::uuid[])`, [okTurnIds]);
       persisted = { ok_responses: okTurnIds.length, turns_with_reply_in_db: rows[0].n, all_persisted: rows[0].n === okTurnIds.length };
     } catch (err) {
       console.log(`  (persistence check skipped: ${(err as Error).message})`);
+    } finally {
+      await pg.end().catch(() => undefined);
     }
 
     // ---------------------------------------------------------------- report
     const at100 = rates.find((r) => r.rate === 100) ?? null;
     const w200 = windows.find((w) => w.label === '200K') ?? null;
+    const pk = sequential.P ?? null;
     const targets = [
-      { name: 'added p50 at 100 RPS', target: '<= 3 ms', value: at100?.added_p50.median ?? null, pass: at100 ? at100.added_p50.median <= 3 : null },
-      { name: 'added p99 at 100 RPS', target: '<= 15 ms', value: at100?.added_p99.median ?? null, pass: at100 ? at100.added_p99.median <= 15 : null },
+      { name: 'append added p50 below Portkey\'s (one at a time)', target: `< ${pk ? fmtMs(pk.added_p50.median) : '?'} ms`, value: sequential.B!.added_p50.median, pass: pk ? sequential.B!.added_p50.median < pk.added_p50.median : null },
+      { name: 'pass-through added p50 below half of Portkey\'s', target: `< ${pk ? fmtMs(pk.added_p50.median / 2) : '?'} ms`, value: sequential.C!.added_p50.median, pass: pk ? sequential.C!.added_p50.median < pk.added_p50.median / 2 : null },
+      { name: 'append added p99 at 100 RPS', target: '<= 15 ms', value: at100?.B?.added_p99.median ?? null, pass: at100?.B ? at100.B.added_p99.median <= 15 : null },
+      { name: 'append added p50 at 200K window', target: '<= 10 ms', value: w200?.B?.added_p50.median ?? null, pass: w200?.B ? w200.B.added_p50.median <= 10 : null },
       { name: 'every turn persisted', target: 'all', value: persisted ? `${persisted.turns_with_reply_in_db}/${persisted.ok_responses}` : null, pass: persisted ? persisted.all_persisted : null },
-      { name: 'added p50 at 200K window', target: '<= 10 ms', value: w200?.added_p50.median ?? null, pass: w200 ? w200.added_p50.median <= 10 : null },
-      { name: 'added p50 one at a time (reference)', target: '<= 3 ms', value: sequential.added_p50.median, pass: sequential.added_p50.median <= 3 },
     ];
 
+    const rows = (x: ReturnType<typeof routeSummary>) =>
+      (['P', 'C', 'B'] as const)
+        .filter((k) => x[k])
+        .map((k) => [ROUTE_NAMES[k], fmtSpread(x[k]!.p50), fmtSpread(x[k]!.p99), fmtSpread(x[k]!.added_p50), fmtSpread(x[k]!.added_p99), x[k]!.ratio_to_portkey_p50 ? fmtSpread(x[k]!.ratio_to_portkey_p50!) : '-', x[k]!.ratio_to_portkey_p99 ? fmtSpread(x[k]!.ratio_to_portkey_p99!) : '-']);
+    const header = ['route', 'p50', 'p99', 'added p50', 'added p99', 'x Portkey p50', 'x Portkey p99'];
     const out: string[] = [''];
-    out.push(`One request at a time (${P.seq_rounds} rounds x ${P.seq_pairs_per_round} interleaved A/B pairs, ${baseIds.length} sessions, small window); ms, median over rounds [min..max]`);
-    out.push(
-      formatTable(
-        ['', 'p50', 'p99'],
-        [
-          ['direct (A)', fmtSpread(sequential.direct_p50), fmtSpread(sequential.direct_p99)],
-          ['service (B)', fmtSpread(sequential.service_p50), fmtSpread(sequential.service_p99)],
-          ['added (B-A)', fmtSpread(sequential.added_p50), fmtSpread(sequential.added_p99)],
-        ],
-      ),
-    );
+    if (!gateway) out.push(`Portkey's gateway NOT measured: ${portkeyMissing}`);
+    out.push(`One request at a time (${P.seq_rounds} rounds x ${P.seq_pairs_per_round} sessions, each route in turn with the same body, small window); ms, median over rounds [min..max]; ratio = added / Portkey's added, per round`);
+    out.push(formatTable(header, [[ROUTE_NAMES.A, fmtSpread(sequential.direct_p50), fmtSpread(sequential.direct_p99), '-', '-', '-', '-'], ...rows(sequential)]));
     out.push('');
-    out.push(`Fixed arrival rate (autocannon -R, ${P.rate_rounds} round(s) x ${P.rate_duration_s} s each, A then B); ms, median over rounds [min..max]`);
+    out.push(`Fixed arrival rate (autocannon -R, ${P.rate_rounds} round(s) x ${P.rate_duration_s} s per route, routes in turn); added ms, median over rounds [min..max]`);
     out.push(
       formatTable(
-        ['RPS', 'conns', 'achieved A/B', 'direct p50', 'direct p99', 'service p50', 'service p99', 'added p50', 'added p99', 'failed A/B', 'ok'],
+        ['RPS', 'achieved ' + routes.join('/'), 'direct p50', ...(gateway ? ['Portkey +p50', 'Portkey +p99'] : []), 'pass +p50', 'pass +p99', 'append +p50', 'append +p99', 'append/Portkey p50', 'failed', 'ok'],
         rates.map((r) => [
           r.rate,
-          r.connections,
-          `${r.achieved_rps.direct.median}/${r.achieved_rps.service.median}`,
+          routes.map((v) => r.achieved_rps[v].median).join('/'),
           fmtMs(r.direct_p50.median),
-          fmtMs(r.direct_p99.median),
-          fmtMs(r.service_p50.median),
-          fmtMs(r.service_p99.median),
-          fmtSpread(r.added_p50),
-          fmtSpread(r.added_p99),
-          `${r.failed.direct}/${r.failed.service}`,
+          ...(gateway ? [fmtSpread(r.P!.added_p50), fmtSpread(r.P!.added_p99)] : []),
+          fmtSpread(r.C!.added_p50),
+          fmtSpread(r.C!.added_p99),
+          fmtSpread(r.B!.added_p50),
+          fmtSpread(r.B!.added_p99),
+          r.B!.ratio_to_portkey_p50 ? fmtMs(r.B!.ratio_to_portkey_p50.median) : '-',
+          routes.map((v) => r.failed[v]).join('/'),
           r.within_limits ? 'yes' : 'no',
         ]),
       ),
     );
-    out.push(`highest RPS with no errors, p99 overhead < 25 ms and >= 95% of the rate achieved: ${highestOk ?? 'none'}`);
+    out.push(`highest RPS with no errors, append p99 overhead < 25 ms and >= 95% of the rate achieved: ${highestOk ?? 'none'}`);
     out.push('');
     out.push(`Window size (one request at a time, ${P.window_rounds} rounds); ms, median over rounds [min..max]`);
     out.push(
       formatTable(
-        ['window', 'tokens', 'pairs/round', 'direct p50', 'service p50', 'added p50', 'added p99 (pooled)'],
-        windows.map((w, i) => [w.label, w.sim_mean_prompt_tokens, P.window_sizes[i].pairs_per_round, fmtSpread(w.direct_p50), fmtSpread(w.service_p50), fmtSpread(w.added_p50), fmtMs(w.pooled.added_p99)]),
+        ['window', 'tokens', 'direct p50', ...(gateway ? ['Portkey +p50'] : []), 'pass +p50', 'append +p50', 'append +p99'],
+        windows.map((w) => [w.label, w.sim_mean_prompt_tokens, fmtSpread(w.direct_p50), ...(gateway ? [fmtSpread(w.P!.added_p50)] : []), fmtSpread(w.C!.added_p50), fmtSpread(w.B!.added_p50), fmtSpread(w.B!.added_p99)]),
       ),
     );
     out.push('');
-    out.push('Targets (BENCH.md)');
+    out.push('Targets (BENCH.md, issue 8)');
     out.push(formatTable(['figure', 'target', 'measured', 'result'], targets.map((t) => [t.name, t.target, typeof t.value === 'number' ? fmtMs(t.value) : t.value ?? '-', passFail(t.pass)])));
     out.push('');
-    out.push(`identical upstream bodies: ${bodyCheck.mismatched} of ${bodyCheck.pairs} sequential A/B pairs differ (kimi-sim request log: message count, prompt tokens, last user text)`);
+    out.push(`identical upstream bodies: ${bodyCheck.mismatched} of ${bodyCheck.pairs} sequential route pairs differ from the direct call (kimi-sim request log: message count, prompt tokens, last user text)`);
     finishRun('overhead', { machine, commit, started }, out, P, {
       method: {
-        direct: 'POST kimi-sim /v1/chat/completions {model, messages: session window + new user message, max_tokens}',
-        service: 'POST /v1/sessions/{id}/messages {messages: [new user message], max_tokens}; every turn persisted',
-        bodies: 'client mirrors each window from B replies, so A sends the messages the service sends upstream (checked on the kimi-sim request log); under load, A grows a shadow copy of the same sessions',
+        processes: 'the service is node dist/apps/orchestrator/src/main.js (LOG_LEVEL info, NODE_ENV production, own scratch database); Portkey\'s gateway is node node_modules/@portkey-ai/gateway/build/start-server.js --headless; kimi-sim runs in the bench\'s main thread, the load generator in a worker thread of the bench process',
+        direct: 'A: POST kimi-sim /v1/chat/completions {model, messages: session window + new user message, max_tokens}',
+        portkey: 'P: the same body to the gateway, headers x-portkey-provider: openai and x-portkey-custom-host: kimi-sim /v1',
+        pass_through: 'C: the same body to the service\'s POST /v1/chat/completions (stateless, usage accounted) with the account key',
+        append: 'B: POST /v1/sessions/{id}/messages {messages: [new user message], max_tokens}; every turn persisted',
+        bodies: 'client mirrors each window from B replies, so A, P and C send the messages the service sends upstream for B (checked on the kimi-sim request log); under load, each stateless route grows a shadow copy of the same sessions',
         sessions: 'fresh sessions per rate and round, each seeded with the system prompt and one exchange; a session is given to one request at a time (no 409s)',
-        added: 'percentile(B) - percentile(A) per round; median over rounds with [min..max]',
-        load_generator: 'worker thread; one-at-a-time: node:http keep-alive; rates: autocannon overallRate (-R). autocannon releases each connection\'s per-second quota as a burst at the start of every second, so one instance makes one burst per second; the rate is split over `stagger` autocannon instances started 1/stagger s apart (each -R rate/stagger, ceil(rate/stagger/rps_per_connection) connections), which spreads the bursts over the second. Same pattern for A and B.',
+        added: 'percentile(route) - percentile(A) per round; median over rounds with [min..max]; ratio to Portkey = added(route) / added(Portkey) per round, median over rounds',
+        load_generator: 'worker thread; one-at-a-time: node:http keep-alive, one connection per route; rates: autocannon overallRate (-R) split over `stagger` instances started 1/stagger s apart. Same pattern for every route.',
         latency_source: 'raw float response times from autocannon\'s response events (its histogram keeps whole ms)',
       },
+      portkey: gateway ? { version: gateway.version } : { not_measured: portkeyMissing },
       setup: { ms: setupMs, seed_turns: seedTurns },
       sequential,
       rates,

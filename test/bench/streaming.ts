@@ -1,6 +1,7 @@
-// Streaming bench: 100 concurrent streamed turns through the service vs the same 100 streams made
-// directly to kimi-sim. Target (BENCH.md): added time-to-first-byte p50 <= 5 ms; no buffering (chunks
-// arrive as produced).
+// Streaming bench: 100 concurrent streams, four routes in one run: directly to kimi-sim (A), through
+// Portkey's open-source gateway (P, a devDependency run as its own process), through the service's
+// stateless /v1/chat/completions (C) and as session appends (B). Target (BENCH.md, issue 8): added
+// time-to-first-byte p50 <= 10 ms for the append; no buffering (chunks arrive as produced).
 //
 //   npm run bench:streaming                  full run: 10 rounds (~1 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench:streaming    3 rounds (~20 s)
@@ -27,13 +28,14 @@
 // Added = percentile(B) - percentile(A) per round; median over rounds [min..max]. A reference phase then
 // runs single streams one at a time (A/B pairs) to show what one turn adds without 99 others beside it.
 // Env: BENCH_QUICK=1, BENCH_ROUNDS, BENCH_STREAMS (100), BENCH_SEQ_PAIRS, BENCH_DB_POOL_SIZE (the service's; default its own, 10),
-// BENCH_SERVICE_NODE_ARGS (node flags for the service, e.g. --cpu-prof).
+// BENCH_SERVICE_NODE_ARGS (node flags for the service, e.g. --cpu-prof), BENCH_API_WORKERS (the service's API_WORKERS,
+// default 1), BENCH_PORTKEY=0 (without the gateway). The service runs with LOG_LEVEL info and NODE_ENV production.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { announceRun, createBenchAccount, finishRun, runBench, startServiceStack, withCleanups } from './bench-stack';
+import { announceRun, createBenchAccount, deployedServiceEnv, finishRun, runBench, startPortkey, startServiceStack, withCleanups } from './bench-stack';
 import { envFlag, envNumber, fmtMs, fmtSpread, formatTable, httpJson, mapLimit, medianSpread, passFail, percentile, round, summarize } from './bench-util';
 
-const TARGET_TTFB_P50 = 5;
+const TARGET_TTFB_P50 = 10;
 const SYSTEM = 'You are a helpful assistant. Answer in a few sentences.';
 
 function params() {
@@ -71,7 +73,7 @@ interface StreamResult {
   events: number;
 }
 
-function streamPost(agent: http.Agent, port: number, path: string, key: string, body: unknown, timeoutMs: number): Promise<StreamResult> {
+function streamPost(agent: http.Agent, port: number, path: string, key: string, body: unknown, timeoutMs: number, extraHeaders: Record<string, string> = {}): Promise<StreamResult> {
   const payload = JSON.stringify(body);
   return new Promise((resolve) => {
     const t0 = performance.now();
@@ -86,7 +88,7 @@ function streamPost(agent: http.Agent, port: number, path: string, key: string, 
       resolve(r);
     };
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: `Bearer ${key}`, accept: 'text/event-stream' } },
+      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: `Bearer ${key}`, accept: 'text/event-stream', ...extraHeaders } },
       (res) => {
         r.headers_ms = performance.now() - t0;
         if (res.statusCode !== 200) {
@@ -162,22 +164,40 @@ function side(rs: StreamResult[]): SideFigures {
   };
 }
 
+type Route = 'A' | 'P' | 'C' | 'B';
+const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append' };
+
 async function main(): Promise<number> {
   const P = params();
-  const { machine, commit, started } = announceRun('streaming bench: 100 concurrent streams through the service vs direct', [
-    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up) x ${P.streams} concurrent streams per side; kimi-sim first token ${P.sim.firstTokenMs} ms, ${P.sim.tokensPerSecond} tok/s, ${P.sim.replyTokens} tokens, DB_POOL_SIZE ${P.db_pool_size ?? 'service default'}`,
+  const { machine, commit, started } = announceRun('streaming bench: 100 concurrent streams direct, through Portkey, through the service (pass-through and session append)', [
+    `mode:    ${P.quick ? 'BENCH_QUICK' : 'full'}, ${P.rounds} rounds (+${P.warmup_rounds} warm-up) x ${P.streams} concurrent streams per route; kimi-sim first token ${P.sim.firstTokenMs} ms, ${P.sim.tokensPerSecond} tok/s, ${P.sim.replyTokens} tokens, DB_POOL_SIZE ${P.db_pool_size ?? 'service default'}`,
+    `service: node dist/.../main.js as its own process, LOG_LEVEL info, NODE_ENV production, API_WORKERS ${process.env.BENCH_API_WORKERS?.trim() || '1'}`,
   ]);
   return withCleanups('streaming', async (cleanups) => {
     const { sim, svc } = await startServiceStack(cleanups, {
-      sim: { ...P.sim, requestLogSize: 4 * P.streams },
-      env: P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {},
+      sim: { ...P.sim, requestLogSize: 8 * P.streams },
+      env: { ...(P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {}), ...deployedServiceEnv() },
       nodeArgs: P.node_args,
+      logLevel: 'info',
     });
-    const simAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-    const svcAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+    const started_ = process.env.BENCH_PORTKEY !== '0' ? await startPortkey(cleanups) : { gateway: null, reason: 'BENCH_PORTKEY=0' };
+    let gateway = started_.gateway;
+    let portkeyMissing = started_.reason;
+    if (gateway) {
+      // Portkey 1.15.2 on Node 20 answers every streamed request with 500 when the upstream's content type
+      // is `text/event-stream; charset=utf-8` (as kimi-sim's and OpenAI's are): its log says
+      // "TypeError: immutable" in updateHeaders. One probe stream says whether it streams here.
+      const probe = await streamPost(new http.Agent(), gateway.port, '/v1/chat/completions', 'sim-probe', { model: 'kimi-k2.6', messages: [{ role: 'user', content: 'probe' }], max_tokens: 4, stream: true }, P.stream_timeout_ms, gateway.headers(sim.baseUrl));
+      if (!probe.ok) {
+        portkeyMissing = `Portkey ${gateway.version} did not stream (probe: ${probe.error})`;
+        console.log(`portkey gateway: streaming not measured: ${portkeyMissing}`);
+        gateway = null;
+      }
+    }
+    const routes: Route[] = gateway ? ['A', 'P', 'C', 'B'] : ['A', 'C', 'B'];
+    const agents = Object.fromEntries(routes.map((r) => [r, new http.Agent({ keepAlive: true, maxSockets: Infinity })])) as Record<Route, http.Agent>;
     cleanups.push('close client agents', async () => {
-      simAgent.destroy();
-      svcAgent.destroy();
+      for (const a of Object.values(agents)) a.destroy();
     });
 
     const directKey = `sim-stream-direct-${randomBytes(3).toString('hex')}`;
@@ -189,152 +209,159 @@ async function main(): Promise<number> {
       const s = await httpJson(svc.url, 'POST', '/v1/sessions', apiKey, { system: SYSTEM, title: `stream ${i}` }, 201);
       return { id: s.id as string, model: s.model as string, messages: [{ role: 'system', content: SYSTEM }] as ChatMsg[] };
     });
-    console.log(`setup: ${sessions.length} sessions`);
+    console.log(`setup: ${sessions.length} sessions; routes ${routes.map((r) => ROUTE_NAMES[r]).join(', ')}`);
 
+    const open = (route: Route, s: (typeof sessions)[number], user: ChatMsg) => {
+      const chat = { model: s.model, messages: [...s.messages, user], max_tokens: P.max_tokens, stream: true, stream_options: { include_usage: true } };
+      switch (route) {
+        case 'A':
+          return streamPost(agents.A, sim.port, '/v1/chat/completions', directKey, chat, P.stream_timeout_ms);
+        case 'P':
+          return streamPost(agents.P, gateway!.port, '/v1/chat/completions', directKey, chat, P.stream_timeout_ms, gateway!.headers(sim.baseUrl));
+        case 'C':
+          return streamPost(agents.C, svc.port, '/v1/chat/completions', apiKey, chat, P.stream_timeout_ms);
+        case 'B':
+          return streamPost(agents.B, svc.port, `/v1/sessions/${s.id}/messages`, apiKey, { messages: [user], max_tokens: P.max_tokens, stream: true }, P.stream_timeout_ms);
+      }
+    };
     let counter = 0;
-    const runSide = async (which: 'A' | 'B', users: ChatMsg[]): Promise<StreamResult[]> =>
-      Promise.all(
-        sessions.map((s, i) =>
-          which === 'A'
-            ? streamPost(simAgent, sim.port, '/v1/chat/completions', directKey, { model: s.model, messages: [...s.messages, users[i]], max_tokens: P.max_tokens, stream: true, stream_options: { include_usage: true } }, P.stream_timeout_ms)
-            : streamPost(svcAgent, svc.port, `/v1/sessions/${s.id}/messages`, apiKey, { messages: [users[i]], max_tokens: P.max_tokens, stream: true }, P.stream_timeout_ms),
-        ),
-      );
+    const runRoute = (route: Route, users: ChatMsg[]) => Promise.all(sessions.map((s, i) => open(route, s, users[i])));
 
-    type Round = { a: SideFigures; b: SideFigures; lag: ReturnType<typeof summarize>; paired: number; same_content: number; order: string; raw?: { a: StreamResult[]; b: StreamResult[] } };
-    const rounds: Round[] = [];
-    const allLag: number[] = [];
-    console.log(`rounds: ${P.rounds} (+${P.warmup_rounds} warm-up), ${P.streams} streams at once per side`);
-    for (let r = 0; r < P.warmup_rounds + P.rounds; r++) {
-      const users: ChatMsg[] = sessions.map(() => ({ role: 'user', content: `(q${++counter}) Explain in a few sentences why rivers meander, example ${counter}.` }));
-      const order: Array<'A' | 'B'> = r % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
-      const got: Record<'A' | 'B', StreamResult[]> = { A: [], B: [] };
-      for (const w of order) got[w] = await runSide(w, users);
-      // The service's windows now hold the user message and its reply: so does the mirror.
-      sessions.forEach((s, i) => {
-        if (got.B[i].ok) s.messages.push(users[i], { role: 'assistant', content: got.B[i].content });
-      });
+    /** Per chunk k of the same session and round: (X_k - X_0) - (A_k - A_0), when both got the same number of content events. */
+    const lagsOf = (a: StreamResult[], x: StreamResult[]) => {
       const lags: number[] = [];
       let paired = 0;
       let same = 0;
-      for (let i = 0; i < sessions.length; i++) {
-        const a = got.A[i];
-        const b = got.B[i];
-        if (!a.ok || !b.ok) continue;
-        if (a.content === b.content) same++;
-        if (a.content_at.length !== b.content_at.length || a.content_at.length < 2) continue;
+      for (let i = 0; i < a.length; i++) {
+        if (!a[i].ok || !x[i].ok) continue;
+        if (a[i].content === x[i].content) same++;
+        if (a[i].content_at.length !== x[i].content_at.length || a[i].content_at.length < 2) continue;
         paired++;
-        for (let k = 1; k < a.content_at.length; k++) lags.push(b.content_at[k] - b.content_at[0] - (a.content_at[k] - a.content_at[0]));
+        for (let k = 1; k < a[i].content_at.length; k++) lags.push(x[i].content_at[k] - x[i].content_at[0] - (a[i].content_at[k] - a[i].content_at[0]));
       }
-      const row: Round = { a: side(got.A), b: side(got.B), lag: summarize(lags), paired, same_content: same, order: order.join('') };
-      if (r >= P.warmup_rounds) {
-        rounds.push(row);
-        allLag.push(...lags);
+      return { lags, paired, same };
+    };
+
+    type RouteFig = SideFigures & { lag?: ReturnType<typeof summarize>; paired?: number; same_content?: number };
+    type Round = { order: string; routes: Partial<Record<Route, RouteFig>> };
+    const rounds: Round[] = [];
+    const pooledLag: Partial<Record<Route, number[]>> = {};
+    console.log(`rounds: ${P.rounds} (+${P.warmup_rounds} warm-up), ${P.streams} streams at once per route; the route order rotates every round`);
+    for (let r = 0; r < P.warmup_rounds + P.rounds; r++) {
+      const users: ChatMsg[] = sessions.map(() => ({ role: 'user', content: `(q${++counter}) Explain in a few sentences why rivers meander, example ${counter}.` }));
+      const order = routes.map((_, i) => routes[(i + r) % routes.length]);
+      const got: Partial<Record<Route, StreamResult[]>> = {};
+      // The stateless routes rotate; the append runs last or first in alternate rounds (the mirror, which
+      // the stateless routes send, is updated from the append's replies after the round either way).
+      const stateless = order.filter((x) => x !== 'B');
+      const seq = r % 2 === 0 ? [...stateless, 'B' as const] : ['B' as const, ...stateless];
+      for (const w of seq) got[w] = await runRoute(w, users);
+      sessions.forEach((s, i) => {
+        if (got.B![i].ok) s.messages.push(users[i], { role: 'assistant', content: got.B![i].content });
+      });
+      const row: Round = { order: seq.join(''), routes: {} };
+      for (const x of routes) {
+        const fig: RouteFig = side(got[x]!);
+        if (x !== 'A') {
+          const l = lagsOf(got.A!, got[x]!);
+          Object.assign(fig, { lag: summarize(l.lags), paired: l.paired, same_content: l.same });
+          if (r >= P.warmup_rounds) (pooledLag[x] ??= []).push(...l.lags);
+        }
+        row.routes[x] = fig;
       }
+      if (r >= P.warmup_rounds) rounds.push(row);
+      const a = row.routes.A!;
       console.log(
-        `  ${r < P.warmup_rounds ? 'warm-up' : `round ${r - P.warmup_rounds + 1}`} (${row.order}): TTFB p50 direct ${fmtMs(row.a.ttfb.p50)} service ${fmtMs(row.b.ttfb.p50)} | p99 ${fmtMs(row.a.ttfb.p99)} / ${fmtMs(row.b.ttfb.p99)} | gap p50 ${fmtMs(row.a.gap.p50)} / ${fmtMs(row.b.gap.p50)}, p99 ${fmtMs(row.a.gap.p99)} / ${fmtMs(row.b.gap.p99)} | lag p50 ${fmtMs(row.lag.p50)} p99 ${fmtMs(row.lag.p99)} | failed ${row.a.failed}/${row.b.failed}` +
-          (row.a.first_error || row.b.first_error ? ` (${row.b.first_error ?? row.a.first_error})` : ''),
+        `  ${r < P.warmup_rounds ? 'warm-up' : `round ${r - P.warmup_rounds + 1}`} (${row.order}): TTFB p50 direct ${fmtMs(a.ttfb.p50)} | ` +
+          routes
+            .filter((x) => x !== 'A')
+            .map((x) => `${x} +${fmtMs(row.routes[x]!.ttfb.p50 - a.ttfb.p50)} (p99 +${fmtMs(row.routes[x]!.ttfb.p99 - a.ttfb.p99)}, lag p99 ${fmtMs(row.routes[x]!.lag?.p99)})`)
+            .join(' | ') +
+          ` | failed ${routes.map((x) => row.routes[x]!.failed).join('/')}` +
+          (routes.map((x) => row.routes[x]!.first_error).find((e) => e) ? ` (${routes.map((x) => row.routes[x]!.first_error).find((e) => e)})` : ''),
       );
     }
 
     // ---------------------------------------------------------------- reference: one stream at a time
     // Separates what one turn adds from what 100 turns starting together add (queueing in the service).
-    const seq = { a: [] as number[], b: [] as number[], added: [] as number[] };
-    console.log(`one stream at a time (reference): ${P.sequential_pairs} A/B pairs`);
+    const seqT = Object.fromEntries(routes.map((x) => [x, [] as number[]])) as Record<Route, number[]>;
+    console.log(`one stream at a time (reference): ${P.sequential_pairs} sessions, each route in turn`);
     for (let i = 0; i < P.sequential_pairs; i++) {
       const s = sessions[i % sessions.length];
       const user: ChatMsg = { role: 'user', content: `(q${++counter}) Explain in a few sentences why rivers meander, example ${counter}.` };
-      const runA = () => streamPost(simAgent, sim.port, '/v1/chat/completions', directKey, { model: s.model, messages: [...s.messages, user], max_tokens: P.max_tokens, stream: true, stream_options: { include_usage: true } }, P.stream_timeout_ms);
-      const runB = () => streamPost(svcAgent, svc.port, `/v1/sessions/${s.id}/messages`, apiKey, { messages: [user], max_tokens: P.max_tokens, stream: true }, P.stream_timeout_ms);
-      let a: StreamResult;
-      let b: StreamResult;
-      if (i % 2 === 0) {
-        a = await runA();
-        b = await runB();
-      } else {
-        b = await runB();
-        a = await runA();
-      }
-      if (b.ok) s.messages.push(user, { role: 'assistant', content: b.content });
-      if (!a.ok || !b.ok) continue;
-      seq.a.push(a.ttfb_ms);
-      seq.b.push(b.ttfb_ms);
-      seq.added.push(b.ttfb_ms - a.ttfb_ms);
+      const res: Partial<Record<Route, StreamResult>> = {};
+      for (const x of routes) res[x] = await open(x, s, user);
+      if (res.B!.ok) s.messages.push(user, { role: 'assistant', content: res.B!.content });
+      if (routes.some((x) => !res[x]!.ok)) continue;
+      for (const x of routes) seqT[x].push(res[x]!.ttfb_ms);
     }
-    const sequential = { pairs: seq.added.length, direct: summarize(seq.a), service: summarize(seq.b), added_p50: round(percentile(seq.b, 50) - percentile(seq.a, 50), 3), added_pairwise: summarize(seq.added) };
+    const sequential = Object.fromEntries(
+      routes.map((x) => [x, { ttfb: summarize(seqT[x]), ...(x === 'A' ? {} : { added_p50: round(percentile(seqT[x], 50) - percentile(seqT.A, 50), 3), added_p99: round(percentile(seqT[x], 99) - percentile(seqT.A, 99), 3) }) }]),
+    ) as Record<Route, { ttfb: ReturnType<typeof summarize>; added_p50?: number; added_p99?: number }>;
 
     // ---------------------------------------------------------------- report
     const per = (f: (x: Round) => number) => medianSpread(rounds.map(f));
-    const fig = {
-      ttfb_p50: { direct: per((x) => x.a.ttfb.p50), service: per((x) => x.b.ttfb.p50), added: per((x) => x.b.ttfb.p50 - x.a.ttfb.p50) },
-      ttfb_p99: { direct: per((x) => x.a.ttfb.p99), service: per((x) => x.b.ttfb.p99), added: per((x) => x.b.ttfb.p99 - x.a.ttfb.p99) },
-      gap_p50: { direct: per((x) => x.a.gap.p50), service: per((x) => x.b.gap.p50), added: per((x) => x.b.gap.p50 - x.a.gap.p50) },
-      gap_p99: { direct: per((x) => x.a.gap.p99), service: per((x) => x.b.gap.p99), added: per((x) => x.b.gap.p99 - x.a.gap.p99) },
-      done_p50: { direct: per((x) => x.a.done.p50), service: per((x) => x.b.done.p50), added: per((x) => x.b.done.p50 - x.a.done.p50) },
-      lag_p50: per((x) => x.lag.p50),
-      lag_p99: per((x) => x.lag.p99),
-      gaps_under_1ms: { direct: per((x) => x.a.gaps_under_1ms), service: per((x) => x.b.gaps_under_1ms) },
-      content_events_per_stream: { direct: per((x) => x.a.content_events_per_stream), service: per((x) => x.b.content_events_per_stream) },
-    };
-    const failed = { direct: rounds.reduce((n, x) => n + x.a.failed, 0), service: rounds.reduce((n, x) => n + x.b.failed, 0) };
-    const pairedShare = rounds.reduce((n, x) => n + x.paired, 0) / Math.max(1, rounds.length * P.streams);
-    const sameShare = rounds.reduce((n, x) => n + x.same_content, 0) / Math.max(1, rounds.length * P.streams);
+    const figuresOf = (x: Route) => ({
+      name: ROUTE_NAMES[x],
+      ttfb_p50: per((r) => r.routes[x]!.ttfb.p50),
+      ttfb_p99: per((r) => r.routes[x]!.ttfb.p99),
+      added_ttfb_p50: per((r) => r.routes[x]!.ttfb.p50 - r.routes.A!.ttfb.p50),
+      added_ttfb_p99: per((r) => r.routes[x]!.ttfb.p99 - r.routes.A!.ttfb.p99),
+      gap_p50: per((r) => r.routes[x]!.gap.p50),
+      gap_p99: per((r) => r.routes[x]!.gap.p99),
+      done_p50: per((r) => r.routes[x]!.done.p50),
+      gaps_under_1ms: per((r) => r.routes[x]!.gaps_under_1ms),
+      content_events_per_stream: per((r) => r.routes[x]!.content_events_per_stream),
+      ...(x === 'A' ? {} : { lag_p50: per((r) => r.routes[x]!.lag!.p50), lag_p99: per((r) => r.routes[x]!.lag!.p99), pooled_lag: summarize(pooledLag[x] ?? []) }),
+      ...(x !== 'A' && x !== 'P' && gateway ? { ratio_to_portkey_added_ttfb_p50: per((r) => (r.routes[x]!.ttfb.p50 - r.routes.A!.ttfb.p50) / (r.routes.P!.ttfb.p50 - r.routes.A!.ttfb.p50)) } : {}),
+      failed: rounds.reduce((n, r) => n + r.routes[x]!.failed, 0),
+    });
+    const fig = Object.fromEntries(routes.map((x) => [x, figuresOf(x)])) as Record<Route, ReturnType<typeof figuresOf>>;
     const simStats = sim.stats().keys;
-    const noBuffering = fig.lag_p99.median <= 25 && fig.gaps_under_1ms.service.median <= fig.gaps_under_1ms.direct.median + 0.05 && fig.content_events_per_stream.service.median >= fig.content_events_per_stream.direct.median;
+    const b = fig.B;
+    const noBuffering = (x: Route) => fig[x].lag_p99!.median <= 25 && fig[x].gaps_under_1ms.median <= fig.A.gaps_under_1ms.median + 0.05 && fig[x].content_events_per_stream.median >= fig.A.content_events_per_stream.median;
+    const total = rounds.length * P.streams;
     const targets = [
-      { name: 'added TTFB p50', target: `<= ${TARGET_TTFB_P50} ms`, value: fig.ttfb_p50.added.median, pass: fig.ttfb_p50.added.median <= TARGET_TTFB_P50 },
-      {
-        name: 'no buffering (every chunk, lag p99 <= 25 ms, no coalesced events)',
-        target: 'as produced',
-        value: `lag p99 ${fmtMs(fig.lag_p99.median)} ms, <1 ms gaps ${fig.gaps_under_1ms.service.median} vs ${fig.gaps_under_1ms.direct.median}`,
-        pass: failed.service === 0 && noBuffering,
-      },
-      { name: 'every stream completed', target: 'all', value: `direct ${rounds.length * P.streams - failed.direct}/${rounds.length * P.streams}, service ${rounds.length * P.streams - failed.service}/${rounds.length * P.streams}`, pass: failed.direct + failed.service === 0 },
+      { name: 'session append: added TTFB p50 (100 at once)', target: `<= ${TARGET_TTFB_P50} ms`, value: b.added_ttfb_p50.median, pass: b.added_ttfb_p50.median <= TARGET_TTFB_P50 },
+      ...(gateway ? [{ name: 'session append: added TTFB p50 below Portkey\'s', target: `< ${fmtMs(fig.P.added_ttfb_p50.median)} ms`, value: b.added_ttfb_p50.median, pass: b.added_ttfb_p50.median < fig.P.added_ttfb_p50.median }] : []),
+      { name: 'session append: no buffering (lag p99 <= 25 ms, no coalesced events)', target: 'as produced', value: `lag p99 ${fmtMs(b.lag_p99!.median)} ms, <1 ms gaps ${b.gaps_under_1ms.median} vs ${fig.A.gaps_under_1ms.median}`, pass: b.failed === 0 && noBuffering('B') },
+      { name: 'pass-through: no buffering', target: 'as produced', value: `lag p99 ${fmtMs(fig.C.lag_p99!.median)} ms`, pass: fig.C.failed === 0 && noBuffering('C') },
+      { name: 'every stream completed', target: 'all', value: routes.map((x) => `${x} ${total - fig[x].failed}/${total}`).join(', '), pass: routes.every((x) => fig[x].failed === 0) },
     ];
     const out: string[] = [''];
-    out.push(`${P.streams} concurrent streams per side; ms, median over ${rounds.length} rounds [min..max]`);
+    if (!gateway) out.push(`Portkey's gateway NOT measured: ${portkeyMissing}`);
+    out.push(`${P.streams} concurrent streams per route; ms, median over ${rounds.length} rounds [min..max]; added = route - direct, per round`);
     out.push(
       formatTable(
-        ['figure', 'direct (A)', 'service (B)', 'added (B-A)'],
-        [
-          ['TTFB p50 (first content chunk)', fmtSpread(fig.ttfb_p50.direct), fmtSpread(fig.ttfb_p50.service), fmtSpread(fig.ttfb_p50.added)],
-          ['TTFB p99', fmtSpread(fig.ttfb_p99.direct), fmtSpread(fig.ttfb_p99.service), fmtSpread(fig.ttfb_p99.added)],
-          ['inter-chunk gap p50', fmtSpread(fig.gap_p50.direct), fmtSpread(fig.gap_p50.service), fmtSpread(fig.gap_p50.added)],
-          ['inter-chunk gap p99', fmtSpread(fig.gap_p99.direct), fmtSpread(fig.gap_p99.service), fmtSpread(fig.gap_p99.added)],
-          ['stream done p50 ([DONE])', fmtSpread(fig.done_p50.direct), fmtSpread(fig.done_p50.service), fmtSpread(fig.done_p50.added)],
-          ['content events / stream', fmtSpread(fig.content_events_per_stream.direct, 1), fmtSpread(fig.content_events_per_stream.service, 1), '-'],
-          ['gaps < 1 ms (share)', fmtSpread(fig.gaps_under_1ms.direct, 3), fmtSpread(fig.gaps_under_1ms.service, 3), '-'],
-          ['chunk lag vs direct p50 (paired)', '-', fmtSpread(fig.lag_p50), '-'],
-          ['chunk lag vs direct p99 (paired)', '-', fmtSpread(fig.lag_p99), '-'],
-        ],
+        ['route', 'TTFB p50', 'TTFB p99', 'added TTFB p50', 'added TTFB p99', 'x Portkey p50', 'gap p99', 'lag p99', 'events/stream', '<1 ms gaps'],
+        routes.map((x) => {
+          const f = fig[x];
+          return [f.name, fmtSpread(f.ttfb_p50), fmtSpread(f.ttfb_p99), x === 'A' ? '-' : fmtSpread(f.added_ttfb_p50), x === 'A' ? '-' : fmtSpread(f.added_ttfb_p99), f.ratio_to_portkey_added_ttfb_p50 ? fmtSpread(f.ratio_to_portkey_added_ttfb_p50) : '-', fmtSpread(f.gap_p99), f.lag_p99 ? fmtSpread(f.lag_p99) : '-', fmtSpread(f.content_events_per_stream, 1), fmtSpread(f.gaps_under_1ms, 3)];
+        }),
       ),
     );
-    out.push(`paired streams (same number of content events both ways): ${(pairedShare * 100).toFixed(0)}%; identical reply text: ${(sameShare * 100).toFixed(0)}%; pooled lag over all rounds: p50 ${fmtMs(percentile(allLag, 50))} p99 ${fmtMs(percentile(allLag, 99))} max ${fmtMs(Math.max(...allLag))} ms`);
-    out.push(
-      `reference, one stream at a time (${sequential.pairs} pairs): TTFB p50 direct ${fmtMs(sequential.direct.p50)} service ${fmtMs(sequential.service.p50)} -> added ${fmtMs(sequential.added_p50)} ms (pairwise added p50 ${fmtMs(sequential.added_pairwise.p50)}, p90 ${fmtMs(sequential.added_pairwise.p90)})`,
-    );
+    out.push(`reference, one stream at a time (${seqT.A.length} sessions): TTFB p50 direct ${fmtMs(sequential.A.ttfb.p50)}; added p50 ` + routes.filter((x) => x !== 'A').map((x) => `${ROUTE_NAMES[x]} ${fmtMs(sequential[x].added_p50)}`).join(', ') + ' ms');
     out.push(`kimi-sim peak concurrency: direct key ${simStats[directKey]?.peak_concurrency ?? 0}, service key ${simStats[serviceKey]?.peak_concurrency ?? 0}`);
-    if (failed.service > 0) out.push(`service output (last lines):\n${svc.output().split('\n').slice(-6).map((l) => l.slice(0, 400)).join('\n')}`);
+    if (b.failed + fig.C.failed > 0) out.push(`service output (last lines):\n${svc.output().split('\n').slice(-6).map((l) => l.slice(0, 400)).join('\n')}`);
     out.push('');
-    out.push('Targets (BENCH.md)');
+    out.push('Targets (BENCH.md, issue 8)');
     out.push(formatTable(['figure', 'target', 'measured', 'result'], targets.map((t) => [t.name, t.target, typeof t.value === 'number' ? fmtMs(t.value) : t.value, passFail(t.pass)])));
     out.push('');
     finishRun('streaming', { machine, commit, started }, out, P, {
       method: {
-        service: 'node dist/apps/orchestrator/src/main.js as a child process; kimi-sim and the client in the bench process',
-        direct: 'POST kimi-sim /v1/chat/completions {model, messages: mirrored window + user, max_tokens, stream: true, stream_options: {include_usage: true}}',
-        through_service: 'POST /v1/sessions/{id}/messages {messages: [user], max_tokens, stream: true}',
+        processes: 'the service is node dist/apps/orchestrator/src/main.js (LOG_LEVEL info, NODE_ENV production); Portkey\'s gateway node node_modules/@portkey-ai/gateway/build/start-server.js --headless; kimi-sim and the client in the bench process',
+        direct: 'A: POST kimi-sim /v1/chat/completions {model, messages: mirrored window + user, max_tokens, stream: true, stream_options: {include_usage: true}}',
+        portkey: 'P: the same body through the gateway (x-portkey-provider: openai, x-portkey-custom-host: kimi-sim /v1)',
+        pass_through: 'C: the same body to the service\'s POST /v1/chat/completions',
+        append: 'B: POST /v1/sessions/{id}/messages {messages: [user], max_tokens, stream: true}',
         ttfb: 'arrival of the first SSE event whose delta.content is non-empty, from request start',
         gap: 'time between consecutive content events of a stream, pooled over the round',
-        lag: '(B_k - B_0) - (A_k - A_0) for chunk k of the same session in the same round (same prompt, same planned reply)',
-        added: 'percentile(B) - percentile(A) per round; median over rounds [min..max]; A/B order alternates per round',
+        lag: '(X_k - X_0) - (A_k - A_0) for chunk k of the same session in the same round (same prompt, same planned reply)',
+        added: 'percentile(X) - percentile(A) per round; median over rounds [min..max]; the stateless routes rotate, the append runs last or first in alternate rounds',
       },
-      rounds: rounds.map(({ raw: _raw, ...x }) => x),
+      portkey: gateway ? { version: gateway.version } : { not_measured: portkeyMissing },
+      rounds,
       figures: fig,
-      failed,
-      paired_share: round(pairedShare, 3),
-      identical_reply_share: round(sameShare, 3),
-      pooled_lag: summarize(allLag),
       sequential,
       sim_peak_concurrency: { direct: simStats[directKey]?.peak_concurrency ?? 0, service: simStats[serviceKey]?.peak_concurrency ?? 0 },
       targets,

@@ -204,6 +204,8 @@ export class Cluster {
       UPSTREAM_TIMEOUT_MS: '10000',
       DB_POOL_SIZE: '10',
       SHUTDOWN_GRACE_MS: '1000',
+      // One process per instance unless a suite tests API_WORKERS itself.
+      API_WORKERS: '1',
       ...extra,
     };
   }

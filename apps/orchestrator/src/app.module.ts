@@ -30,6 +30,7 @@ import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-
 import { RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
 import { ACCOUNT_EVENTS, LocalAccountEvents, RedisAccountEvents } from './accounts/account-events';
 import { APP_CONFIG, AppConfig } from './config/app-config';
+import { BufferedLogOutput } from './common/log-output';
 import { FragmentsController } from './fragments/fragments.controller';
 import { FragmentsRepository } from './fragments/fragments.repository';
 import { FragmentsService } from './fragments/fragments.service';
@@ -67,27 +68,32 @@ export interface AppModuleOptions {
 export class AppModule {
   static forRoot({ config, dataSource }: AppModuleOptions): DynamicModule {
     const serves = config.role !== 'worker';
+    const logOutput = new BufferedLogOutput();
     return {
       module: AppModule,
       imports: [
         LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.logLevel,
-            genReqId: (req, res) => {
-              const given = req.headers['x-request-id'];
-              const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
-              res.setHeader('x-request-id', id);
-              return id;
+          // Log lines go to stdout in batches (at 4 KB or every 200 ms; flushed on exit): see BufferedLogOutput.
+          pinoHttp: [
+            {
+              level: config.logLevel,
+              genReqId: (req, res) => {
+                const given = req.headers['x-request-id'];
+                const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+                res.setHeader('x-request-id', id);
+                return id;
+              },
+              // Never log keys or bodies: only method, path and ids.
+              serializers: {
+                req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }),
+                res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+              },
+              redact: { paths: ['req.headers', 'res.headers', '*.authorization', '*.api_key', '*.apiKey'], remove: true },
+              customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+              autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
             },
-            // Never log keys or bodies: only method, path and ids.
-            serializers: {
-              req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }),
-              res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-            },
-            redact: { paths: ['req.headers', 'res.headers', '*.authorization', '*.api_key', '*.apiKey'], remove: true },
-            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-            autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
-          },
+            logOutput.stream,
+          ],
         }),
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
@@ -96,6 +102,7 @@ export class AppModule {
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
+        { provide: BufferedLogOutput, useValue: logOutput },
         { provide: DataSource, useValue: dataSource },
         { provide: ACCOUNT_EVENTS, useFactory: () => (config.redisUrl ? new RedisAccountEvents(config.redisUrl, config.queuePrefix) : new LocalAccountEvents()) },
         {

@@ -33,6 +33,8 @@ export interface OrchestratorHandle {
   /** Development account key, in the embedded default only. */
   devApiKey: string | null;
   sim: KimiSim | null;
+  /** The human-readable banner (printed when StartOptions.banner is set). */
+  banner: string;
   close(): Promise<void>;
 }
 
@@ -105,12 +107,13 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     await app.listen(config.port, config.host);
     const addr = app.getHttpServer().address() as { port: number };
     const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${addr.port}`;
+    const banner = formatBanner(config, url, devApiKey, embedded, sim);
     if (opts.banner) {
       // Let the framework's buffered startup logs go out first, so the banner is the last thing on screen.
       await new Promise((r) => setTimeout(r, 150));
-      printBanner(config, url, devApiKey, embedded, sim);
+      process.stdout.write(banner);
     }
-    return { app, config, url, dataSource, devApiKey, sim, close: closeAll };
+    return { app, config, url, dataSource, devApiKey, sim, banner, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
@@ -205,7 +208,7 @@ async function ensureDevAccount(accounts: AccountsService, key: string): Promise
   return key;
 }
 
-function printBanner(config: AppConfig, url: string, devKey: string | null, embedded: boolean, sim: KimiSim | null): void {
+function formatBanner(config: AppConfig, url: string, devKey: string | null, embedded: boolean, sim: KimiSim | null): string {
   const lines = [
     '',
     `session-orchestrator is running (role=${config.role})`,
@@ -215,6 +218,7 @@ function printBanner(config: AppConfig, url: string, devKey: string | null, embe
     `  Health     ${url}/health`,
     `  Database   ${embedded ? `embedded Postgres (PGlite) in ${resolve(config.dataDir)}` : 'DATABASE_URL'}`,
     `  Queue      ${config.redisUrl ? 'Redis (REDIS_URL)' : 'in-process'}`,
+    ...(config.apiWorkers > 1 ? [`  Processes  ${config.apiWorkers} API workers on one port (API_WORKERS)`] : []),
     `  Upstream   ${sim ? `built-in kimi-sim at ${sim.baseUrl}` : config.llmBaseUrl}`,
   ];
   if (devKey) {
@@ -222,5 +226,5 @@ function printBanner(config: AppConfig, url: string, devKey: string | null, embe
     lines.push(`  Admin key  ${config.adminApiKey}`);
     lines.push('', `Try: curl -s ${url}/v1/sessions -H "Authorization: Bearer ${devKey}" -H 'Content-Type: application/json' -d '{"system":"You are terse."}'`);
   }
-  process.stdout.write(lines.join('\n') + '\n\n');
+  return lines.join('\n') + '\n\n';
 }

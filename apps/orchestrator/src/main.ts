@@ -1,7 +1,14 @@
-import { ConfigError } from './config/app-config';
-import { startOrchestrator } from './bootstrap';
+import cluster from 'node:cluster';
+import { ConfigError, loadConfig } from './config/app-config';
+import { runPrimary, runWorker } from './cluster';
 
 async function main() {
+  if (cluster.isWorker) return runWorker();
+  // Checked once here, so a bad variable is one clear message rather than one per worker.
+  const workers = loadConfig(process.env).apiWorkers;
+  if (workers > 1) return runPrimary(workers);
+  // Loaded here, not at the top: the cluster primary never loads the service's modules.
+  const { startOrchestrator } = await import('./bootstrap');
   const handle = await startOrchestrator(process.env, { banner: true });
   let closing = false;
   const shutdown = (signal: string) => {

@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { nodeHttpFetch } from './node-http-fetch';
 import type { ToolCall } from '@so/domain';
 import { TokenEstimator } from './token-estimator';
 import {
@@ -54,6 +55,8 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
 /** The upstream adapter: the official `openai` SDK, with our own retry loop so streams retry safely. */
 export class OpenAIUpstream implements UpstreamPort {
   private readonly clients = new Map<string, OpenAI>();
+  /** One keep-alive fetch for every upstream client (see nodeHttpFetch). */
+  private readonly fetch = nodeHttpFetch();
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(private readonly opts: OpenAIUpstreamOptions, private readonly estimator = new TokenEstimator()) {
@@ -294,7 +297,7 @@ export class OpenAIUpstream implements UpstreamPort {
     const key = `${target.baseUrl}\u0000${target.apiKey}`;
     let c = this.clients.get(key);
     if (!c) {
-      c = new OpenAI({ baseURL: target.baseUrl, apiKey: target.apiKey, maxRetries: 0, timeout: this.opts.timeoutMs });
+      c = new OpenAI({ baseURL: target.baseUrl, apiKey: target.apiKey, maxRetries: 0, timeout: this.opts.timeoutMs, fetch: this.fetch });
       this.clients.set(key, c);
     }
     return c;

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './app-config';
 
@@ -103,5 +103,25 @@ describe('loadConfig: hardening settings', () => {
     expect(configError({ ENCRYPTION_KEYS_OLD: 'short' }).message).toMatch(/ENCRYPTION_KEYS_OLD/);
     expect(configError({ SHARE_TTL_S: '10' }).message).toMatch(/SHARE_TTL_S/);
     expect(configError({ RATE_LIMIT_PER_MINUTE: '-1' }).message).toMatch(/RATE_LIMIT_PER_MINUTE/);
+  });
+});
+
+describe('loadConfig: API_WORKERS', () => {
+  const shared = { DATABASE_URL: 'postgres://x@127.0.0.1/db', REDIS_URL: 'redis://127.0.0.1:6379', ENCRYPTION_KEY: '0123456789abcdef0123' };
+
+  it('serves the API from one process per core when Postgres and Redis are shared, from one otherwise', () => {
+    expect(loadConfig(shared).apiWorkers).toBe(availableParallelism());
+    expect(loadConfig({}).apiWorkers).toBe(1);
+    expect(loadConfig({ DATABASE_URL: shared.DATABASE_URL, ENCRYPTION_KEY: shared.ENCRYPTION_KEY }).apiWorkers).toBe(1);
+    expect(loadConfig({ ...shared, API_WORKERS: '3' }).apiWorkers).toBe(3);
+    expect(loadConfig({ ...shared, ROLE: 'worker', API_WORKERS: '3' }).apiWorkers).toBe(1);
+    expect(loadConfig({ API_WORKERS: '1' }).apiWorkers).toBe(1);
+  });
+
+  it('refuses several processes without the database and Redis they share, and values that are not counts', () => {
+    expect(configError({ API_WORKERS: '2' })).toMatchObject({ variable: 'API_WORKERS' });
+    expect(configError({ API_WORKERS: '2' }).message).toMatch(/DATABASE_URL and REDIS_URL/);
+    expect(configError({ ...shared, API_WORKERS: '0' })).toMatchObject({ variable: 'API_WORKERS' });
+    expect(configError({ ...shared, API_WORKERS: 'many' })).toMatchObject({ variable: 'API_WORKERS' });
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { CACHE_TTLS, CacheTtl, DEFAULT_MODEL_ID, ModelInfo, ModelPricesError, parseModelPrices } from '@so/llm';
 
 export type Role = 'all' | 'api' | 'worker';
@@ -8,6 +9,11 @@ export interface AppConfig {
   port: number;
   host: string;
   role: Role;
+  /**
+   * API_WORKERS: processes serving the API on one port (node:cluster). Default: the number of cores when
+   * DATABASE_URL and REDIS_URL are set (the state processes must share lives there), else 1.
+   */
+  apiWorkers: number;
   databaseUrl: string | null;
   dataDir: string;
   dbPoolSize: number;
@@ -196,6 +202,22 @@ function reserveShare(env: Env, name: string, fallback: number): number {
   return v;
 }
 
+/**
+ * How many processes serve the API. Several processes only share what lives in Postgres and Redis (pool
+ * wake-ups, key-cache invalidation, rate limits, the queue); without both, API_WORKERS above 1 is refused.
+ * ROLE=worker serves no API: always 1.
+ */
+function apiWorkerCount(env: Env, role: Role, shared: boolean): number {
+  if (role === 'worker') return 1;
+  const explicit = str(env, 'API_WORKERS');
+  if (explicit === null) return shared ? Math.max(1, availableParallelism()) : 1;
+  const n = int(env, 'API_WORKERS', 1, 1, 256);
+  if (n > 1 && !shared) {
+    throw new ConfigError('API_WORKERS', `above 1 needs DATABASE_URL and REDIS_URL: the processes share sessions, pool wake-ups, rate limits and the queue through them (got ${n})`);
+  }
+  return n;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const role = (str(env, 'ROLE') ?? 'all') as Role;
   if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('ROLE', `must be all, api or worker, got "${role}"`);
@@ -209,6 +231,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (role !== 'all' && (databaseUrl === null || redisUrl === null)) {
     throw new ConfigError(databaseUrl === null ? 'DATABASE_URL' : 'REDIS_URL', `is required with ROLE=${role}: api and worker instances share one Postgres and one Redis`);
   }
+  const apiWorkers = apiWorkerCount(env, role, databaseUrl !== null && redisUrl !== null);
   const encryptionKey = str(env, 'ENCRYPTION_KEY');
   if (encryptionKey !== null && encryptionKey.length < 16) throw new ConfigError('ENCRYPTION_KEY', 'must be at least 16 characters');
   if (databaseUrl !== null && encryptionKey === null) {
@@ -229,6 +252,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     // The embedded default is a development setup: loopback only, unless HOST says otherwise.
     host: str(env, 'HOST') ?? (databaseUrl === null ? '127.0.0.1' : '0.0.0.0'),
     role,
+    apiWorkers,
     databaseUrl,
     dataDir: str(env, 'DATA_DIR') ?? './.data',
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 200),

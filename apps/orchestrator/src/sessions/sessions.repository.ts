@@ -89,6 +89,10 @@ export class SessionsRepository {
    * The turn's first round trip: takes the turn lock (free or expired), renews the session's idle pool
    * lease, and returns the session row, all in one statement. Null when the lock is not free, the
    * session is closed, or it is not this account's.
+   * Its commit does not wait for the WAL flush (synchronous_commit off for this statement's transaction,
+   * set_config(..., true)): the lock and the lease are leases that lapse on their own, so a database crash
+   * that loses them loses nothing, and the turn's commit (commitTurn, durable) flushes them with it.
+   * Other connections see the lock at once either way. One fsync per turn instead of two.
    */
   async lockForTurn(accountId: string, sessionId: string, lockId: string, lockTtlMs: number, idleLeaseTtlMs: number): Promise<{ session: SessionEntity; hasLease: boolean } | null> {
     const rows: Array<Record<string, unknown>> = firstResultRows(
@@ -99,6 +103,7 @@ export class SessionsRepository {
          )
          UPDATE sessions SET turn_lock_id = $3, turn_lock_until = now() + ($4 || ' milliseconds')::interval
          WHERE id = $1 AND account_id = $2 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now())
+           AND set_config('synchronous_commit', 'off', true) IS NOT NULL
          RETURNING *, EXISTS (SELECT 1 FROM lease) AS has_lease`,
         [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs)],
       ),

@@ -10,7 +10,7 @@ import {
   UpstreamReply,
   UpstreamTarget,
 } from '@so/llm';
-import { UsageEventEntity, UsagePurpose } from '@so/persistence';
+import { insertUsageEvent, UsageEventEntity, UsagePurpose } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -92,7 +92,7 @@ export class LlmGateway {
   /** Writes a deferred usage row, inside the caller's transaction (or on its own with null). */
   async recordIn(m: EntityManager | null, reply: PricedReply): Promise<void> {
     if (!reply.pendingUsage) return;
-    await (m ?? this.ds.manager).getRepository(UsageEventEntity).insert(reply.pendingUsage);
+    await insertUsageEvent(m ?? this.ds.manager, reply.pendingUsage);
     reply.pendingUsage = undefined;
   }
 
@@ -122,7 +122,7 @@ export class LlmGateway {
         attempts: reply.attempts,
       };
       if (opts.deferRecord) return { ...reply, costUsd, pendingUsage: row };
-      await this.ds.getRepository(UsageEventEntity).insert(row);
+      await insertUsageEvent(this.ds.manager, row);
       return { ...reply, costUsd };
     } catch (err) {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';
@@ -146,7 +146,7 @@ export class LlmGateway {
   }
 
   private async record(ctx: CallContext, model: string, e: Partial<UsageEventEntity>): Promise<void> {
-    await this.ds.getRepository(UsageEventEntity).insert({
+    await insertUsageEvent(this.ds.manager, {
       accountId: ctx.account.id,
       sessionId: ctx.sessionId,
       turnId: ctx.turnId,
