@@ -11,3 +11,4 @@ export * from './outline-reader';
 export * from './facts';
 export * from './fact-guard';
 export * from './split';
+export * from './spend';

@@ -18,6 +18,8 @@ import { CompressionEntity, SessionEntity, TaskChildEntity, TaskEntity, TaskOpti
 import { JOB_QUEUE, UnrecoverableJobError, type JobQueue } from '@so/queue';
 import { DataSource } from 'typeorm';
 import { AccountsService, type ResolvedAccount } from '../accounts/accounts.service';
+import { BudgetsService, isBudgetExceeded } from '../budgets/budgets.service';
+import { runAsBackgroundWork } from '../admission/upstream-limiter';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { toPage } from '../common/pagination';
@@ -61,12 +63,13 @@ export class CoordinatorService implements OnModuleInit {
     private readonly ds: DataSource,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly budgets: BudgetsService,
   ) {}
 
   onModuleInit(): void {
     if (this.config.role === 'api') return;
-    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChild(job.data.taskId, job.data.index, job.attemptsMade), { concurrency: this.config.workerConcurrency });
-    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId), { concurrency: 4 });
+    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => runAsBackgroundWork(() => this.runChild(job.data.taskId, job.data.index, job.attemptsMade)), { concurrency: this.config.workerConcurrency });
+    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => runAsBackgroundWork(() => this.runFinal(job.data.taskId)), { concurrency: 4 });
   }
 
   // ---------------------------------------------------------------- API side
@@ -87,6 +90,7 @@ export class CoordinatorService implements OnModuleInit {
       split: { strategy: dto.subtasks ? 'subtasks' : split.strategy, chunk_tokens: split.strategy === 'token_chunks' ? split.chunk_tokens ?? 6000 : null },
       max_parallel: dto.max_parallel ?? null,
     };
+    const budget = this.budgets.limits(dto.budget, 'budget', false);
     const taskId = uuidv7();
     const masterId = uuidv7();
     const systemTokens = this.estimator.countMessage({ content: DEFAULT_MASTER_SYSTEM });
@@ -104,6 +108,8 @@ export class CoordinatorService implements OnModuleInit {
         units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
     });
+    // The task's budget covers every call of its sessions (children, compressions, final answer).
+    if (budget) await this.budgets.set(account.id, 'task', taskId, budget);
     // Deterministic job ids (task, index): enqueueing twice is a no-op.
     for (let i = 0; i < units.length; i += 50) {
       await Promise.all(
@@ -213,7 +219,12 @@ export class CoordinatorService implements OnModuleInit {
         return { merged: false };
       }
       const message = err instanceof Error ? err.message : String(err);
-      const lastAttempt = attemptsMade + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
+      const outOfBudget = isBudgetExceeded(err);
+      const lastAttempt = outOfBudget || attemptsMade + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
+      if (outOfBudget) {
+        // The task's budget ran out: no more children start (the task ends partial with what it has).
+        await this.ds.query(`UPDATE task_children SET status = 'cancelled', error = $2, finished_at = now() WHERE task_id = $1 AND status = 'queued'`, [taskId, message]);
+      }
       if (lastAttempt) {
         await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message }, ['running', 'queued']);
         await this.ds.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
@@ -222,7 +233,7 @@ export class CoordinatorService implements OnModuleInit {
         await this.tasks.updateChild(taskId, index, { status: 'queued', error: message }, ['running']);
       }
       this.logger.warn({ taskId, index, attempt: attemptsMade + 1, err: message }, lastAttempt ? 'child failed for good' : 'child failed; will retry');
-      throw err;
+      throw outOfBudget ? new UnrecoverableJobError(message) : err;
     } finally {
       clearInterval(watch);
       await this.maybeFinish(taskId).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'finish check failed'));
@@ -320,8 +331,16 @@ export class CoordinatorService implements OnModuleInit {
     try {
       const prompt = t.options.merge.final_prompt ??
         `Goal: ${t.goal}\n\nThe outlines above come from ${c.succeeded} workers, one per part${c.failed ? ` (${c.failed} part(s) failed and are missing)` : ''}. Using only them, write the final answer to the goal.`;
-      const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null);
-      const status = c.failed > 0 ? 'partial' : 'succeeded';
+      let turn: Awaited<ReturnType<TurnService['append']>>;
+      try {
+        turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null);
+      } catch (err) {
+        if (!isBudgetExceeded(err)) throw err;
+        // No budget left for the final answer: the task ends partial; the merged outlines stay on the master session.
+        await this.tasks.setTaskStatus(taskId, 'partial', ['merging'], { error: err.message, finishedAt: new Date() });
+        return { status: 'partial' };
+      }
+      const status = c.failed > 0 || c.cancelled > 0 ? 'partial' : 'succeeded';
       await this.tasks.setTaskStatus(taskId, status, ['merging'], { result: turn.message?.content ?? null, finishedAt: new Date() });
       return { status };
     } finally {

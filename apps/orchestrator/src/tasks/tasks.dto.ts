@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { BudgetDto } from '../budgets/budgets.dto';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 export class SubtaskDto {
@@ -38,6 +39,8 @@ export class CreateTaskDto {
   @ApiPropertyOptional({ type: SplitDto }) @IsOptional() @ValidateNested() @Type(() => SplitDto) split?: SplitDto;
   @ApiPropertyOptional({ type: ChildOptionsDto }) @IsOptional() @ValidateNested() @Type(() => ChildOptionsDto) child?: ChildOptionsDto;
   @ApiPropertyOptional({ type: MergeOptionsDto }) @IsOptional() @ValidateNested() @Type(() => MergeOptionsDto) merge?: MergeOptionsDto;
+  @ApiPropertyOptional({ type: BudgetDto, description: 'Spend budget of the whole task: every child, compression, merge and the final answer. When it runs out the task stops spawning children and ends partial.' })
+  @IsOptional() @ValidateNested() @Type(() => BudgetDto) budget?: BudgetDto;
   @ApiPropertyOptional({ minimum: 1, description: 'Children of this task live at once (below the account pool limit).' }) @IsOptional() @IsInt() @Min(1) @Max(100_000) max_parallel?: number;
 }
 

@@ -7,6 +7,7 @@ import { Responses1796093370135 } from './1796093370135-responses';
 import { SnapshotShareExpiry1796093500899 } from './1796093500899-snapshot-share-expiry';
 import { AccountRateLimit1796093904457 } from './1796093904457-account-rate-limit';
 import { UsageEstimated1796093995470 } from './1796093995470-usage-estimated';
+import { BudgetsAdmission1796095376606 } from './1796095376606-budgets-admission';
 
 // Listed explicitly (oldest first) so the compiled service and the drift check need no glob.
 export const MIGRATIONS: Function[] = [
@@ -19,4 +20,5 @@ export const MIGRATIONS: Function[] = [
   SnapshotShareExpiry1796093500899,
   AccountRateLimit1796093904457,
   UsageEstimated1796093995470,
+  BudgetsAdmission1796095376606,
 ];

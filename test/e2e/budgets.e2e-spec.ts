@@ -1,0 +1,149 @@
+import { ModelRegistry } from '@so/llm';
+import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
+
+// Issue 12: budgets reserved at admission (worst case, atomically in Postgres), settled on the real bill.
+// Every figure is checked against kimi-sim's own log of what it served and billed.
+
+const prices = new ModelRegistry('kimi-k2.6', 262144, { cacheTtl: '5m' });
+
+async function waitFor<T>(fn: () => Promise<T>, ok: (t: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('budgets', () => {
+  let h: TestHarness;
+  // What kimi-sim billed one key: every request it served, at the list prices.
+  const simBill = (a: TestAccount) => {
+    const reqs = h.simRequestsFor(a.simKey);
+    return {
+      requests: reqs.length,
+      tokens: reqs.reduce((n, r) => n + r.prompt_tokens + r.completion_tokens, 0),
+      usd: reqs.reduce((n, r) => n + prices.costUsd(r.model ?? 'kimi-k2.6', { promptTokens: r.prompt_tokens, cachedTokens: r.cached_tokens, completionTokens: r.completion_tokens, cacheWriteTokens: r.cache_write_tokens }, r.cache_ttl === '1h' ? '1h' : '5m'), 0),
+    };
+  };
+  const turn = (a: TestAccount, sid: string, content: string, extra: Record<string, unknown> = {}) =>
+    h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content }], max_tokens: 200, ...extra });
+  /** The worst case of a call, as the service prices it: learnt from a refusal against a zero budget. */
+  async function worstCaseOf(content: string, maxTokens = 200): Promise<number> {
+    const probe = await h.createAccount('probe');
+    const sid = (await h.api(probe.apiKey, 'POST', '/v1/sessions', { policy: { budget: { usd: 0 } } })).body.id;
+    const r = await turn(probe, sid, content, { max_tokens: maxTokens });
+    expect(r.status).toBe(402);
+    return r.body.error.budget.needed_usd;
+  }
+
+  beforeAll(async () => {
+    // Replies take a moment, so concurrent calls are all in flight together.
+    h = await TestHarness.start({ sim: { firstTokenMs: 1500 } });
+  });
+  afterAll(async () => h?.stop());
+
+  it('20 concurrent turns against an account budget that affords 5: the affordable ones run, the rest get 402, spend stays within the budget', async () => {
+    const content = 'Tell me about budgets.';
+    const worst = await worstCaseOf(content);
+    const a = await h.createAccount('five');
+    const limit = Math.round(worst * 5.5 * 1e8) / 1e8;
+    const patched = await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: limit, period: 'day' } });
+    expect(patched.status).toBe(200);
+    const sids: string[] = [];
+    for (let i = 0; i < 20; i++) sids.push((await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id);
+    const results = await Promise.all(sids.map((sid) => turn(a, sid, content)));
+    const ok = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status === 402);
+    expect(ok.length + refused.length).toBe(20);
+    expect(ok.length).toBeGreaterThanOrEqual(5);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.body.error).toMatchObject({ code: 'budget_exceeded', type: 'insufficient_quota', param: 'budget', budget: { scope: 'account', id: a.id, limit_usd: limit, period: 'day' } });
+      expect(r.body.error.message).toMatch(/account budget .* left/);
+      expect(r.body.error.budget.remaining_usd).toBeLessThan(worst);
+    }
+    // kimi-sim served exactly the admitted turns, and its bill is within the budget.
+    const bill = simBill(a);
+    expect(bill.requests).toBe(ok.length);
+    expect(bill.usd).toBeLessThanOrEqual(limit);
+    // Settled: nothing stays reserved, and the spend is the real bill (not the worst case).
+    const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body;
+    expect(usage.reservations).toEqual({ count: 0, usd: 0, tokens: 0 });
+    expect(usage.budget).toMatchObject({ scope: 'account', limit_usd: limit, reserved_usd: 0, period: 'day' });
+    expect(usage.budget.spent_usd).toBeCloseTo(bill.usd, 6);
+    expect(usage.budget.remaining_usd).toBeCloseTo(limit - bill.usd, 6);
+    // A refused turn left its session as it was.
+    const refusedSid = sids[results.indexOf(refused[0])];
+    expect((await h.api(a.apiKey, 'GET', `/v1/sessions/${refusedSid}`)).body.last_seq).toBe(0);
+    // Raising the budget serves the account again.
+    await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: limit * 10, period: 'day' } });
+    expect((await turn(a, refusedSid, content)).status).toBe(200);
+    await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: null });
+    expect((await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget).toBeNull();
+  });
+
+  it('a session token budget: settles to the real tokens, refuses the call that could pass it; other sessions are unaffected', async () => {
+    const a = await h.createAccount('tokens');
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { policy: { budget: { tokens: 1500 } } });
+    expect(s.status).toBe(201);
+    expect(s.body.policy.budget).toEqual({ usd: null, tokens: 1500, period: 'none' });
+    const sid = s.body.id;
+    let refused: any = null;
+    for (let i = 0; i < 10 && !refused; i++) {
+      const r = await turn(a, sid, `question ${i}`);
+      if (r.status === 402) refused = r.body;
+      else expect(r.status).toBe(200);
+    }
+    expect(refused.error).toMatchObject({ code: 'budget_exceeded', budget: { scope: 'session', id: sid, limit_tokens: 1500 } });
+    const bill = simBill(a);
+    expect(bill.requests).toBeGreaterThan(0);
+    expect(bill.tokens).toBeLessThanOrEqual(1500);
+    const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body;
+    const b = usage.budgets.find((x: { id: string }) => x.id === sid);
+    expect(b).toMatchObject({ scope: 'session', spent_tokens: bill.tokens, reserved_tokens: 0, remaining_tokens: 1500 - bill.tokens });
+    // A session without a budget of the same account goes on.
+    const other = (await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id;
+    expect((await turn(a, other, 'hello')).status).toBe(200);
+  });
+
+  it('the stateless pass-through is covered by the account budget; the OpenAI SDK sees a 402', async () => {
+    const a = await h.createAccount('pass', {});
+    await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { tokens: 10 } });
+    const err = await a.openai.chat.completions.create({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 }).then(() => null, (e: any) => e);
+    expect(err?.status).toBe(402);
+    expect(err?.error?.code ?? err?.code).toBe('budget_exceeded');
+    expect(simBill(a).requests).toBe(0);
+  });
+
+  it('rejects invalid budgets with 400 and changes nothing', async () => {
+    const a = await h.createAccount('bad-budget');
+    expect((await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: -1 } })).status).toBe(400);
+    expect((await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: 1, period: 'week' } })).status).toBe(400);
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { policy: { budget: { usd: 1, period: 'day' } } });
+    expect(s.status).toBe(400);
+    expect(s.body.error.param).toBe('policy.budget.period');
+    expect((await h.api(a.apiKey, 'GET', '/v1/usage')).body.budgets).toEqual([]);
+  });
+
+  it('a task with a budget stops spawning children when it runs out and ends partial within it', async () => {
+    const a = await h.createAccount('task-budget', { session_limit: 2 });
+    const inputs = Array.from({ length: 8 }, (_, i) => ({ title: `part${i}`, content: `Part ${i}: FACT-${i} the owner is team-${i}. `.repeat(20) }));
+    // Children reply with up to DEFAULT_MAX_TOKENS (4096): the budget affords one such worst case and a half;
+    // each call settles to far less, so children run until what is left no longer covers the next worst case.
+    const worst = await worstCaseOf(`Summarize the parts\n\n## Part 0: part0\n\n${inputs[0].content}`, 4096);
+    const limit = Math.round(worst * 1.3 * 1e8) / 1e8;
+    const created = await h.api(a.apiKey, 'POST', '/v1/tasks', { goal: 'Summarize the parts', inputs, budget: { usd: limit }, max_parallel: 1 });
+    expect(created.status).toBe(202);
+    const done = await waitFor(() => h.api(a.apiKey, 'GET', `/v1/tasks/${created.body.id}`), (r) => ['succeeded', 'partial', 'failed'].includes(r.body.status));
+    expect(done.body.status).toBe('partial');
+    expect(done.body.progress.succeeded).toBeGreaterThan(0);
+    expect(done.body.progress.succeeded).toBeLessThan(8);
+    expect(done.body.progress.cancelled + done.body.progress.failed).toBe(8 - done.body.progress.succeeded);
+    const bill = simBill(a);
+    expect(bill.usd).toBeLessThanOrEqual(limit);
+    const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body;
+    expect(usage.budgets.find((b: { id: string }) => b.id === created.body.id)).toMatchObject({ scope: 'task', reserved_usd: 0 });
+  });
+});
