@@ -92,6 +92,29 @@ function suite(name: string, redis: boolean) {
       expect(sim429(h, a.simKey)).toBe(0);
     });
 
+    it("the upstream's x-ratelimit-* headers correct the limiter: requests made with the key elsewhere count, and the call the upstream would refuse is answered 429 here", async () => {
+      h.sim.configure({ rpmPerKey: 5 });
+      const peer = await h.startPeer({ UPSTREAM_KEY_RPM: '5' });
+      try {
+        const a = await h.createAccount('headers');
+        // Three requests with the same upstream key from somewhere else (another tool, another service).
+        for (let i = 0; i < 3; i++) {
+          const r = await fetch(`${h.sim.baseUrl}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${a.simKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'elsewhere' }], max_tokens: 5 }) });
+          expect(r.status).toBe(200);
+        }
+        const sids = await sessions(a, 3);
+        const statuses: number[] = [];
+        for (const sid of sids) statuses.push((await turn(a, sid, 50, peer.url)).status);
+        // The first answer says 1 request remains; the second uses it; the third is refused here, not upstream.
+        expect(statuses).toEqual([200, 200, 429]);
+        expect(sim429(h, a.simKey)).toBe(0);
+        expect(h.simRequestsFor(a.simKey)).toHaveLength(5);
+      } finally {
+        await peer.close();
+        h.sim.configure({ rpmPerKey: 0 });
+      }
+    });
+
     if (redis) {
       it("three service instances sharing Redis hold one account's TPM: exactly what fits is sent, the rest answered 429 by the service", async () => {
         const peers = [await h.startPeer(), await h.startPeer()];

@@ -10,6 +10,7 @@ import {
   UpstreamReply,
   UpstreamTarget,
   UpstreamUsage,
+  rateLimitOf,
 } from './upstream';
 
 export interface RetryPolicy {
@@ -96,6 +97,7 @@ export class OpenAIUpstream implements UpstreamPort {
         finishReason: choice?.finish_reason ?? null,
         usage,
         upstreamRequestId: requestIdOf(response.headers),
+        rateLimit: rateLimitOf(response.headers),
         latencyMs: Date.now() - started,
         attempts: attempt,
       };
@@ -173,6 +175,7 @@ export class OpenAIUpstream implements UpstreamPort {
           finishReason,
           usage: this.usageFrom(rawUsage, req, content),
           upstreamRequestId: requestIdOf(response.headers),
+          rateLimit: rateLimitOf(response.headers),
           latencyMs: Date.now() - started,
           attempts: attempt,
         };

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { fairShare, isLimited, type AdmissionLimits } from '@so/domain';
-import type { UpstreamTarget } from '@so/llm';
+import type { UpstreamRateLimit, UpstreamTarget } from '@so/llm';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { uuidv7 } from '../common/ids';
@@ -97,12 +97,16 @@ export class UpstreamLimiter {
     await this.store.release(lease.keys, lease.id).catch((e) => this.logger.warn(`could not release an admission lease (it expires on its own): ${String(e)}`));
   }
 
-  /** The upstream's own x-ratelimit-* figures: what it says is used this minute raises the limiter's counts. */
-  async correct(account: ResolvedAccount, target: UpstreamTarget, rl: { limitRequests?: number; remainingRequests?: number; limitTokens?: number; remainingTokens?: number } | undefined): Promise<void> {
-    if (!rl || !isLimited(this.config.upstreamKeyLimits)) return;
+  /**
+   * The upstream's own x-ratelimit-* figures correct the key's counts: what it says remains this minute, on
+   * the limiter's scale (limit - remaining), raises what the limiter counted (never lowers it).
+   */
+  async correct(account: ResolvedAccount, target: UpstreamTarget, rl: UpstreamRateLimit | undefined): Promise<void> {
+    const key = this.config.upstreamKeyLimits;
+    if (!rl || !isLimited(key)) return;
     const used = {
-      requests: rl.limitRequests !== undefined && rl.remainingRequests !== undefined ? rl.limitRequests - rl.remainingRequests : undefined,
-      tokens: rl.limitTokens !== undefined && rl.remainingTokens !== undefined ? rl.limitTokens - rl.remainingTokens : undefined,
+      requests: key.rpm && rl.remainingRequests !== undefined ? Math.max(0, key.rpm - rl.remainingRequests) : undefined,
+      tokens: key.tpm && rl.remainingTokens !== undefined ? Math.max(0, key.tpm - rl.remainingTokens) : undefined,
     };
     if (used.requests === undefined && used.tokens === undefined) return;
     await this.store.correct(this.keyId(target), used).catch(() => undefined);

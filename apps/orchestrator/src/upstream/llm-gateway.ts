@@ -119,6 +119,7 @@ export class LlmGateway {
     try {
       const reply = await run(target, { ...req, cacheTtl, purpose: ctx.purpose });
       await this.budgets.settle(reservation, req.model, reply.usage, cacheTtl);
+      await this.limiter.correct(ctx.account, target, reply.rateLimit);
       const costUsd = this.models.costUsd(req.model, reply.usage, cacheTtl);
       this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd);
       const row: Partial<UsageEventEntity> = {
