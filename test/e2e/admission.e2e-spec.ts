@@ -56,6 +56,11 @@ function suite(name: string, redis: boolean) {
       expect(retry).toBeLessThanOrEqual(60);
       expect(h.simRequestsFor(a.simKey)).toHaveLength(2);
       expect(h.simRequestsFor(a.simKey).reduce((n, r) => n + r.prompt_tokens + r.completion_tokens, 0)).toBeLessThan(1000);
+      // The operator sees the limiter's minute next to the account's pool.
+      const pool = (await h.api(ADMIN_KEY, 'GET', `/admin/pool?account_id=${a.id}`)).body;
+      expect(pool.data[0].upstream_admission).toMatchObject({ limits: { concurrency: 0, rpm: 0, tpm: 2500 }, requests: 2, in_flight: 0 });
+      expect(pool.data[0].upstream_admission.tokens).toBeGreaterThan(2000);
+      expect(pool.data[0].upstream_admission.tokens).toBeLessThanOrEqual(2500);
       // The refused turn changed nothing.
       expect((await h.api(a.apiKey, 'GET', `/v1/sessions/${sids[results.indexOf(limited[0])]}`)).body.last_seq).toBe(0);
     });

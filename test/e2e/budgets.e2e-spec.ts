@@ -44,20 +44,20 @@ describe('budgets', () => {
   });
   afterAll(async () => h?.stop());
 
-  it('20 concurrent turns against an account budget that affords 5: the affordable ones run, the rest get 402, spend stays within the budget', async () => {
+  it('200 concurrent turns against an account budget that affords 50: the affordable ones run, the rest get 402, spend stays within the budget', async () => {
     const content = 'Tell me about budgets.';
     const worst = await worstCaseOf(content);
-    const a = await h.createAccount('five');
-    const limit = Math.round(worst * 5.5 * 1e8) / 1e8;
+    const a = await h.createAccount('fifty', { session_limit: 250 });
+    const limit = Math.round(worst * 50.5 * 1e8) / 1e8;
     const patched = await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: limit, period: 'day' } });
     expect(patched.status).toBe(200);
     const sids: string[] = [];
-    for (let i = 0; i < 20; i++) sids.push((await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id);
+    for (let i = 0; i < 200; i++) sids.push((await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id);
     const results = await Promise.all(sids.map((sid) => turn(a, sid, content)));
     const ok = results.filter((r) => r.status === 200);
     const refused = results.filter((r) => r.status === 402);
-    expect(ok.length + refused.length).toBe(20);
-    expect(ok.length).toBeGreaterThanOrEqual(5);
+    expect(ok.length + refused.length).toBe(200);
+    expect(ok.length).toBeGreaterThanOrEqual(50);
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) {
       expect(r.body.error).toMatchObject({ code: 'budget_exceeded', type: 'insufficient_quota', param: 'budget', budget: { scope: 'account', id: a.id, limit_usd: limit, period: 'day' } });
@@ -68,12 +68,14 @@ describe('budgets', () => {
     const bill = simBill(a);
     expect(bill.requests).toBe(ok.length);
     expect(bill.usd).toBeLessThanOrEqual(limit);
+    console.log(`budget ${limit} USD (50.5 worst cases of ${worst}): ${ok.length} turns served, ${refused.length} refused 402; kimi-sim billed ${bill.usd.toFixed(8)} USD, overrun ${Math.max(0, bill.usd - limit)}`);
     // Settled: nothing stays reserved, and the spend is the real bill (not the worst case).
     const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body;
     expect(usage.reservations).toEqual({ count: 0, usd: 0, tokens: 0 });
     expect(usage.budget).toMatchObject({ scope: 'account', limit_usd: limit, reserved_usd: 0, period: 'day' });
     expect(usage.budget.spent_usd).toBeCloseTo(bill.usd, 6);
     expect(usage.budget.remaining_usd).toBeCloseTo(limit - bill.usd, 6);
+    expect((await h.api(ADMIN_KEY, 'GET', `/admin/usage?account_id=${a.id}`)).body.reservations).toEqual([]);
     // A refused turn left its session as it was.
     const refusedSid = sids[results.indexOf(refused[0])];
     expect((await h.api(a.apiKey, 'GET', `/v1/sessions/${refusedSid}`)).body.last_seq).toBe(0);
@@ -103,6 +105,14 @@ describe('budgets', () => {
     const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body;
     const b = usage.budgets.find((x: { id: string }) => x.id === sid);
     expect(b).toMatchObject({ scope: 'session', spent_tokens: bill.tokens, reserved_tokens: 0, remaining_tokens: 1500 - bill.tokens });
+    // A fork keeps the budget's limits with a spend of its own.
+    const snap = await h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/snapshots`, {});
+    expect(snap.status).toBe(201);
+    const fork = await h.api(a.apiKey, 'POST', `/v1/snapshots/${snap.body.id}/fork`, {});
+    expect(fork.status).toBe(201);
+    expect(fork.body.policy.budget).toEqual({ usd: null, tokens: 1500, period: 'none' });
+    const forkBudget = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budgets.find((x: { id: string }) => x.id === fork.body.id);
+    expect(forkBudget).toMatchObject({ scope: 'session', limit_tokens: 1500, spent_tokens: 0 });
     // A session without a budget of the same account goes on.
     const other = (await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id;
     expect((await turn(a, other, 'hello')).status).toBe(200);
@@ -145,5 +155,9 @@ describe('budgets', () => {
     expect(bill.usd).toBeLessThanOrEqual(limit);
     const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body;
     expect(usage.budgets.find((b: { id: string }) => b.id === created.body.id)).toMatchObject({ scope: 'task', reserved_usd: 0 });
+    // The task object carries its bill and its budget.
+    expect(done.body.cost_usd).toBeCloseTo(bill.usd, 6);
+    expect(done.body.budget).toMatchObject({ scope: 'task', id: created.body.id, limit_usd: limit, reserved_usd: 0 });
+    expect(done.body.budget.spent_usd).toBeCloseTo(bill.usd, 6);
   });
 });

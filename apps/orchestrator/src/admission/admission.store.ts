@@ -52,8 +52,9 @@ for i = 1, n do
     redis.call('ZADD', KEYS[3 * i - 2], ARGV[3], ARGV[2])
     redis.call('PEXPIRE', KEYS[3 * i - 2], tonumber(ARGV[3]) - now + 1000)
   end
-  if r > 0 then redis.call('INCR', KEYS[3 * i - 1]); redis.call('PEXPIRE', KEYS[3 * i - 1], winTtl) end
-  if t > 0 then redis.call('INCRBY', KEYS[3 * i], tokens); redis.call('PEXPIRE', KEYS[3 * i], winTtl) end
+  -- Counted whatever the limits, so the admin views show a key's minute.
+  redis.call('INCR', KEYS[3 * i - 1]); redis.call('PEXPIRE', KEYS[3 * i - 1], winTtl)
+  redis.call('INCRBY', KEYS[3 * i], tokens); redis.call('PEXPIRE', KEYS[3 * i], winTtl)
 end
 return {1, 0, 0}
 `;

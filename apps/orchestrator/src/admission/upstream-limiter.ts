@@ -112,7 +112,10 @@ export class UpstreamLimiter {
     await this.store.correct(this.keyId(target), used).catch(() => undefined);
   }
 
-  state(keys: string[]) {
-    return this.store.state(keys);
+  /** The limiter's view of an account: its limits in force, and what is in flight and admitted this minute. */
+  async accountState(account: ResolvedAccount) {
+    const l = this.accountLimits(account);
+    const [st] = await this.store.state([`account:${account.id}`]);
+    return { limits: { concurrency: l.concurrency ?? 0, rpm: l.rpm ?? 0, tpm: l.tpm ?? 0 }, in_flight: st?.in_flight ?? 0, requests: st?.requests ?? 0, tokens: st?.tokens ?? 0 };
   }
 }

@@ -64,6 +64,21 @@ export class BudgetsRepository {
     return { count: r.n, usd: Number(r.usd), tokens: Number(r.tokens) };
   }
 
+  /** What a task's sessions were billed (every upstream call of its children, compressions and final answer). */
+  async taskCost(taskId: string): Promise<number> {
+    const [r] = await this.ds.query('SELECT coalesce(sum(u.cost_usd), 0) AS usd FROM usage_events u JOIN sessions s ON s.id = u.session_id WHERE s.task_id = $1', [taskId]);
+    return Number(r?.usd ?? 0);
+  }
+
+  /** Reservations of calls in flight per account (one account, or all). */
+  async reservationsByAccount(accountId?: string): Promise<Array<{ account_id: string; count: number; usd: number; tokens: number }>> {
+    const rows: Array<{ account_id: string; n: number; usd: string; tokens: string }> = await this.ds.query(
+      `SELECT account_id, count(*)::int AS n, sum(usd) AS usd, sum(tokens) AS tokens FROM budget_reservations WHERE ($1::uuid IS NULL OR account_id = $1) GROUP BY account_id ORDER BY account_id`,
+      [accountId ?? null],
+    );
+    return rows.map((r) => ({ account_id: r.account_id, count: r.n, usd: Math.round(Number(r.usd) * 1e8) / 1e8, tokens: Number(r.tokens) }));
+  }
+
   /**
    * Reserves `amount` against every budget covering a call of this account (and session, and the session's
    * task), in one transaction holding the budgets' row locks (taken in id order, so two calls never deadlock):

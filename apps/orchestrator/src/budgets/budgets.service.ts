@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { remaining, worstCase, type BudgetLimits, type BudgetScope, type BudgetState, type Refusal, type SpendAmount } from '@so/domain';
 import { ModelRegistry, TokenEstimator, type CacheTtl, type UpstreamChatRequest, type UpstreamUsage } from '@so/llm';
+import type { EntityManager } from 'typeorm';
 import { ApiError, FINAL } from '../common/api-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { BudgetsRepository } from './budgets.repository';
@@ -80,8 +81,8 @@ export class BudgetsService implements OnModuleInit, OnModuleDestroy {
     return { usd, tokens, period: input.period ?? 'none' };
   }
 
-  async set(accountId: string, scope: BudgetScope, scopeId: string, limits: BudgetLimits | null): Promise<void> {
-    await this.repo.set(null, accountId, scope, scopeId, limits);
+  async set(accountId: string, scope: BudgetScope, scopeId: string, limits: BudgetLimits | null, m: EntityManager | null = null): Promise<void> {
+    await this.repo.set(m, accountId, scope, scopeId, limits);
   }
 
   find(scope: BudgetScope, scopeId: string) {
@@ -108,6 +109,12 @@ export class BudgetsService implements OnModuleInit, OnModuleDestroy {
     if (!reservation.id) return;
     const billed: SpendAmount = usage ? { usd: this.models.costUsd(model, usage, cacheTtl), tokens: usage.promptTokens + usage.completionTokens } : { usd: 0, tokens: 0 };
     await this.repo.settle(reservation.id, billed).catch((err) => this.logger.error({ reservation: reservation.id, err: err instanceof Error ? err.message : String(err) }, 'could not settle a budget reservation'));
+  }
+
+  /** A task's bill so far and its budget (null: none), for the task object and its events. */
+  async taskUsage(taskId: string) {
+    const [cost, budget] = await Promise.all([this.repo.taskCost(taskId), this.repo.find('task', taskId)]);
+    return { cost_usd: round(cost), budget: budget ? budgetView(budget) : null };
   }
 
   async usage(accountId: string) {

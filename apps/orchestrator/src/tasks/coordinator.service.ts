@@ -163,6 +163,7 @@ export class CoordinatorService implements OnModuleInit {
       error: t.error,
       failures,
       max_parallel: t.options.max_parallel,
+      ...(await this.budgets.taskUsage(t.id)),
       created_at: Math.floor(t.createdAt.getTime() / 1000),
       finished_at: t.finishedAt ? Math.floor(t.finishedAt.getTime() / 1000) : null,
     };

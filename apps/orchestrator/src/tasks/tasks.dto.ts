@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { BudgetDto } from '../budgets/budgets.dto';
+import { BudgetDto, BudgetView } from '../budgets/budgets.dto';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 export class SubtaskDto {
@@ -62,6 +62,8 @@ export class TaskResponse {
   @ApiProperty({ type: TaskProgressView }) progress: TaskProgressView;
   @ApiProperty({ nullable: true, type: String, description: 'The final answer, when done.' }) result: string | null;
   @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Children that failed after their retries.' }) failures: unknown[];
+  @ApiProperty({ description: "What the task's upstream calls were billed so far (children, compressions, final answer)." }) cost_usd: number;
+  @ApiProperty({ type: BudgetView, nullable: true, description: "The task's budget: spent, reserved and remaining (null: none)." }) budget: BudgetView | null;
   @ApiProperty() created_at: number;
   @ApiProperty({ nullable: true, type: Number }) finished_at: number | null;
 }
