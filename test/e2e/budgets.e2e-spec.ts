@@ -118,6 +118,22 @@ describe('budgets', () => {
     expect((await turn(a, other, 'hello')).status).toBe(200);
   });
 
+  it('a stream cut mid-way settles to what the upstream billed for it (partial usage), and releases the rest', async () => {
+    const a = await h.createAccount('cut');
+    const sid = (await h.api(a.apiKey, 'POST', '/v1/sessions', { policy: { budget: { usd: 1 } } })).body.id;
+    h.sim.injectFaults({ kind: 'cut', count: 1, key: a.simKey, after_tokens: 8 });
+    const r = await h.apiStream(a.apiKey, `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: 'cut me off' }], stream: true, max_tokens: 200 });
+    expect(r.events.some((e) => e.error?.code === 'upstream_error') || r.status === 502).toBe(true);
+    const b = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budgets.find((x: { id: string }) => x.id === sid);
+    // The failed call's usage row (recorded by the gateway with the partial usage) is what the budget spent.
+    const rows = (await h.api(ADMIN_KEY, 'GET', `/admin/usage?account_id=${a.id}`)).body.data;
+    const billed = rows.reduce((n: number, x: { cost_usd: number }) => n + x.cost_usd, 0);
+    expect(billed).toBeGreaterThan(0);
+    expect(b).toMatchObject({ reserved_usd: 0, reserved_tokens: 0 });
+    expect(b.spent_usd).toBeCloseTo(billed, 7);
+    expect(b.spent_tokens).toBeGreaterThan(0);
+  });
+
   it('the stateless pass-through is covered by the account budget; the OpenAI SDK sees a 402', async () => {
     const a = await h.createAccount('pass', {});
     await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { tokens: 10 } });
