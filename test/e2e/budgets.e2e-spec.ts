@@ -1,4 +1,5 @@
 import { ModelRegistry } from '@so/llm';
+import { Client } from 'pg';
 import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
 
 // Issue 12: budgets reserved at admission (worst case, atomically in Postgres), settled on the real bill.
@@ -132,6 +133,29 @@ describe('budgets', () => {
     expect(b).toMatchObject({ reserved_usd: 0, reserved_tokens: 0 });
     expect(b.spent_usd).toBeCloseTo(billed, 7);
     expect(b.spent_tokens).toBeGreaterThan(0);
+  });
+
+  it('a daily account budget starts again when the (UTC) day turns', async () => {
+    const a = await h.createAccount('daily');
+    await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: 1, period: 'day' } });
+    const sid = (await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id;
+    expect((await turn(a, sid, 'today')).status).toBe(200);
+    const today = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget;
+    expect(today.spent_usd).toBeGreaterThan(0);
+    // Move the budget's period back a day, as if midnight (UTC) had passed.
+    const db = new Client({ connectionString: h.databaseUrl });
+    await db.connect();
+    try {
+      await db.query(`UPDATE budgets SET period_start = period_start - interval '1 day' WHERE scope = 'account' AND scope_id = $1`, [a.id]);
+    } finally {
+      await db.end();
+    }
+    const next = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget;
+    expect(next).toMatchObject({ spent_usd: 0, period_start: today.period_start, remaining_usd: 1 });
+    expect((await turn(a, sid, 'tomorrow')).status).toBe(200);
+    const after = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget;
+    const lastCall = h.simRequestsFor(a.simKey).slice(-1)[0];
+    expect(after.spent_usd).toBeCloseTo(prices.costUsd('kimi-k2.6', { promptTokens: lastCall.prompt_tokens, cachedTokens: lastCall.cached_tokens, completionTokens: lastCall.completion_tokens, cacheWriteTokens: lastCall.cache_write_tokens }, '5m'), 7);
   });
 
   it('the stateless pass-through is covered by the account budget; the OpenAI SDK sees a 402', async () => {

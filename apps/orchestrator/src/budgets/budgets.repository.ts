@@ -119,12 +119,17 @@ export class BudgetsRepository {
       const out = await m.query('DELETE FROM budget_reservations WHERE id = $1 RETURNING budget_ids, usd, tokens', [reservationId]);
       const r = (Array.isArray(out[0]) ? out[0] : out)[0] as { budget_ids: string[] | string; usd: string; tokens: string } | undefined;
       if (!r) return;
-      await m.query(
-        `UPDATE budgets SET reserved_usd = GREATEST(0, reserved_usd - $2), reserved_tokens = GREATEST(0, reserved_tokens - $3),
-           spent_usd = spent_usd + $4, spent_tokens = spent_tokens + $5, updated_at = now()
-         WHERE id IN (SELECT id FROM budgets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)`,
-        [r.budget_ids, r.usd, r.tokens, usd(billed.usd), billed.tokens],
-      );
+      const ids = typeof r.budget_ids === 'string' ? r.budget_ids.replace(/[{}]/g, '').split(',').filter(Boolean) : r.budget_ids;
+      const rows = await m.getRepository(BudgetEntity).createQueryBuilder('b').where('b.id IN (:...ids)', { ids: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] }).orderBy('b.id').setLock('pessimistic_write').getMany();
+      const now = new Date();
+      for (const row of rows) {
+        // A period that rolled over since the reservation starts from zero before the bill joins it.
+        const b = rollOver(toState(row), now);
+        await m.query(
+          `UPDATE budgets SET period_start = $2, spent_usd = $3, spent_tokens = $4, reserved_usd = GREATEST(0, reserved_usd - $5), reserved_tokens = GREATEST(0, reserved_tokens - $6), updated_at = now() WHERE id = $1`,
+          [b.id, b.periodStart, usd(b.spentUsd + billed.usd), b.spentTokens + billed.tokens, r.usd, r.tokens],
+        );
+      }
     });
   }
 
