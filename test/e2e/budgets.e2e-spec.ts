@@ -201,3 +201,61 @@ describe('budgets', () => {
     expect(done.body.budget.spent_usd).toBeCloseTo(bill.usd, 6);
   });
 });
+
+describe('budgets and the rolling policy', () => {
+  let h: TestHarness;
+  beforeAll(async () => {
+    h = await TestHarness.start();
+  });
+  afterAll(async () => h?.stop());
+
+  const policy = { trigger_tokens: 8000, preserve_len: 4096, keep_rounds: 2 };
+  const msg = (n: number) => `Round ${n}: FACT-${n} the value of item ${n} is ${n * 7}. ${'Some more context for this round. '.repeat(70)}`;
+  const send = (a: TestAccount, sid: string, n: number) => h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: msg(n) }], max_tokens: 100 });
+  const setRemaining = async (a: TestAccount, tokens: number) => {
+    const spent = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget?.spent_tokens ?? 0;
+    await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { tokens: spent + tokens } });
+  };
+
+  it('a rolling compaction the budget cannot afford falls back to truncation; the turn is served within the budget and nothing is lost', async () => {
+    // 1. Where does the rolling policy compact? (the same session, with no budget)
+    const free = await h.createAccount('free');
+    const freeSid = (await h.api(free.apiKey, 'POST', '/v1/sessions', { policy })).body.id;
+    let k = 0;
+    for (let n = 1; n <= 30 && !k; n++) {
+      const r = await send(free, freeSid, n);
+      expect(r.status).toBe(200);
+      if (r.body.compaction) k = n;
+    }
+    expect(k).toBeGreaterThan(1);
+    // 2. What does the turn after a truncation need? (learnt from a refusal with nothing left)
+    const probe = await h.createAccount('probe-roll');
+    const probeSid = (await h.api(probe.apiKey, 'POST', '/v1/sessions', { policy })).body.id;
+    for (let n = 1; n < k; n++) expect((await send(probe, probeSid, n)).body.compaction).toBeNull();
+    await setRemaining(probe, 0);
+    const refused = await send(probe, probeSid, k);
+    expect(refused.status).toBe(402);
+    const chatNeeds = refused.body.error.budget.needed_tokens;
+    // 3. The same session with just enough left for that turn: the compaction (a bigger call) is refused,
+    // the window is truncated instead, and the turn is served.
+    const a = await h.createAccount('tight-roll');
+    const sid = (await h.api(a.apiKey, 'POST', '/v1/sessions', { policy })).body.id;
+    for (let n = 1; n < k; n++) expect((await send(a, sid, n)).body.compaction).toBeNull();
+    await setRemaining(a, chatNeeds + 50);
+    const requestsBefore = h.simRequestsFor(a.simKey).length;
+    const r = await send(a, sid, k);
+    expect(r.status).toBe(200);
+    expect(r.body.compaction).toMatchObject({ action: 'truncated', reason: 'compression_failed' });
+    // No compression request reached the upstream: only the turn itself.
+    expect(h.simRequestsFor(a.simKey).slice(requestsBefore).map((x) => x.purpose)).toEqual(['chat']);
+    const events = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/events`)).body.data;
+    const fallback = events.find((e: { type: string }) => e.type === 'compaction_fallback');
+    expect(fallback.data.error).toMatch(/Budget exceeded/);
+    // Nothing lost: every message is still in the history.
+    const msgs = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages?limit=100`)).body;
+    expect(msgs.data.filter((m: { role: string }) => m.role === 'user')).toHaveLength(k);
+    const usage = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget;
+    expect(usage.remaining_tokens).toBeGreaterThanOrEqual(0);
+    expect(usage.reserved_tokens).toBe(0);
+  });
+});
