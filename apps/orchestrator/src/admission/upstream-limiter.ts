@@ -38,6 +38,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 @Injectable()
 export class UpstreamLimiter {
   private readonly logger = new Logger(UpstreamLimiter.name);
+  private lastWarning = 0;
   constructor(
     @Inject(ADMISSION_STORE) private readonly store: AdmissionStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -72,6 +73,21 @@ export class UpstreamLimiter {
 
   /** Admits one call charging `tokens` to TPM, or refuses it (429) / waits for room (background work). */
   async admit(account: ResolvedAccount, target: UpstreamTarget, tokens: number, signal?: AbortSignal): Promise<AdmissionLease | null> {
+    try {
+      return await this.admitOrRefuse(account, target, tokens, signal);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      // The limiter's store does not answer (Redis away): calls pass rather than the whole API failing with it;
+      // the upstream's own limits (and its retried 429s) still apply.
+      if (Date.now() - this.lastWarning > 60_000) {
+        this.lastWarning = Date.now();
+        this.logger.warn(`upstream admission not enforced while its store does not answer: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return null;
+    }
+  }
+
+  private async admitOrRefuse(account: ResolvedAccount, target: UpstreamTarget, tokens: number, signal?: AbortSignal): Promise<AdmissionLease | null> {
     const checks = await this.checks(account, target);
     if (checks.length === 0) return null;
     const id = uuidv7();
