@@ -158,6 +158,31 @@ describe('budgets', () => {
     expect(after.spent_usd).toBeCloseTo(prices.costUsd('kimi-k2.6', { promptTokens: lastCall.prompt_tokens, cachedTokens: lastCall.cached_tokens, completionTokens: lastCall.completion_tokens, cacheWriteTokens: lastCall.cache_write_tokens }, '5m'), 7);
   });
 
+  it('a reservation left by a process that died mid-call is released (here: at the next start), so the budget is not stuck', async () => {
+    const a = await h.createAccount('crashed');
+    await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { usd: 1 } });
+    const sid = (await h.api(a.apiKey, 'POST', '/v1/sessions', {})).body.id;
+    expect((await turn(a, sid, 'before the crash')).status).toBe(200);
+    const before = (await h.api(a.apiKey, 'GET', '/v1/usage')).body.budget;
+    // What a call in flight holds when its process is killed: a reservation row and the budget's reserved amount.
+    const db = new Client({ connectionString: h.databaseUrl });
+    await db.connect();
+    try {
+      const [{ id: budgetId }] = (await db.query(`SELECT id FROM budgets WHERE scope = 'account' AND scope_id = $1`, [a.id])).rows;
+      await db.query(`INSERT INTO budget_reservations (id, account_id, budget_ids, usd, tokens, created_at) VALUES (gen_random_uuid(), $1, ARRAY[$2::uuid], 1, 5000, now() - interval '1 hour')`, [a.id, budgetId]);
+      await db.query(`UPDATE budgets SET reserved_usd = reserved_usd + 1, reserved_tokens = reserved_tokens + 5000 WHERE id = $1`, [budgetId]);
+    } finally {
+      await db.end();
+    }
+    const stuck = await turn(a, sid, 'while stuck');
+    expect(stuck.status).toBe(402);
+    expect(stuck.body.error.budget.remaining_usd).toBe(0);
+    await h.restart();
+    const freed = await waitFor(() => h.api(a.apiKey, 'GET', '/v1/usage'), (r) => r.body.reservations.count === 0);
+    expect(freed.body.budget).toMatchObject({ reserved_usd: 0, reserved_tokens: 0, spent_usd: before.spent_usd });
+    expect((await turn(a, sid, 'after the restart')).status).toBe(200);
+  });
+
   it('the stateless pass-through is covered by the account budget; the OpenAI SDK sees a 402', async () => {
     const a = await h.createAccount('pass', {});
     await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { tokens: 10 } });

@@ -52,16 +52,14 @@ export class BudgetsRepository {
     return r ? rollOver(toState(r), new Date()) : null;
   }
 
-  /** Every budget of an account (its own, its sessions', its tasks'), as they stand now. */
-  async forAccount(accountId: string): Promise<BudgetState[]> {
-    const rows = await this.ds.getRepository(BudgetEntity).find({ where: { accountId }, order: { scope: 'ASC', createdAt: 'ASC' } });
-    const now = new Date();
-    return rows.map((r) => rollOver(toState(r), now));
-  }
-
-  async reservationsOf(accountId: string): Promise<{ count: number; usd: number; tokens: number }> {
-    const [r] = await this.ds.query('SELECT count(*)::int AS n, coalesce(sum(usd), 0) AS usd, coalesce(sum(tokens), 0) AS tokens FROM budget_reservations WHERE account_id = $1', [accountId]);
-    return { count: r.n, usd: Number(r.usd), tokens: Number(r.tokens) };
+  /** An account's budgets and reservations read in one snapshot (a settle in between never shows half done). */
+  async accountSnapshot(accountId: string): Promise<{ budgets: BudgetState[]; reservations: { count: number; usd: number; tokens: number } }> {
+    return this.ds.transaction('REPEATABLE READ', async (m) => {
+      const rows = await m.getRepository(BudgetEntity).find({ where: { accountId }, order: { scope: 'ASC', createdAt: 'ASC' } });
+      const [r] = await m.query('SELECT count(*)::int AS n, coalesce(sum(usd), 0) AS usd, coalesce(sum(tokens), 0) AS tokens FROM budget_reservations WHERE account_id = $1', [accountId]);
+      const now = new Date();
+      return { budgets: rows.map((b) => rollOver(toState(b), now)), reservations: { count: r.n, usd: Number(r.usd), tokens: Number(r.tokens) } };
+    });
   }
 
   /** What a task's sessions were billed (every upstream call of its children, compressions and final answer). */

@@ -58,12 +58,13 @@ export class BudgetsService implements OnModuleInit, OnModuleDestroy {
   onModuleInit(): void {
     // A process that died mid-call leaves its reservation behind: released once no call can still be running.
     const staleMs = Math.max(this.config.streamMaxMs, this.config.upstreamTimeoutMs * this.config.upstreamMaxAttempts) + 60_000;
-    this.reaper = setInterval(() => {
+    const reap = () =>
       this.repo.releaseStale(staleMs).then(
         (n) => n && this.logger.warn(`released ${n} budget reservation(s) left by calls that never settled`),
         () => undefined,
       );
-    }, 60_000);
+    void reap(); // at start too: a restart after a crash frees what the dead process held
+    this.reaper = setInterval(reap, 60_000);
     this.reaper.unref();
   }
 
@@ -118,7 +119,7 @@ export class BudgetsService implements OnModuleInit, OnModuleDestroy {
   }
 
   async usage(accountId: string) {
-    const [budgets, reservations] = await Promise.all([this.repo.forAccount(accountId), this.repo.reservationsOf(accountId)]);
+    const { budgets, reservations } = await this.repo.accountSnapshot(accountId);
     const own = budgets.find((b) => b.scope === 'account') ?? null;
     return {
       object: 'usage' as const,
