@@ -100,6 +100,11 @@ describe('budgets', () => {
       else expect(r.status).toBe(200);
     }
     expect(refused.error).toMatchObject({ code: 'budget_exceeded', budget: { scope: 'session', id: sid, limit_tokens: 1500 } });
+    // A streamed turn is refused the same way, before any event (a plain 402, not a stream that fails).
+    const streamed = await h.apiStream(a.apiKey, `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: 'streamed' }], stream: true, max_tokens: 200 });
+    expect(streamed.status).toBe(402);
+    expect(streamed.headers.get('x-should-retry')).toBe('false');
+    expect(JSON.parse(streamed.raw).error.code).toBe('budget_exceeded');
     const bill = simBill(a);
     expect(bill.requests).toBeGreaterThan(0);
     expect(bill.tokens).toBeLessThanOrEqual(1500);
