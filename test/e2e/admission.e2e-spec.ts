@@ -1,6 +1,16 @@
 import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
 import { http } from '../support/test-env';
 
+/**
+ * The limiter (and kimi-sim) count per clock minute: a sequence that must fall in one minute starts early in
+ * a minute (setup only; nothing asserts on time).
+ */
+async function startOfAMinute(): Promise<void> {
+  const into = Date.now() % 60_000;
+  if (into > 40_000) await new Promise((r) => setTimeout(r, 60_000 - into + 50));
+}
+
+
 // Issue 12, item 4: upstream admission. Per account and per upstream key: concurrency, RPM and TPM (charged
 // prompt + max_tokens at admission, as Kimi does), held in Redis (or Postgres) across instances. Over a
 // limit an interactive call is answered 429 rate_limited with Retry-After, coordinator children wait, and
@@ -42,6 +52,7 @@ function suite(name: string, redis: boolean) {
       const set = await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { upstream_limits: { tpm: 2500 } });
       expect(set.body.upstream_limits).toEqual({ concurrency: null, rpm: null, tpm: 2500 });
       const sids = await sessions(a, 3);
+      await startOfAMinute();
       // Each call charges ~1,050 (max_tokens 1000 + the prompt): two fit in 2,500, the third does not,
       // although each call really uses about a hundred tokens.
       const results = await Promise.all(sids.map((sid) => turn(a, sid)));
@@ -102,6 +113,7 @@ function suite(name: string, redis: boolean) {
       const peer = await h.startPeer({ UPSTREAM_KEY_RPM: '5' });
       try {
         const a = await h.createAccount('headers');
+        await startOfAMinute();
         // Three requests with the same upstream key from somewhere else (another tool, another service).
         for (let i = 0; i < 3; i++) {
           const r = await fetch(`${h.sim.baseUrl}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${a.simKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'elsewhere' }], max_tokens: 5 }) });
@@ -127,6 +139,7 @@ function suite(name: string, redis: boolean) {
           const a = await h.createAccount('three');
           await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { upstream_limits: { tpm: 5500 } });
           const sids = await sessions(a, 15);
+          await startOfAMinute();
           const urls = [h.url, peers[0].url, peers[1].url];
           // Five rounds of three concurrent turns, one on each instance (within the key's concurrency of 3):
           // each charges ~1,050 tokens, so the shared 5,500 TPM admits five of the fifteen.

@@ -107,9 +107,9 @@ export class CoordinatorService implements OnModuleInit {
         { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null },
         units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
+      // The task's budget covers every call of its sessions (children, compressions, final answer).
+      if (budget) await this.budgets.set(account.id, 'task', taskId, budget, m);
     });
-    // The task's budget covers every call of its sessions (children, compressions, final answer).
-    if (budget) await this.budgets.set(account.id, 'task', taskId, budget);
     // Deterministic job ids (task, index): enqueueing twice is a no-op.
     for (let i = 0; i < units.length; i += 50) {
       await Promise.all(
