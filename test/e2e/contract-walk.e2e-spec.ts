@@ -126,6 +126,7 @@ describe('contract walk', () => {
       'DELETE /v1/conversations/{id}/items/{itemId}': acct('DELETE', `/v1/conversations/${fx.itemConversation}/items/${fx.doomedItem}`),
       'GET /v1/pool': acct('GET', '/v1/pool'),
       'GET /v1/usage/timeline': acct('GET', '/v1/usage/timeline'),
+      'GET /v1/usage': acct('GET', '/v1/usage'),
       'GET /admin/usage/timeline': admin('GET', '/admin/usage/timeline'),
       'GET /v1/whoami': acct('GET', '/v1/whoami'),
       'GET /admin/accounts/{account_id}/tasks': admin('GET', `/admin/accounts/${a.id}/tasks`),

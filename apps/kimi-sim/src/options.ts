@@ -20,6 +20,8 @@ export interface KimiSimOptions {
   /** 0 = no pacing. */
   tokensPerSecond: number;
   concurrencyPerKey: number;
+  /** Requests per key per minute (0: unlimited); every chat answer then carries x-ratelimit-*-requests headers. */
+  rpmPerKey: number;
   retryAfterSeconds: number;
   faultProbabilities: FaultProbabilities;
   seed: number;
@@ -49,6 +51,7 @@ export const DEFAULT_OPTIONS: KimiSimOptions = {
   firstTokenMs: 0,
   tokensPerSecond: 0,
   concurrencyPerKey: 100,
+  rpmPerKey: 0,
   retryAfterSeconds: 1,
   faultProbabilities: { rate429: 0, rate500: 0, cut: 0, hang: 0 },
   seed: 0,
@@ -82,6 +85,7 @@ const RULES: Record<Exclude<keyof KimiSimOptions, 'faultProbabilities'>, [Rule, 
   firstTokenMs: [isNumber(0), 'must be a number >= 0'],
   tokensPerSecond: [isNumber(0), 'must be a number >= 0'],
   concurrencyPerKey: [isInt(1), 'must be a positive integer'],
+  rpmPerKey: [isInt(0), 'must be a non-negative integer'],
   retryAfterSeconds: [isInt(0), 'must be an integer >= 0'],
   seed: [isInt(Number.MIN_SAFE_INTEGER), 'must be an integer'],
   cacheTtlMs: [isNumber(0), 'must be a number >= 0'],
@@ -136,6 +140,7 @@ const ENV_VARIABLES: { env: string; path: string; numeric: boolean }[] = [
   { env: 'SIM_TOKENS_PER_SECOND', path: 'tokensPerSecond', numeric: true },
   { env: 'SIM_REPLY_TOKENS', path: 'replyTokens', numeric: true },
   { env: 'SIM_CONCURRENCY_PER_KEY', path: 'concurrencyPerKey', numeric: true },
+  { env: 'SIM_RPM_PER_KEY', path: 'rpmPerKey', numeric: true },
   { env: 'SIM_CONTEXT_WINDOW', path: 'contextWindow', numeric: true },
   { env: 'SIM_FAULT_429', path: 'faultProbabilities.rate429', numeric: true },
   { env: 'SIM_FAULT_500', path: 'faultProbabilities.rate500', numeric: true },

@@ -219,6 +219,7 @@ class KimiSimServer {
   private readonly prefixCache = new PrefixCache();
   private readonly faults: FaultInjector;
   private readonly statsBook = new StatsBook();
+  private readonly rpmWindows = new Map<string, { minute: number; used: number }>();
   private readonly log: RequestLog;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private nextId = 0;
@@ -476,6 +477,19 @@ class KimiSimServer {
         ),
         { 'retry-after': String(opts.retryAfterSeconds) },
       );
+    }
+    if (opts.rpmPerKey > 0) {
+      // Requests per key per minute, told on every answer as OpenAI does (x-ratelimit-*-requests).
+      const minute = Math.floor(Date.now() / 60_000);
+      const w = this.rpmWindows.get(key);
+      const used = (w && w.minute === minute ? w.used : 0) + 1;
+      this.rpmWindows.set(key, { minute, used });
+      res.setHeader('x-ratelimit-limit-requests', String(opts.rpmPerKey));
+      res.setHeader('x-ratelimit-remaining-requests', String(Math.max(0, opts.rpmPerKey - used)));
+      res.setHeader('x-ratelimit-reset-requests', `${60 - Math.floor((Date.now() / 1000) % 60)}s`);
+      if (used > opts.rpmPerKey) {
+        return fail(429, '429', apiError(`Your account reached max RPM: ${opts.rpmPerKey}`, 'rate_limit_reached_error', 'rate_limited'), { 'retry-after': String(opts.retryAfterSeconds) });
+      }
     }
     const exchange = new Exchange(res);
     release = once(() => this.statsBook.finished(key));

@@ -50,6 +50,11 @@ import { SessionsService } from './sessions/sessions.service';
 import { TurnService } from './sessions/turn.service';
 import { WindowCache } from './sessions/window-cache';
 import { LlmGateway } from './upstream/llm-gateway';
+import { BudgetsRepository } from './budgets/budgets.repository';
+import { BudgetsService } from './budgets/budgets.service';
+import { UsageController } from './budgets/usage.controller';
+import { ADMISSION_STORE, PgAdmissionStore, RedisAdmissionStore } from './admission/admission.store';
+import { UpstreamLimiter } from './admission/upstream-limiter';
 import { ModelAdmission } from './models/model-admission';
 import { ModelCheck } from './upstream/model-check';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
@@ -98,7 +103,7 @@ export class AppModule {
         QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
       ],
       controllers: serves
-        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController, AccountDashboardController, AdminDashboardController, WhoAmIController, AdminAccountViewController]
+        ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController, AccountDashboardController, AdminDashboardController, WhoAmIController, AdminAccountViewController, UsageController]
         : [HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -128,6 +133,10 @@ export class AppModule {
         Shutdown,
         PoolService,
         LlmGateway,
+        BudgetsRepository,
+        BudgetsService,
+        { provide: ADMISSION_STORE, useFactory: () => (config.redisUrl ? new RedisAdmissionStore(config.redisUrl, config.queuePrefix) : new PgAdmissionStore(dataSource)) },
+        UpstreamLimiter,
         AccountsRepository,
         AccountsService,
         AccountGuard,

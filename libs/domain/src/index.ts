@@ -12,3 +12,4 @@ export * from './facts';
 export * from './fact-guard';
 export * from './split';
 export * from './outline-fold';
+export * from './spend';

@@ -11,6 +11,7 @@ import {
   UpstreamReply,
   UpstreamTarget,
   UpstreamUsage,
+  rateLimitOf,
 } from './upstream';
 
 export interface RetryPolicy {
@@ -104,6 +105,7 @@ export class OpenAIUpstream implements UpstreamPort {
         finishReason: choice?.finish_reason ?? null,
         usage,
         upstreamRequestId: requestIdOf(response.headers),
+        rateLimit: rateLimitOf(response.headers),
         latencyMs: Date.now() - started,
         attempts: attempt,
       };
@@ -181,6 +183,7 @@ export class OpenAIUpstream implements UpstreamPort {
           finishReason,
           usage: this.usageFrom(rawUsage, req, content),
           upstreamRequestId: requestIdOf(response.headers),
+          rateLimit: rateLimitOf(response.headers),
           latencyMs: Date.now() - started,
           attempts: attempt,
         };

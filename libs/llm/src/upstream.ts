@@ -46,6 +46,33 @@ export interface UpstreamReply {
   upstreamRequestId: string | null;
   latencyMs: number;
   attempts: number;
+  /** The upstream's own `x-ratelimit-*` figures for the key, when it sent them. */
+  rateLimit?: UpstreamRateLimit;
+}
+
+/** OpenAI-style `x-ratelimit-{limit,remaining}-{requests,tokens}` response headers. */
+export interface UpstreamRateLimit {
+  limitRequests?: number;
+  remainingRequests?: number;
+  limitTokens?: number;
+  remainingTokens?: number;
+}
+
+/** The `x-ratelimit-*` headers of a response; undefined when it has none. */
+export function rateLimitOf(h: { get(name: string): string | null } | undefined): UpstreamRateLimit | undefined {
+  if (!h) return undefined;
+  const num = (name: string) => {
+    const v = h.get(name);
+    const n = v === null || v.trim() === '' ? NaN : Number(v);
+    return Number.isFinite(n) && n >= 0 ? n : undefined;
+  };
+  const r: UpstreamRateLimit = {
+    limitRequests: num('x-ratelimit-limit-requests'),
+    remainingRequests: num('x-ratelimit-remaining-requests'),
+    limitTokens: num('x-ratelimit-limit-tokens'),
+    remainingTokens: num('x-ratelimit-remaining-tokens'),
+  };
+  return Object.values(r).some((v) => v !== undefined) ? r : undefined;
 }
 
 /** One streamed chunk, already in OpenAI's `chat.completion.chunk` shape, to forward as-is. */

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { BudgetDto } from '../budgets/budgets.dto';
 import { IsOmittable } from '../common/validation';
 import { IsBoolean, IsInt, IsObject, IsNotEmpty, IsOptional, IsString, IsUrl, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
@@ -50,6 +51,21 @@ export class CreateAccountDto {
   upstream?: UpstreamConfigDto;
 }
 
+export class UpstreamLimitsDto {
+  @ApiPropertyOptional({ minimum: 0, nullable: true, description: 'Upstream calls in flight at once (0: unlimited; null: UPSTREAM_ACCOUNT_CONCURRENCY).' })
+  @IsOptional() @IsInt() @Min(0) @Max(1_000_000) concurrency?: number | null;
+  @ApiPropertyOptional({ minimum: 0, nullable: true, description: 'Upstream requests per minute (0: unlimited; null: UPSTREAM_ACCOUNT_RPM).' })
+  @IsOptional() @IsInt() @Min(0) @Max(100_000_000) rpm?: number | null;
+  @ApiPropertyOptional({ minimum: 0, nullable: true, description: 'Upstream tokens per minute, charged prompt + max_tokens at admission (0: unlimited; null: UPSTREAM_ACCOUNT_TPM).' })
+  @IsOptional() @IsInt() @Min(0) @Max(1e12) tpm?: number | null;
+}
+
+export class UpstreamLimitsView {
+  @ApiProperty({ nullable: true, type: Number }) concurrency: number | null;
+  @ApiProperty({ nullable: true, type: Number }) rpm: number | null;
+  @ApiProperty({ nullable: true, type: Number }) tpm: number | null;
+}
+
 export class UpdateAccountDto {
   @ApiPropertyOptional()
   @IsOmittable()
@@ -79,6 +95,20 @@ export class UpdateAccountDto {
   @Type(() => UpstreamConfigDto)
   upstream?: UpstreamConfigDto | null;
 
+  @ApiPropertyOptional({ type: UpstreamLimitsDto, nullable: true, description: "Upstream admission limits (the tier's concurrency, RPM, TPM); null returns to the UPSTREAM_ACCOUNT_* defaults." })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => UpstreamLimitsDto)
+  upstream_limits?: UpstreamLimitsDto | null;
+
+  @ApiPropertyOptional({ type: BudgetDto, nullable: true, description: 'Spend budget of the account (usd and/or tokens, per day, month or none); null removes it.' })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => BudgetDto)
+  budget?: BudgetDto | null;
+
   @ApiPropertyOptional({ description: 'Issue a new API key; the old one stops working at once.' })
   @IsOptional()
   @IsBoolean()
@@ -100,6 +130,7 @@ export class AccountResponse {
   @ApiProperty({ type: AccountUpstreamView, nullable: true }) upstream: AccountUpstreamView | null;
   @ApiProperty({ nullable: true, type: Number, description: 'The account setting (null: the service default applies).' }) rate_limit_per_minute: number | null;
   @ApiProperty({ description: 'The limit in force: requests per minute on /v1/* (0: unlimited).' }) effective_rate_limit_per_minute: number;
+  @ApiProperty({ type: UpstreamLimitsView, nullable: true, description: 'Upstream admission limits set on the account (null: the defaults).' }) upstream_limits: UpstreamLimitsView | null;
   @ApiProperty({ description: 'Unix seconds.' }) created_at: number;
 }
 

@@ -7,6 +7,7 @@ import { listCursor, toPage } from '../common/pagination';
 import { hashApiKey, newApiKey, SealedValueUnreadable, SecretBox } from '../common/secrets';
 import { ACCOUNT_EVENTS, type AccountEventsPort } from './account-events';
 import { AccountsRepository } from './accounts.repository';
+import { BudgetsService } from '../budgets/budgets.service';
 import type { CreateAccountDto, UpdateAccountDto, UpstreamConfigDto } from './accounts.dto';
 
 export interface AccountView {
@@ -18,6 +19,7 @@ export interface AccountView {
   upstream: { base_url: string; model: string | null; api_key_set: boolean } | null;
   rate_limit_per_minute: number | null;
   effective_rate_limit_per_minute: number;
+  upstream_limits: { concurrency: number | null; rpm: number | null; tpm: number | null } | null;
   created_at: number;
 }
 
@@ -27,6 +29,8 @@ export interface ResolvedAccount {
   sessionLimit: number;
   /** Requests per minute on /v1/* (0: unlimited). */
   rateLimitPerMinute: number;
+  /** Upstream admission limits set on the account (each null/absent: the UPSTREAM_ACCOUNT_* default). */
+  upstreamLimits?: { concurrency?: number | null; rpm?: number | null; tpm?: number | null } | null;
   /** `apiKey` is null when no configured key opens it (`keyError` says why): calls answer 503, nothing else breaks. */
   upstream: { baseUrl: string; apiKey: string | null; model: string | null; keyError?: string } | null;
 }
@@ -50,6 +54,7 @@ export class AccountsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(SecretBox) box: SecretBox,
     @Inject(ACCOUNT_EVENTS) private readonly events: AccountEventsPort,
+    private readonly budgets: BudgetsService,
   ) {
     this.box = box;
     // Another instance changed an account (a rotated key, a new upstream): forget every cached lookup.
@@ -87,10 +92,12 @@ export class AccountsService {
 
   async update(id: string, dto: UpdateAccountDto): Promise<AccountView & { api_key?: string }> {
     await this.mustFind(id);
+    const budget = dto.budget === undefined ? undefined : this.budgets.limits(dto.budget, 'budget');
     const patch: Partial<AccountEntity> = {};
     if (dto.name !== undefined) patch.name = dto.name;
     if (dto.session_limit !== undefined) patch.sessionLimit = dto.session_limit;
     if (dto.rate_limit_per_minute !== undefined) patch.rateLimitPerMinute = dto.rate_limit_per_minute;
+    if (dto.upstream_limits !== undefined) patch.upstreamLimits = dto.upstream_limits ? { concurrency: dto.upstream_limits.concurrency ?? null, rpm: dto.upstream_limits.rpm ?? null, tpm: dto.upstream_limits.tpm ?? null } : null;
     if (dto.upstream !== undefined) Object.assign(patch, this.upstreamColumns(dto.upstream));
     let key: string | undefined;
     if (dto.rotate_key) {
@@ -99,6 +106,7 @@ export class AccountsService {
       patch.apiKeyPrefix = key.slice(0, 10);
     }
     const row = (await this.repo.update(id, patch))!;
+    if (budget !== undefined) await this.budgets.set(id, 'account', id, budget);
     this.keyCache.clear();
     await this.events.accountsChanged();
     return key ? { ...this.view(row), api_key: key } : this.view(row);
@@ -140,6 +148,7 @@ export class AccountsService {
       name: row.name,
       sessionLimit: row.sessionLimit,
       rateLimitPerMinute: row.rateLimitPerMinute ?? this.config.rateLimitPerMinute,
+      upstreamLimits: row.upstreamLimits ?? null,
       upstream: row.upstreamBaseUrl && row.upstreamApiKeyEnc ? { baseUrl: row.upstreamBaseUrl, model: row.upstreamModel, ...this.openKey(row) } : null,
     };
   }
@@ -205,6 +214,7 @@ export class AccountsService {
       upstream: r.upstreamBaseUrl ? { base_url: r.upstreamBaseUrl, model: r.upstreamModel, api_key_set: !!r.upstreamApiKeyEnc } : null,
       rate_limit_per_minute: r.rateLimitPerMinute,
       effective_rate_limit_per_minute: r.rateLimitPerMinute ?? this.config.rateLimitPerMinute,
+      upstream_limits: r.upstreamLimits ? { concurrency: r.upstreamLimits.concurrency ?? null, rpm: r.upstreamLimits.rpm ?? null, tpm: r.upstreamLimits.tpm ?? null } : null,
       created_at: Math.floor(r.createdAt.getTime() / 1000),
     };
   }

@@ -9,6 +9,9 @@ import { isUuid } from '../common/ids';
 import { PoolService } from '../pool/pool.service';
 import { AdminPoolResponse, AdminQueuesResponse, AdminUsageResponse } from './admin.dto';
 import { UsageRepository } from './usage.repository';
+import { UpstreamLimiter } from '../admission/upstream-limiter';
+import { AccountsService } from '../accounts/accounts.service';
+import { BudgetsRepository } from '../budgets/budgets.repository';
 
 class UsageQuery {
   @ApiPropertyOptional({ description: 'Hours back from now (default 24).', minimum: 1, maximum: 8760 })
@@ -27,14 +30,25 @@ class PoolQuery {
 @UseGuards(AdminGuard)
 @Controller('admin')
 export class AdminController {
-  constructor(private readonly pool: PoolService, @Inject(JOB_QUEUE) private readonly queue: JobQueue, private readonly usageRows: UsageRepository) {}
+  constructor(
+    private readonly pool: PoolService,
+    @Inject(JOB_QUEUE) private readonly queue: JobQueue,
+    private readonly usageRows: UsageRepository,
+    private readonly limiter: UpstreamLimiter,
+    private readonly accounts: AccountsService,
+    private readonly budgets: BudgetsRepository,
+  ) {}
 
   @Get('pool')
   @ApiOperation({ summary: 'Per account: limit, in use, waiting, parked, acquire wait p50/p99 (last 15 min), reclaimed leases' })
   @ApiOkResponse({ type: AdminPoolResponse })
   @ApiErrors(401, 403)
   async poolStats(@Query() q: PoolQuery): Promise<AdminPoolResponse> {
-    const data = q.account_id !== undefined && !isUuid(q.account_id) ? [] : await this.pool.stats(q.account_id);
+    const pool = q.account_id !== undefined && !isUuid(q.account_id) ? [] : await this.pool.stats(q.account_id);
+    // The upstream limiter's state next to each account's pool.
+    const data = await Promise.all(
+      pool.map(async (d) => ({ ...d, upstream_admission: await this.accounts.resolveById(d.account_id).then((a) => this.limiter.accountState(a)).catch(() => undefined) })),
+    );
     return { object: 'list' as const, data, totals: { in_use: data.reduce((n, d) => n + d.in_use, 0), waiting: data.reduce((n, d) => n + d.waiting, 0) } };
   }
 
@@ -54,7 +68,7 @@ export class AdminController {
   @ApiErrors(400, 401, 403)
   async usage(@Query() q: UsageQuery): Promise<AdminUsageResponse> {
     const hours = q.hours ?? 24;
-    if (q.account_id !== undefined && !isUuid(q.account_id)) return { object: 'list', hours, data: [] };
-    return { object: 'list', hours, data: await this.usageRows.summary(hours, q.account_id) };
+    if (q.account_id !== undefined && !isUuid(q.account_id)) return { object: 'list', hours, data: [], reservations: [] };
+    return { object: 'list', hours, data: await this.usageRows.summary(hours, q.account_id), reservations: await this.budgets.reservationsByAccount(q.account_id) };
   }
 }

@@ -6,6 +6,19 @@ export class AcquireWaitView {
   @ApiProperty({ description: 'Acquisitions in the last 15 minutes the percentiles are computed from.' }) samples: number;
 }
 
+export class AdmissionLimitsView {
+  @ApiProperty({ description: '0: unlimited.' }) concurrency: number;
+  @ApiProperty() rpm: number;
+  @ApiProperty() tpm: number;
+}
+
+export class AdmissionStateView {
+  @ApiProperty({ type: AdmissionLimitsView, description: 'The limits in force for the account.' }) limits: AdmissionLimitsView;
+  @ApiProperty({ description: 'Upstream calls in flight now (counted when a concurrency limit is set).' }) in_flight: number;
+  @ApiProperty({ description: 'Requests admitted this minute (counted when a limit is set).' }) requests: number;
+  @ApiProperty({ description: 'Tokens (prompt + max_tokens) admitted this minute.' }) tokens: number;
+}
+
 export class PoolAccountView {
   @ApiProperty() account_id: string;
   @ApiProperty() name: string;
@@ -17,6 +30,7 @@ export class PoolAccountView {
   @ApiProperty() acquired_total: number;
   @ApiProperty() refused_total: number;
   @ApiProperty({ description: 'Leases of crashed holders taken back.' }) reclaimed_total: number;
+  @ApiPropertyOptional({ type: AdmissionStateView, description: "The upstream limiter's state for the account." }) upstream_admission?: AdmissionStateView;
 }
 
 export class PoolTotalsView {
@@ -60,8 +74,16 @@ export class UsageRowView {
   @ApiProperty({ nullable: true, type: Number }) latency_p50_ms: number | null;
 }
 
+export class ReservationRowView {
+  @ApiProperty() account_id: string;
+  @ApiProperty({ description: 'Upstream calls in flight holding a budget reservation.' }) count: number;
+  @ApiProperty() usd: number;
+  @ApiProperty() tokens: number;
+}
+
 export class AdminUsageResponse {
   @ApiProperty({ enum: ['list'] }) object: 'list';
   @ApiProperty() hours: number;
   @ApiProperty({ type: [UsageRowView] }) data: UsageRowView[];
+  @ApiPropertyOptional({ type: [ReservationRowView], description: 'Budget reservations of calls in flight, per account.' }) reservations?: ReservationRowView[];
 }

@@ -18,6 +18,7 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'forbidden: an account key on an admin route',
   404: 'not_found: no such object for this account',
   409: 'conflict: the session is closed, busy with another turn, or the idempotency key was used for another request',
+  402: 'budget_exceeded: a budget covering the call cannot afford its worst case (error.budget names it and what remains); nothing was sent upstream',
   413: 'append_too_large: the appended messages exceed 8,192 tokens',
   429: 'session_pool_exhausted or rate_limited (see Retry-After)',
   502: 'upstream_error: the upstream failed after retries; the session is unchanged',

@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | 'conflict'
   | 'conversation_locked'
   | 'append_too_large'
+  | 'budget_exceeded'
   | 'request_too_large'
   | 'unsupported_media_type'
   | 'session_pool_exhausted'
@@ -26,6 +27,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   conflict: 409,
   conversation_locked: 409,
   append_too_large: 413,
+  budget_exceeded: 402,
   request_too_large: 413,
   unsupported_media_type: 415,
   session_pool_exhausted: 429,
@@ -46,6 +48,7 @@ const TYPE: Record<ApiErrorCode, string> = {
   conflict: 'conflict_error',
   conversation_locked: 'invalid_request_error',
   append_too_large: 'invalid_request_error',
+  budget_exceeded: 'insufficient_quota',
   request_too_large: 'invalid_request_error',
   unsupported_media_type: 'invalid_request_error',
   session_pool_exhausted: 'rate_limit_error',
@@ -60,7 +63,7 @@ const TYPE: Record<ApiErrorCode, string> = {
 export const FINAL: Record<string, string> = { 'x-should-retry': 'false' };
 
 export interface ApiErrorBody {
-  error: { message: string; type: string; code: string; param: string | null };
+  error: { message: string; type: string; code: string; param: string | null; [extra: string]: unknown };
 }
 
 export class ApiError extends Error {
@@ -70,13 +73,15 @@ export class ApiError extends Error {
     message: string,
     readonly param: string | null = null,
     readonly headers: Record<string, string> = {},
+    /** More fields of the error object (a refused budget names itself and what remains). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
     this.status = STATUS[code];
   }
 
   body(): ApiErrorBody {
-    return { error: { message: this.message, type: TYPE[this.code], code: this.code, param: this.param } };
+    return { error: { message: this.message, type: TYPE[this.code], code: this.code, param: this.param, ...this.extra } };
   }
 
   static notFound(what: string, id: string, param: string | null = null): ApiError {

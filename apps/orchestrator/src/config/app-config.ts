@@ -47,6 +47,12 @@ export interface AppConfig {
   shutdownGraceMs: number;
   /** Requests per minute per account on /v1/* unless the account says otherwise (RATE_LIMIT_PER_MINUTE; 0: unlimited). */
   rateLimitPerMinute: number;
+  /** Upstream admission per account unless the account says otherwise (UPSTREAM_ACCOUNT_CONCURRENCY / _RPM / _TPM; 0: unlimited). */
+  upstreamAccountLimits: { concurrency: number; rpm: number; tpm: number };
+  /** Upstream admission per upstream key, shared fairly by the accounts using it (UPSTREAM_KEY_CONCURRENCY / _RPM / _TPM; 0: unlimited). */
+  upstreamKeyLimits: { concurrency: number; rpm: number; tpm: number };
+  /** How long a coordinator child waits for upstream admission before failing (UPSTREAM_ADMISSION_WAIT_MS). */
+  upstreamAdmissionWaitMs: number;
   /** How long a share token works when the owner does not say (SHARE_TTL_S). */
   shareTtlS: number;
   summarizerTimeoutMs: number;
@@ -274,6 +280,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     corsOrigins: corsOrigins(env),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 1_000_000),
+    upstreamAccountLimits: { concurrency: int(env, 'UPSTREAM_ACCOUNT_CONCURRENCY', 0, 0, 1_000_000), rpm: int(env, 'UPSTREAM_ACCOUNT_RPM', 0, 0, 100_000_000), tpm: int(env, 'UPSTREAM_ACCOUNT_TPM', 0, 0, 1e12) },
+    upstreamKeyLimits: { concurrency: int(env, 'UPSTREAM_KEY_CONCURRENCY', 0, 0, 1_000_000), rpm: int(env, 'UPSTREAM_KEY_RPM', 0, 0, 100_000_000), tpm: int(env, 'UPSTREAM_KEY_TPM', 0, 0, 1e12) },
+    upstreamAdmissionWaitMs: int(env, 'UPSTREAM_ADMISSION_WAIT_MS', 120_000, 0, 3_600_000),
     shareTtlS: int(env, 'SHARE_TTL_S', 7 * 86_400, 60, MAX_SHARE_TTL_S),
     // Housekeeping must not hold a user's turn for long: a shorter deadline and fewer attempts, then the fallback.
     summarizerTimeoutMs: int(env, 'SUMMARIZER_TIMEOUT_MS', Math.min(60_000, upstreamTimeoutMs), 100),

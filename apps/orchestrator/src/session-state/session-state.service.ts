@@ -13,7 +13,7 @@ import {
   TRANSCRIPT_TOKENS_PER_MESSAGE,
   windowPrefixHash,
 } from '@so/domain';
-import type { StoredMessage } from '@so/domain';
+import type { BudgetLimits, StoredMessage } from '@so/domain';
 import { ModelRegistry } from '@so/llm';
 import type { HistoryBase, SessionEntity, SnapshotEntity } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
@@ -29,6 +29,7 @@ import { policyFromColumn, SessionsService } from '../sessions/sessions.service'
 import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto, ShareDto } from './session-state.dto';
 import { LineageRow, SessionStateRepository } from './session-state.repository';
+import { BudgetsService } from '../budgets/budgets.service';
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 
@@ -60,6 +61,7 @@ export class SessionStateService {
     private readonly fragments: FragmentsService,
     private readonly pool: PoolService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly budgets: BudgetsService,
   ) {}
 
   /** Runs a window operation under the session's turn lock, so it never interleaves with a turn. */
@@ -200,6 +202,8 @@ export class SessionStateService {
         version: 0,
         tokenCalibration: source.tokenCalibration,
       }, m);
+      // A fork keeps its source's policy, budget included: the same limits, its own spend.
+      if (source.policy.budget) await this.budgets.set(account.id, 'session', id, source.policy.budget as BudgetLimits, m);
       if (copied.length) {
         await this.repo.insertMessages(m, copied.map((c) => ({ sessionId: id, seq: c.seq, role: c.role, content: c.content, name: c.name ?? null, toolCallId: c.toolCallId ?? null, toolCalls: c.toolCalls ?? null, tokens: c.tokens, kind: c.kind, turnId: null })));
       }

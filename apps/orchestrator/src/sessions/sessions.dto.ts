@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { BudgetDto } from '../budgets/budgets.dto';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -166,6 +167,9 @@ export class PolicyDto {
 
   @ApiPropertyOptional({ minimum: 2, maximum: 10, default: 4, description: 'Target compression ratio (input : outline tokens).' })
   @IsOptional() @IsNumber() @Min(2) @Max(10) compress_ratio?: number;
+
+  @ApiPropertyOptional({ type: BudgetDto, description: 'Spend budget of the session (usd and/or tokens over its life; no period).' })
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => BudgetDto) budget?: BudgetDto;
 }
 
 export class CreateSessionDto {
@@ -234,6 +238,7 @@ export class PolicyView {
   @ApiProperty() preserve_len: number;
   @ApiProperty() keep_rounds: number;
   @ApiProperty() compress_ratio: number;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'The budget set at creation ({usd, tokens, period}), when one was.' }) budget?: Record<string, unknown>;
 }
 
 export class SessionResponse {

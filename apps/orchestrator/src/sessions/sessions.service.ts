@@ -14,6 +14,7 @@ import { messageView, sessionView } from './sessions.presenter';
 import { SessionsRepository } from './sessions.repository';
 import { ModelAdmission } from '../models/model-admission';
 import { TasksRepository } from '../tasks/tasks.repository';
+import { BudgetsService } from '../budgets/budgets.service';
 
 export function policyColumn(p: RollingPolicy): SessionPolicyColumn {
   return { auto_compact: p.autoCompact, trigger_tokens: p.triggerTokens, preserve_len: p.preserveLen, keep_rounds: p.keepRounds, compress_ratio: p.compressRatio };
@@ -34,6 +35,7 @@ export class SessionsService {
     private readonly pool: PoolService,
     private readonly modelAdmission: ModelAdmission,
     private readonly tasks: TasksRepository,
+    private readonly budgets: BudgetsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -48,6 +50,7 @@ export class SessionsService {
     if (pinnedTokens > policy.triggerTokens / 2) {
       throw new ApiError('invalid_request', `The system prompt, fragments and tools take ${pinnedTokens} tokens; pinned content must stay under half of trigger_tokens (${policy.triggerTokens}).`, 'system');
     }
+    const budget = this.budgets.limits(dto.policy?.budget, 'policy.budget', false);
     const id = uuidv7();
     // The slot first: a session that could not be live is never created.
     await this.pool.acquire({ accountId: account.id, limit: account.sessionLimit }, id, { kind: 'idle', waitMs: dto.wait_ms ?? 0 });
@@ -68,7 +71,7 @@ export class SessionsService {
       toolsTokens,
       fragmentRefs,
       historyBases: [],
-      policy: policyColumn(policy),
+      policy: budget ? { ...policyColumn(policy), budget } : policyColumn(policy),
       window: initialWindow(),
       windowTokens: pinnedTokens,
       lastSeq: 0,
@@ -76,6 +79,7 @@ export class SessionsService {
       tokenCalibration: 1,
     };
     try {
+      if (budget) await this.budgets.set(account.id, 'session', id, budget);
       await this.repo.insert(row);
     } catch (err) {
       await this.pool.release(id).catch(() => undefined);

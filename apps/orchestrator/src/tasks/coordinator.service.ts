@@ -22,6 +22,8 @@ import {
 import { ModelRegistry, TokenEstimator } from '@so/llm';
 import { SessionEntity, TaskChildEntity, TaskEntity, TaskOptions } from '@so/persistence';
 import { JOB_QUEUE, UnrecoverableJobError, type JobQueue } from '@so/queue';
+import { BudgetsService, isBudgetExceeded } from '../budgets/budgets.service';
+import { runAsBackgroundWork } from '../admission/upstream-limiter';
 import { AccountsService, type ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
@@ -83,6 +85,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     notifications: PgNotifications,
     private readonly modelAdmission: ModelAdmission,
+    private readonly budgets: BudgetsService,
   ) {
     // A cancel (any instance) stops this instance's runs of the task at their next step; the heartbeat sees it too, later.
     notifications.on(TASK_CANCEL_CHANNEL, (taskId) => {
@@ -92,8 +95,8 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
 
   onModuleInit(): void {
     if (this.config.role === 'api') return;
-    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => this.runChildren(job.data.taskId, job.data.index), { concurrency: this.config.workerConcurrency });
-    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => this.runFinal(job.data.taskId, job.attemptsMade), { concurrency: 4 });
+    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => runAsBackgroundWork(() => this.runChildren(job.data.taskId, job.data.index)), { concurrency: this.config.workerConcurrency });
+    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => runAsBackgroundWork(() => this.runFinal(job.data.taskId, job.attemptsMade)), { concurrency: 4 });
   }
 
   /** Workers rebuild the queue from Postgres at start and then periodically (TASK_SWEEP_MS). */
@@ -194,6 +197,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       split: { strategy: dto.subtasks ? 'subtasks' : split.strategy, chunk_tokens: split.strategy === 'token_chunks' ? split.chunk_tokens ?? 6000 : null },
       max_parallel: dto.max_parallel ?? null,
     };
+    const budget = this.budgets.limits(dto.budget, 'budget', false);
     const taskId = uuidv7();
     const masterId = uuidv7();
     const systemTokens = this.estimator.countMessage({ content: DEFAULT_MASTER_SYSTEM });
@@ -210,6 +214,8 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null, idempotencyKey, requestHash },
         units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
+      // The task's budget covers every call of its sessions (children, compressions, final answer).
+      if (budget) await this.budgets.set(account.id, 'task', taskId, budget, m);
       return true;
     }).catch(async (err: unknown) => {
       // Two requests with one Idempotency-Key at once: the unique index lets one in; the other answers with its task.
@@ -274,6 +280,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       error: t.error,
       failures,
       max_parallel: t.options.max_parallel,
+      ...(await this.budgets.taskUsage(t.id)),
       created_at: Math.floor(t.createdAt.getTime() / 1000),
       finished_at: t.finishedAt ? Math.floor(t.finishedAt.getTime() / 1000) : null,
     };
@@ -389,7 +396,10 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         return { merged: false };
       }
       const message = err instanceof Error ? err.message : String(err);
-      const lastAttempt = child.attempts + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
+      const outOfBudget = isBudgetExceeded(err);
+      // The task's budget ran out: no more children start (the task ends partial with what it has).
+      if (outOfBudget) await this.tasks.cancelQueuedChildren(taskId, message);
+      const lastAttempt = outOfBudget || child.attempts + 1 >= CHILD_ATTEMPTS || err instanceof UnrecoverableJobError;
       if (lastAttempt) {
         await this.tasks.updateChild(taskId, index, { status: 'failed', finishedAt: new Date(), error: message, ...unclaim }, ['running', 'queued']);
         await this.tasks.closeSession(sessionId);
@@ -575,8 +585,16 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       await this.foldMaster(t, account);
       const prompt = t.options.merge.final_prompt ??
         `Goal: ${t.goal}\n\nThe outlines above come from ${c.succeeded} workers, one per part${c.failed ? ` (${c.failed} part(s) failed and are missing)` : ''}. Using only them, write the final answer to the goal.`;
-      const turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null, { task: true });
-      const status = c.failed > 0 ? 'partial' : 'succeeded';
+      let turn: Awaited<ReturnType<TurnService['append']>>;
+      try {
+        turn = await this.turns.append(account, t.masterSessionId, { messages: [{ role: 'user', content: prompt }] }, `task:${taskId}:final`, null, { task: true });
+      } catch (err) {
+        if (!isBudgetExceeded(err)) throw err;
+        // No budget left for the final answer: the task ends partial; the merged outlines stay on the master session.
+        await this.tasks.setTaskStatus(taskId, 'partial', ['merging'], { error: err.message, finishedAt: new Date() });
+        return { status: 'partial' };
+      }
+      const status = c.failed > 0 || c.cancelled > 0 ? 'partial' : 'succeeded';
       await this.tasks.setTaskStatus(taskId, status, ['merging'], { result: turn.message?.content ?? null, finishedAt: new Date() });
       return { status };
     } catch (err) {

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { BudgetDto, BudgetView } from '../budgets/budgets.dto';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 export class SubtaskDto {
@@ -38,6 +39,8 @@ export class CreateTaskDto {
   @ApiPropertyOptional({ type: SplitDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => SplitDto) split?: SplitDto;
   @ApiPropertyOptional({ type: ChildOptionsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => ChildOptionsDto) child?: ChildOptionsDto;
   @ApiPropertyOptional({ type: MergeOptionsDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => MergeOptionsDto) merge?: MergeOptionsDto;
+  @ApiPropertyOptional({ type: BudgetDto, description: 'Spend budget of the whole task: every child, compression, merge and the final answer. When it runs out the task stops spawning children and ends partial.' })
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => BudgetDto) budget?: BudgetDto;
   @ApiPropertyOptional({ minimum: 1, description: 'Children of this task live at once (below the account pool limit).' }) @IsOptional() @IsInt() @Min(1) @Max(100_000) max_parallel?: number;
 }
 
@@ -59,6 +62,8 @@ export class TaskResponse {
   @ApiProperty({ type: TaskProgressView }) progress: TaskProgressView;
   @ApiProperty({ nullable: true, type: String, description: 'The final answer, when done.' }) result: string | null;
   @ApiProperty({ type: 'array', items: { type: 'object' }, description: 'Children that failed after their retries.' }) failures: unknown[];
+  @ApiProperty({ description: "What the task's upstream calls were billed so far (children, compressions, final answer)." }) cost_usd: number;
+  @ApiProperty({ type: BudgetView, nullable: true, description: "The task's budget: spent, reserved and remaining (null: none)." }) budget: BudgetView | null;
   @ApiProperty() created_at: number;
   @ApiProperty({ nullable: true, type: Number }) finished_at: number | null;
 }

@@ -35,6 +35,11 @@ export class TasksRepository {
     }
   }
 
+  /** A task whose budget ran out starts no more children: those still queued end cancelled with the reason. */
+  async cancelQueuedChildren(taskId: string, reason: string): Promise<void> {
+    await this.ds.query(`UPDATE task_children SET status = 'cancelled', error = $2, finished_at = now() WHERE task_id = $1 AND status = 'queued'`, [taskId, reason]);
+  }
+
   findTask(accountId: string, id: string): Promise<TaskEntity | null> {
     return this.ds.getRepository(TaskEntity).findOne({ where: { id, accountId } });
   }

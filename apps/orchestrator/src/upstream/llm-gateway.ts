@@ -14,6 +14,8 @@ import { insertUsageEvent, UsageEventEntity, UsagePurpose } from '@so/persistenc
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { BudgetsService } from '../budgets/budgets.service';
+import { UpstreamLimiter } from '../admission/upstream-limiter';
 import { UpstreamMetrics } from './upstream-metrics';
 
 export interface CallContext {
@@ -59,6 +61,8 @@ export class LlmGateway {
     private readonly ds: DataSource,
     private readonly metrics: UpstreamMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly budgets: BudgetsService,
+    private readonly limiter: UpstreamLimiter,
   ) {}
 
   target(account: ResolvedAccount): UpstreamTarget {
@@ -97,11 +101,25 @@ export class LlmGateway {
   }
 
   private async call(ctx: CallContext, req: Omit<UpstreamChatRequest, 'purpose'>, run: (t: UpstreamTarget, r: UpstreamChatRequest) => Promise<UpstreamReply>, opts: RecordOptions): Promise<PricedReply> {
+    const target = this.target(ctx.account);
+    // The cache TTL goes upstream on every call and prices the writes that call reports.
+    const cacheTtl = req.cacheTtl ?? this.config.cacheTtl;
+    // Budgets first: the worst case is reserved (or the call refused, 402) before anything is sent.
+    const worst = this.budgets.worstCase(req, cacheTtl);
+    const reservation = await this.budgets.reserve(ctx.account.id, ctx.sessionId, worst);
+    // Then upstream admission (concurrency, RPM, TPM charged prompt + max_tokens): refused (429) or waited for, never sent to draw the upstream's 429.
+    let lease: Awaited<ReturnType<UpstreamLimiter['admit']>>;
+    try {
+      lease = await this.limiter.admit(ctx.account, target, worst.tokens, ctx.signal);
+    } catch (err) {
+      await this.budgets.settle(reservation, req.model, null, cacheTtl);
+      throw err;
+    }
     const started = Date.now();
     try {
-      // The cache TTL goes upstream on every call and prices the writes that call reports.
-      const cacheTtl = req.cacheTtl ?? this.config.cacheTtl;
-      const reply = await run(this.target(ctx.account), { ...req, cacheTtl, purpose: ctx.purpose });
+      const reply = await run(target, { ...req, cacheTtl, purpose: ctx.purpose });
+      await this.budgets.settle(reservation, req.model, reply.usage, cacheTtl);
+      await this.limiter.correct(ctx.account, target, reply.rateLimit);
       const costUsd = this.models.costUsd(req.model, reply.usage, cacheTtl);
       this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd);
       const row: Partial<UsageEventEntity> = {
@@ -128,6 +146,7 @@ export class LlmGateway {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';
       // A stream cut after it started was billed for what it delivered: record that, not zero.
       const partial = err instanceof UpstreamError ? err.partialUsage : undefined;
+      await this.budgets.settle(reservation, req.model, partial, cacheTtl);
       const partialCost = partial ? this.models.costUsd(req.model, partial, req.cacheTtl ?? this.config.cacheTtl) : 0;
       this.metrics.observe(ctx.purpose, code, Date.now() - started, partial ?? null, partialCost);
       const billed: Partial<UsageEventEntity> = partial
@@ -142,6 +161,8 @@ export class LlmGateway {
         : {};
       await this.record(ctx, req.model, { latencyMs: Date.now() - started, outcome: code, attempts: err instanceof UpstreamError ? err.attempts : 1, ...billed }).catch((e) => this.lostUsage(ctx, code, e));
       throw err;
+    } finally {
+      await this.limiter.release(lease);
     }
   }
 

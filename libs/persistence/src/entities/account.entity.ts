@@ -30,6 +30,10 @@ export class AccountEntity {
   @Column('integer', { name: 'rate_limit_per_minute', nullable: true })
   rateLimitPerMinute: number | null;
 
+  /** Upstream admission limits of this account ({concurrency, rpm, tpm}; null: the UPSTREAM_ACCOUNT_* defaults). */
+  @Column('jsonb', { name: 'upstream_limits', nullable: true })
+  upstreamLimits: { concurrency?: number | null; rpm?: number | null; tpm?: number | null } | null;
+
   /** AES-256-GCM ciphertext (v2:key id:iv:tag:data, base64; v1 without the key id). */
   @Column('text', { name: 'upstream_api_key_enc', nullable: true })
   upstreamApiKeyEnc: string | null;

@@ -10,6 +10,8 @@ import { SessionEntity } from './session.entity';
 import { TurnEntity } from './turn.entity';
 import { UsageEventEntity } from './usage-event.entity';
 import { ResponseEntity } from './response.entity';
+import { BudgetEntity, BudgetReservationEntity } from './budget.entity';
+import { AdmissionLeaseEntity, AdmissionWindowEntity } from './admission.entity';
 
 export * from './account.entity';
 export * from './compression.entity';
@@ -23,6 +25,8 @@ export * from './session.entity';
 export * from './turn.entity';
 export * from './usage-event.entity';
 export * from './response.entity';
+export * from './budget.entity';
+export * from './admission.entity';
 
 /** Every entity, listed explicitly so the compiled service needs no glob. */
 export const ENTITIES = [
@@ -44,4 +48,8 @@ export const ENTITIES = [
   TaskChildEntity,
   TaskMergeEntity,
   ResponseEntity,
+  BudgetEntity,
+  BudgetReservationEntity,
+  AdmissionWindowEntity,
+  AdmissionLeaseEntity,
 ];

@@ -12,6 +12,8 @@ export interface SessionPolicyColumn {
   preserve_len: number;
   keep_rounds: number;
   compress_ratio: number;
+  /** The session's spend budget as set at creation (the counters live in `budgets`). */
+  budget?: { usd: number | null; tokens: number | null; period: string };
 }
 
 /** History a fork shares with its source instead of copying it: seqs [fromSeq, toSeq] of sessionId. */

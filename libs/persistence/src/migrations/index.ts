@@ -8,6 +8,7 @@ import { TaskOutbox1796093614165 } from './1796093614165-task-outbox';
 import { SnapshotShareExpiry1796093500899 } from './1796093500899-snapshot-share-expiry';
 import { AccountRateLimit1796093904457 } from './1796093904457-account-rate-limit';
 import { UsageEstimated1796093995470 } from './1796093995470-usage-estimated';
+import { BudgetsAdmission1796095376606 } from './1796095376606-budgets-admission';
 import { ForeignKeys1796096894492 } from './1796096894492-foreign-keys';
 import { TaskForeignKeys1796097625987 } from './1796097625987-task-foreign-keys';
 
@@ -23,6 +24,7 @@ export const MIGRATIONS: Function[] = [
   TaskOutbox1796093614165,
   AccountRateLimit1796093904457,
   UsageEstimated1796093995470,
+  BudgetsAdmission1796095376606,
   ForeignKeys1796096894492,
   TaskForeignKeys1796097625987,
 ];
