@@ -15,6 +15,13 @@ export default tseslint.config(
         tsconfigRootDir: import.meta.dirname,
       },
     },
+    rules: {
+      // `_name` marks a deliberately unused parameter/binding; `const { x, ...rest }` omits x from rest.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+    },
   },
   {
     // Test code reads JSON bodies (supertest, fetch, SSE frames) as `any` on purpose and asserts on

@@ -94,7 +94,7 @@ export function finishRun(name: string, run: RunInfo, out: string[], parameters:
 export interface ScratchDatabase {
   url: string;
   name: string;
-  drop(): Promise<void>;
+  drop: () => Promise<void>;
 }
 
 /** A scratch database on the real Postgres and kimi-sim on 127.0.0.1 (random port); both cleaned up at the end. */
@@ -177,12 +177,12 @@ export const FILLER_WORDS = (
 
 export interface TokenText {
   /** o200k token count (the service's estimator). */
-  countTokens(text: string): number;
+  countTokens: (text: string) => number;
   /**
    * Seeded filler text of at most `tokens` o200k tokens: `words` words (default `tokens`) from the seed,
    * a period every 14th word, cut down until it fits.
    */
-  textOfTokens(seed: number, tokens: number, words?: number): string;
+  textOfTokens: (seed: number, tokens: number, words?: number) => string;
 }
 
 /** Loads the o200k tokenizer and returns the seeded-text helpers over it. */

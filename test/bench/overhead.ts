@@ -150,7 +150,10 @@ function runWorker(): void {
       try {
         const a = await post(cfg.simPort, '/v1/chat/completions', cfg.simKey, directBody(m, m.messages, user));
         if (a.status === 200) out.a.push(a.ms);
-        else (out.failures.a++, fail(`A ${a.status}: ${a.text}`));
+        else {
+          out.failures.a++;
+          fail(`A ${a.status}: ${a.text}`);
+        }
       } catch (err) {
         out.failures.a++;
         fail(`A: ${(err as Error).message}`);
@@ -285,17 +288,17 @@ function runWorker(): void {
     switch (msg.type) {
       case 'init':
         cfg = msg.init;
-        return reply(Promise.resolve(true));
+        return void reply(Promise.resolve(true));
       case 'addSessions':
         for (const s of msg.sessions) mirrors.set(s.id, s);
-        return reply(Promise.resolve(mirrors.size));
+        return void reply(Promise.resolve(mirrors.size));
       case 'dropSessions':
         for (const id of msg.ids) mirrors.delete(id);
-        return reply(Promise.resolve(mirrors.size));
+        return void reply(Promise.resolve(mirrors.size));
       case 'seq':
-        return reply(seq(msg.sessionIds, msg.tag));
+        return void reply(seq(msg.sessionIds, msg.tag));
       case 'rate':
-        return reply(rate(msg));
+        return void reply(rate(msg));
     }
   });
 }

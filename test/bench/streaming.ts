@@ -175,9 +175,10 @@ async function main(): Promise<number> {
     });
     const simAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
     const svcAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-    cleanups.push('close client agents', async () => {
+    cleanups.push('close client agents', () => {
       simAgent.destroy();
       svcAgent.destroy();
+      return Promise.resolve();
     });
 
     const directKey = `sim-stream-direct-${randomBytes(3).toString('hex')}`;

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'fs';
 import { TestHarness } from '../support/harness';
 it('routes', async () => {
   const h = await TestHarness.start();
@@ -7,6 +8,6 @@ it('routes', async () => {
     const ok = Object.entries<any>(op.responses ?? {}).filter(([s]) => s.startsWith('2')).map(([s, r]) => `${s}:${r.content ? Object.keys(r.content).join(',') + (JSON.stringify(r.content).includes('schema') ? '+schema' : '') : 'nocontent'}`);
     out.push(`${m.toUpperCase()} ${p} ${ok.join(' ')}`);
   }
-  require('fs').writeFileSync('/tmp/routes.txt', out.join('\n'));
+  writeFileSync('/tmp/routes.txt', out.join('\n'));
   await h.stop();
 });

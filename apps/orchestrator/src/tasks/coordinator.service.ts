@@ -211,7 +211,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         units.map((u) => ({ taskId, index: u.index, title: u.title, content: u.content, tokens: unitTokens(u, this.estimator), status: 'queued' as const, sessionId: null, attempts: 0, error: null })),
       );
       return true;
-    }).catch(async (err: unknown) => {
+    }).catch((err: unknown) => {
       // Two requests with one Idempotency-Key at once: the unique index lets one in; the other answers with its task.
       if (idempotencyKey !== null && (err as { code?: string }).code === '23505') return false;
       throw err;
