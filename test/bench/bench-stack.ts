@@ -3,7 +3,9 @@
 // and the frame around a bench's main() (start lines, cleanup on exit and on signals, the result file).
 // Heavy modules (kimi-sim, the service, the tokenizer) are loaded inside the functions, so a worker
 // thread that runs a bench file (overhead's load generator) loads none of them.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { KimiSim, KimiSimOptionsPatch } from '@so/kimi-sim';
 import { seededRandom } from '@so/kimi-sim/random';
 import type { OrchestratorHandle } from '../../apps/orchestrator/src/bootstrap';
@@ -94,7 +96,7 @@ export function finishRun(name: string, run: RunInfo, out: string[], parameters:
 export interface ScratchDatabase {
   url: string;
   name: string;
-  drop(): Promise<void>;
+  drop: () => Promise<void>;
 }
 
 /** A scratch database on the real Postgres and kimi-sim on 127.0.0.1 (random port); both cleaned up at the end. */
@@ -184,8 +186,6 @@ export interface PortkeyGateway {
  */
 export async function startPortkey(cleanups: CleanupStack): Promise<{ gateway: PortkeyGateway | null; reason: string | null }> {
   const { existsSync, readFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { spawn } = await import('node:child_process');
   const { createServer } = await import('node:net');
   const { repoRoot } = await import('./bench-util');
   const dir = join(repoRoot(), 'node_modules', '@portkey-ai', 'gateway');
@@ -204,8 +204,8 @@ export async function startPortkey(cleanups: CleanupStack): Promise<{ gateway: P
   for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
-  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+  child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
   let exited = false;
   const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
   const kill = () => !exited && child.kill('SIGKILL');
@@ -261,12 +261,12 @@ export const FILLER_WORDS = (
 
 export interface TokenText {
   /** o200k token count (the service's estimator). */
-  countTokens(text: string): number;
+  countTokens: (text: string) => number;
   /**
    * Seeded filler text of at most `tokens` o200k tokens: `words` words (default `tokens`) from the seed,
    * a period every 14th word, cut down until it fits.
    */
-  textOfTokens(seed: number, tokens: number, words?: number): string;
+  textOfTokens: (seed: number, tokens: number, words?: number) => string;
 }
 
 /** Loads the o200k tokenizer and returns the seeded-text helpers over it. */

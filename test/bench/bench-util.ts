@@ -354,8 +354,8 @@ export async function startServiceProcess(env: Record<string, string>, opts: { s
       if (lines.length > 200) lines.shift();
     }
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   let exited = false;
   const exitedP = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
   // If the bench dies without cleaning up, the service must not outlive it.
@@ -371,7 +371,7 @@ export async function startServiceProcess(env: Record<string, string>, opts: { s
       const m = /API\s+(http:\/\/\S+?)\/v1\b/.exec([...lines, partial].join('\n'));
       if (m) {
         clearTimeout(timer);
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         resolve(m[1]);
       }
     };
@@ -380,7 +380,7 @@ export async function startServiceProcess(env: Record<string, string>, opts: { s
       if (!exited) child.kill('SIGKILL');
       reject(new Error(`${err.message}\n--- service output ---\n${output()}`));
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     child.once('exit', (code, sig) => fail(new Error(`the service exited during start (code ${code}, signal ${sig})`)));
   });
   return {

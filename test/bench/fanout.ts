@@ -45,7 +45,7 @@ const TERMINAL = ['succeeded', 'partial', 'failed', 'cancelled'];
 function params() {
   const quick = envFlag('BENCH_QUICK');
   const drivers = (process.env.BENCH_DRIVERS ?? 'bull,inproc').split(',').map((s) => s.trim()).filter(Boolean) as Driver[];
-  for (const d of drivers) if (d !== 'bull' && d !== 'inproc') throw new Error(`BENCH_DRIVERS: unknown driver ${d} (bull, inproc)`);
+  for (const d of drivers) if (d !== 'bull' && d !== 'inproc') throw new Error(`BENCH_DRIVERS: unknown driver ${String(d)} (bull, inproc)`);
   return {
     quick,
     drivers,
@@ -64,7 +64,6 @@ function params() {
     node_args: (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
   };
 }
-type Params = ReturnType<typeof params>;
 
 const WORDS = 'apple river garden window letter market winter summer morning evening country city number copper silver orange'.split(' ');
 

@@ -177,7 +177,10 @@ function runWorker(): void {
         try {
           const x = await post(r.port, '/v1/chat/completions', r.key, body, r.headers);
           if (x.status === 200) out[r.route].push(x.ms);
-          else (out.failures[r.route]++, fail(`${r.route.toUpperCase()} ${x.status}: ${x.text}`));
+          else {
+            out.failures[r.route]++;
+            fail(`${r.route.toUpperCase()} ${x.status}: ${x.text}`);
+          }
         } catch (err) {
           out.failures[r.route]++;
           fail(`${r.route.toUpperCase()}: ${(err as Error).message}`);
@@ -305,6 +308,7 @@ function runWorker(): void {
     };
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- every reply settles its own promise and posts the outcome back
   port.on('message', (msg: ToWorker) => {
     const reply = (p: Promise<unknown>) =>
       p.then(
@@ -698,7 +702,7 @@ async function main(): Promise<number> {
         connections: rr[0]?.runs.B?.connections ?? null,
         autocannon_instances: rr[0]?.runs.B?.instances ?? null,
         duration_s: P.rate_duration_s,
-        rounds: rr.map((x) => ({ figures: x.figures, runs: Object.fromEntries(Object.entries(x.runs).map(([v, run]) => [v, { ...run, latencies: undefined, summary: summarize(run!.latencies) }])) })),
+        rounds: rr.map((x) => ({ figures: x.figures, runs: Object.fromEntries(Object.entries(x.runs).map(([v, run]) => [v, { ...run, latencies: undefined, summary: summarize(run.latencies) }])) })),
         ...summary,
         achieved_rps: achieved,
         failed,
@@ -737,7 +741,7 @@ async function main(): Promise<number> {
     const rows = (x: ReturnType<typeof routeSummary>) =>
       (['P', 'C', 'B'] as const)
         .filter((k) => x[k])
-        .map((k) => [ROUTE_NAMES[k], fmtSpread(x[k]!.p50), fmtSpread(x[k]!.p99), fmtSpread(x[k]!.added_p50), fmtSpread(x[k]!.added_p99), x[k]!.ratio_to_portkey_p50 ? fmtSpread(x[k]!.ratio_to_portkey_p50!) : '-', x[k]!.ratio_to_portkey_p99 ? fmtSpread(x[k]!.ratio_to_portkey_p99!) : '-']);
+        .map((k) => [ROUTE_NAMES[k], fmtSpread(x[k]!.p50), fmtSpread(x[k]!.p99), fmtSpread(x[k]!.added_p50), fmtSpread(x[k]!.added_p99), x[k]!.ratio_to_portkey_p50 ? fmtSpread(x[k]!.ratio_to_portkey_p50) : '-', x[k]!.ratio_to_portkey_p99 ? fmtSpread(x[k]!.ratio_to_portkey_p99) : '-']);
     const header = ['route', 'p50', 'p99', 'added p50', 'added p99', 'x Portkey p50', 'x Portkey p99'];
     const out: string[] = [''];
     if (!gateway) out.push(`Portkey's gateway NOT measured: ${portkeyMissing}`);

@@ -36,7 +36,7 @@
 // answers every style but `truncated` with canonical JSON, so the styles differ only in content; `markdown` makes the
 // service read each style's own layout).
 import { randomBytes } from 'node:crypto';
-import type { KimiSim, SummarizerStyleOption } from '@so/kimi-sim';
+import type { SummarizerStyleOption } from '@so/kimi-sim';
 import { seededRandom } from '@so/kimi-sim/random';
 import { announceRun, createBenchAccount, loadTokenText, runBench, saveBenchResults, startInProcessStack, withCleanups } from './bench-stack';
 import { envFlag, envNumber, envNumberList, formatTable, httpJson, medianSpread, round } from './bench-util';
@@ -406,11 +406,11 @@ async function main(): Promise<number> {
               const write = u.prompt_tokens_details?.cache_write_tokens ?? 0;
               return { prompt_tokens: u.prompt_tokens, cached_tokens: cached, cache_write_tokens: write, completion_tokens: u.completion_tokens, cost_usd: priced(u.prompt_tokens, cached, u.completion_tokens, write), ms, window_tokens: tokens - script.maxTokens, compaction: null };
             },
-            finalMessages: async () => last,
+            finalMessages: () => Promise.resolve(last),
           };
           return runner;
         }
-        const apiKey = (await createBenchAccount(handle.url, { name: `bench-rolling-${spec.name}-${tag}`, sessionLimit: 1_000, simBaseUrl: sim.baseUrl, simKey, model: P.model })).api_key as string;
+        const apiKey = (await createBenchAccount(handle.url, { name: `bench-rolling-${spec.name}-${tag}`, sessionLimit: 1_000, simBaseUrl: sim.baseUrl, simKey, model: P.model })).api_key;
         const policy = spec.kind === 'ours' ? { auto_compact: true, trigger_tokens: script.trigger, keep_rounds: script.keepRounds, compress_ratio: script.compressRatio } : { auto_compact: false };
         const session = await json('POST', '/v1/sessions', apiKey, { system: script.system, title: `rolling-cost ${spec.name}`, policy }, 201);
         // chunked: the client's own view of its next request: the last turn's total tokens (the upstream's count).
@@ -445,7 +445,7 @@ async function main(): Promise<number> {
       for (let r = 0; r < script.messages.length; r++) {
         if (script.gapBeforeMs[r] > 0) {
           // The idle gap, on the simulator's clock only: every prefix cache expires (the service is not made to wait).
-          (sim as KimiSim).advanceClock(script.gapBeforeMs[r]);
+          (sim).advanceClock(script.gapBeforeMs[r]);
           idleNotedMs += script.gapBeforeMs[r];
           log(`  -- idle ${(script.gapBeforeMs[r] / 3_600_000).toFixed(0)} h before turn ${r + 1} (sim clock advanced; every cache cold)`);
         }

@@ -196,8 +196,9 @@ async function main(): Promise<number> {
     }
     const routes: Route[] = gateway ? ['A', 'P', 'C', 'B'] : ['A', 'C', 'B'];
     const agents = Object.fromEntries(routes.map((r) => [r, new http.Agent({ keepAlive: true, maxSockets: Infinity })])) as Record<Route, http.Agent>;
-    cleanups.push('close client agents', async () => {
+    cleanups.push('close client agents', () => {
       for (const a of Object.values(agents)) a.destroy();
+      return Promise.resolve();
     });
 
     const directKey = `sim-stream-direct-${randomBytes(3).toString('hex')}`;

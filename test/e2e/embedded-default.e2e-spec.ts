@@ -28,8 +28,8 @@ function startEmbedded(dataDir: string): Promise<Running> {
         resolvePromise({ proc, url, apiKey, output: () => out });
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
     proc.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`service exited with ${code}:\n${out}`));

@@ -71,7 +71,7 @@ describe('graceful shutdown', () => {
     const sid = (await http(p.url, acct.apiKey, 'POST', '/v1/sessions', {})).body.id as string;
     const stream = await startStream(p.url, acct.apiKey, sid, 'finish this even while shutting down');
     p.proc.kill('SIGTERM');
-    await waitFor(async () => p.output(), (out) => out.includes('received SIGTERM'), 10_000, 'the process to start draining');
+    await waitFor(() => Promise.resolve(p.output()), (out) => out.includes('received SIGTERM'), 10_000, 'the process to start draining');
     expect(['refused', '503']).toContain(await refusedDuringDrain(p.url, acct.apiKey));
     const rest = await stream.rest;
     expect(rest).toContain('data: [DONE]');

@@ -166,9 +166,9 @@ describe('validation messages name the rule that failed', () => {
     ['/v1/sessions', { wait_ms: 'soon' }, 'wait_ms', /integer/],
     ['/v1/fragments', { name: 'n', content: 42 }, 'content', /string/],
   ])('%s %j answers 400 naming %s and the type rule', async (path, body, param, message) => {
-    const r = await h.api(a.apiKey, 'POST', path as string, body);
+    const r = await h.api(a.apiKey, 'POST', path, body);
     expect(r.status).toBe(400);
     expect(r.body.error.param).toBe(param);
-    expect(r.body.error.message).toMatch(message as RegExp);
+    expect(r.body.error.message).toMatch(message);
   });
 });

@@ -539,7 +539,7 @@ describe('kimi-sim', () => {
       tools,
       messages: [
         ...messages,
-        call.choices[0].message as ChatCompletionMessageParam,
+        call.choices[0].message,
         { role: 'tool', tool_call_id: toolCall?.id ?? '', content: '{"temp_c": 18}' },
       ],
     });

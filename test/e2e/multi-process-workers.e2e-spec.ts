@@ -38,6 +38,7 @@ describe('multi-process: API_WORKERS=2 share one port', () => {
   /** The pid on the request log line of `requestId` (waits for the line: the log is written after the answer). */
   const pidOf = (requestId: string) =>
     waitFor(
+      // eslint-disable-next-line @typescript-eslint/require-await -- waitFor's probe returns a promise; this one reads the log in memory
       async () => {
         for (const line of svc.output().split('\n')) {
           if (!line.includes(requestId) || !line.startsWith('{')) continue;
@@ -143,14 +144,14 @@ describe('multi-process: API_WORKERS=2 share one port', () => {
 
     // Kill one API process: the primary notices, and the other one answers every request meanwhile.
     process.kill(first, 'SIGKILL');
-    await waitFor(async () => svc.output(), (out) => out.includes(`worker ${first} exited`), 20_000, 'the primary noticed the kill');
+    await waitFor(() => Promise.resolve(svc.output()), (out) => out.includes(`worker ${first} exited`), 20_000, 'the primary noticed the kill');
     const during = [] as Answer[];
     for (let i = 0; i < 4; i++) during.push(await call('GET', `/v1/sessions/${sid}`));
     for (const a of during) expect({ status: a.status, pid: a.pid }).toEqual({ status: 200, pid: second });
     expect(svc.exited).toBe(false);
 
     // A replacement starts and takes its share; the session is served there too.
-    await waitFor(async () => svc.output(), (out) => /worker \d+ is serving/.test(out), 60_000, 'a replacement worker');
+    await waitFor(() => Promise.resolve(svc.output()), (out) => /worker \d+ is serving/.test(out), 60_000, 'a replacement worker');
     const t3 = await append('turn three', second);
     expect([first, second, svc.pid]).not.toContain(t3.pid);
     const replacement = t3.pid;
@@ -159,7 +160,7 @@ describe('multi-process: API_WORKERS=2 share one port', () => {
     svc.proc.kill('SIGTERM');
     await svc.whenExited;
     expect(svc.proc.exitCode).toBe(0);
-    await waitFor(async () => [second, replacement].filter(alive), (l) => l.length === 0, 20_000, 'API processes gone');
+    await waitFor(() => Promise.resolve([second, replacement].filter(alive)), (l) => l.length === 0, 20_000, 'API processes gone');
     expect(svc.output()).toMatch(/draining 2 API workers/);
   }, 180_000);
 });

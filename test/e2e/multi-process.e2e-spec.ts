@@ -218,7 +218,7 @@ describe('multi-process: SIGKILL of a worker in the middle of a task', () => {
     for (const c of lineage.body.root.children) expect(c.status).toBe('closed');
     expect(survivor.exited).toBe(false);
     // The dead worker's children came back by their lapsed claims; Bull also sees its jobs stall (they then find their child done).
-    await waitFor(async () => survivor.output(), (o) => /stalled/.test(o), 20_000, 'the survivor sees the stalled jobs', 200);
+    await waitFor(() => Promise.resolve(survivor.output()), (o) => /stalled/.test(o), 20_000, 'the survivor sees the stalled jobs', 200);
   }, 85_000);
 });
 

@@ -85,7 +85,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
   });
 
   it('runs a job and keeps its return value', async () => {
-    jobs.process<{ n: number }>(queue, 'double', async (job) => ({ doubled: job.data.n * 2 }));
+    jobs.process<{ n: number }>(queue, 'double', (job) => Promise.resolve({ doubled: job.data.n * 2 }));
     const { id, duplicate } = await jobs.add(queue, 'double', { n: 21 }, { jobId: 'double-21' });
 
     await log.finished(id);
@@ -101,7 +101,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
     expect((await jobs.counts(queue)).waiting).toBe(1);
 
     const runs: Array<[string, unknown]> = [];
-    jobs.process<{ v: number }>(queue, 'work', async (job) => void runs.push([job.id, job.data.v]));
+    jobs.process<{ v: number }>(queue, 'work', (job) => Promise.resolve(void runs.push([job.id, job.data.v])));
     await log.finished('child-0');
     expect(await jobs.add(queue, 'work', { v: 3 }, { jobId: 'child-0' })).toEqual({ id: 'child-0', duplicate: true });
 
@@ -113,6 +113,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
 
   it('runs a failed job again when its jobId is added anew', async () => {
     let calls = 0;
+    // eslint-disable-next-line @typescript-eslint/require-await -- a handler that rejects is what this test exercises
     jobs.process(queue, 'work', async () => {
       if (++calls === 1) throw new Error('first run fails');
       return 'second run';
@@ -128,6 +129,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
 
   it('retries with exponential backoff until the third attempt succeeds', async () => {
     const seen: number[] = [];
+    // eslint-disable-next-line @typescript-eslint/require-await -- a handler that rejects is what this test exercises
     jobs.process(queue, 'flaky', async (job) => {
       seen.push(job.attemptsMade);
       if (job.attemptsMade < 2) throw new Error(`attempt ${job.attemptsMade + 1} failed`);
@@ -147,6 +149,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
 
   it('fails at once on UnrecoverableJobError, attempts left or not', async () => {
     let calls = 0;
+    // eslint-disable-next-line @typescript-eslint/require-await -- a handler that rejects is what this test exercises
     jobs.process(queue, 'doomed', async () => {
       calls++;
       throw new UnrecoverableJobError('parent session is gone');
@@ -160,6 +163,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
   });
 
   it('fails with the last reason once the attempts are used up', async () => {
+    // eslint-disable-next-line @typescript-eslint/require-await -- a handler that rejects is what this test exercises
     jobs.process(queue, 'broken', async (job) => {
       throw new Error(`boom ${job.attemptsMade + 1}`);
     });
@@ -206,6 +210,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
     expect(await jobs.getJob(queue, 'cancelled')).toBeNull();
     expect(await jobs.counts(queue)).toMatchObject({ waiting: 2, delayed: 1 });
 
+    // eslint-disable-next-line @typescript-eslint/require-await -- a handler that rejects is what this test exercises
     jobs.process<{ ok: boolean }>(queue, 'work', async (job) => {
       if (!job.data.ok) throw new Error('not ok');
     });
@@ -215,7 +220,7 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
   });
 
   it('runs a delayed job once its delay has passed', async () => {
-    jobs.process(queue, 'later', async () => 'done');
+    jobs.process(queue, 'later', () => Promise.resolve('done'));
     const { id } = await jobs.add(queue, 'later', {}, { delayMs: 50 });
     expect((await jobs.getJob(queue, id))?.state).toBe('delayed');
     await log.finished(id);
@@ -264,7 +269,7 @@ describe('Bull driver across processes', () => {
     const worker = make();
     const log = new EventLog(worker);
     const { id } = await producer.add(queue, 'work', { from: 'producer' }, { jobId: 'handover' });
-    worker.process<{ from: string }>(queue, 'work', async (job) => `seen ${job.data.from}`);
+    worker.process<{ from: string }>(queue, 'work', (job) => Promise.resolve(`seen ${job.data.from}`));
 
     await log.finished(id);
     expect(await producer.getJob(queue, id)).toMatchObject({ state: 'completed', returnValue: 'seen producer' });
@@ -285,7 +290,7 @@ describe('Bull driver across processes', () => {
 
     const survivor = make(fastRecovery);
     const log = new EventLog(survivor);
-    survivor.process(queue, 'work', async (job) => `recovered at attempt ${job.attemptsMade + 1}`);
+    survivor.process(queue, 'work', (job) => Promise.resolve(`recovered at attempt ${job.attemptsMade + 1}`));
     await log.finished(id);
     expect(await producer.getJob(queue, id)).toMatchObject({ state: 'completed', returnValue: 'recovered at attempt 1' });
   });
@@ -316,7 +321,7 @@ function startHangingWorker(queue: string, options: JobQueueOptions): { process:
   `;
   const child = spawn(process.execPath, ['-e', script], { cwd: resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
   const started = new Promise<void>((resolveStart, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('started') && resolveStart());
+    child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('started') && resolveStart());
     child.once('exit', (code) => reject(new Error(`worker exited early with ${code}`)));
   });
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));

@@ -54,7 +54,7 @@ describe('AI SDK and LangChain over /v1/responses and /v1/conversations', () => 
   it('the AI SDK: a chain by previousResponseId, and a function tool round trip', async () => {
     const openai = createOpenAI({ baseURL: `${h.url}/v1`, apiKey: a.apiKey });
     const t1 = await generateText({ model: openai.responses(MODEL), prompt: 'Codename HERON.' });
-    const t2 = await generateText({ model: openai.responses(MODEL), prompt: 'And the deadline is Friday.', providerOptions: { openai: { previousResponseId: t1.providerMetadata!.openai.responseId as string } } });
+    const t2 = await generateText({ model: openai.responses(MODEL), prompt: 'And the deadline is Friday.', providerOptions: { openai: { previousResponseId: t1.providerMetadata!.openai.responseId } } });
     expect(t2.text).toMatch(/^Re: And the deadline is Friday./);
     expect(lastUpstream()).toMatchObject({ messages: 3, last_user: 'And the deadline is Friday.' });
 
@@ -62,7 +62,7 @@ describe('AI SDK and LangChain over /v1/responses and /v1/conversations', () => 
     const weather = tool({
       description: 'Current weather for a city',
       inputSchema: jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
-      execute: async ({ city }) => ({ city, temp_c: 21 }),
+      execute: ({ city }) => Promise.resolve({ city, temp_c: 21 }),
     });
     const conv = await a.openai.conversations.create({});
     const first = await generateText({ model: openai.responses(MODEL), prompt: 'use get_weather for Oslo', tools: { get_weather: weather }, providerOptions: { openai: { conversation: conv.id } } });

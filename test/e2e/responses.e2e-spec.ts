@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { TestAccount, TestHarness } from '../support/harness';
 import { expectSchema } from '../support/openai-schema';
-import { factLine, userMsg } from '../support/session-api';
+import { userMsg } from '../support/session-api';
 
 /**
  * OpenAI's stateful API (/v1/responses, /v1/conversations) on top of sessions, driven by the official

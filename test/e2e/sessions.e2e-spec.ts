@@ -378,7 +378,7 @@ describe('sessions', () => {
 
     it('works with the official SDK reading the stream', async () => {
       const s = await create();
-      const stream = (await a.openai.post(`/sessions/${s.id}/messages`, { body: { ...user('sdk streaming check'), stream: true }, stream: true })) as unknown as AsyncIterable<any>;
+      const stream = await a.openai.post<AsyncIterable<any>>(`/sessions/${s.id}/messages`, { body: { ...user('sdk streaming check'), stream: true }, stream: true });
       let content = '';
       let final: any = null;
       for await (const chunk of stream) {

@@ -172,7 +172,7 @@ describe('turn faults', () => {
 
     // The upstream billed the prompt and what it streamed: the usage ledger says so (estimated), not 0 and $0.
     if (r.status === 200) {
-      const [bill] = (await h.handle.dataSource.query(`SELECT outcome, usage_estimated, prompt_tokens, completion_tokens, cost_usd::float8 AS cost_usd FROM usage_events WHERE session_id = $1 AND outcome <> 'ok'`, [id])) as any[];
+      const [bill] = await h.handle.dataSource.query<any[]>(`SELECT outcome, usage_estimated, prompt_tokens, completion_tokens, cost_usd::float8 AS cost_usd FROM usage_events WHERE session_id = $1 AND outcome <> 'ok'`, [id]);
       expect(bill).toMatchObject({ outcome: 'upstream_error', usage_estimated: true });
       expect(bill.completion_tokens).toBeGreaterThan(0);
       expect(bill.prompt_tokens).toBeGreaterThan(0);
@@ -187,11 +187,11 @@ describe('turn faults', () => {
     const acct = await h.createAccount('cutsdk');
     const id = await sessionWithHistory(h, acct);
     h.sim.injectFaults({ kind: 'cut', count: 1, key: acct.simKey, after_tokens: 6 });
-    const stream = (await acct.openai.post(`/sessions/${id}/messages`, { body: { messages: [{ role: 'user', content: 'cut again' }], stream: true }, stream: true })) as unknown as AsyncIterable<any>;
+    const stream = await acct.openai.post<AsyncIterable<any>>(`/sessions/${id}/messages`, { body: { messages: [{ role: 'user', content: 'cut again' }], stream: true }, stream: true });
     let chunks = 0;
     const err = await (async () => {
       for await (const _ of stream) chunks++;
-    })().catch((e: any) => e as any);
+    })().catch((e: any) => e);
     expect(chunks).toBeGreaterThan(0);
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(err.code ?? err.error?.code).toBe('upstream_error');

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { ADMIN_KEY, TestHarness, type TestAccount } from './harness';
+import { ADMIN_KEY, TestHarness } from './harness';
 
 // `npm run docs:screenshots`: the README's dashboard screenshots, taken from the real service the way
 // test/e2e/dashboard.e2e-spec.ts starts it (scratch database on the machine's Postgres, Redis, kimi-sim

@@ -108,8 +108,8 @@ export function spawnService(name: string, env: Record<string, string>, startTim
     // Keep the head (start-up) and the recent tail only.
     if (out.length > 400_000) out = out.slice(0, 20_000) + '\n…\n' + out.slice(-200_000);
   };
-  proc.stdout!.on('data', append);
-  proc.stderr!.on('data', append);
+  proc.stdout.on('data', append);
+  proc.stderr.on('data', append);
   let exited = false;
   const whenExited = new Promise<void>((res) => {
     proc.once('exit', () => {
@@ -127,7 +127,7 @@ export function spawnService(name: string, env: Record<string, string>, startTim
       const url = /API\s+(http:\/\/\S+)\/v1/.exec(out)?.[1];
       if (!url) return;
       clearTimeout(timer);
-      proc.stdout!.off('data', check);
+      proc.stdout.off('data', check);
       const handle: ServiceProcess = {
         name,
         role,
@@ -142,7 +142,7 @@ export function spawnService(name: string, env: Record<string, string>, startTim
       };
       resolvePromise(handle);
     };
-    proc.stdout!.on('data', check);
+    proc.stdout.on('data', check);
     void whenExited.then(() => {
       clearTimeout(timer);
       reject(new Error(`${name} exited before it started:\n${out.slice(-5000)}`));

@@ -22,10 +22,22 @@ interface Context {
   tokens: { pinned: number; outlines: number; recent: number; total: number; headroom: number; reply_reserve: number; context_window: number; trigger_tokens: number };
 }
 
+interface SessionEventData {
+  method?: string;
+  path?: string;
+  window_tokens_before?: number;
+  window_tokens_after?: number;
+  input_tokens?: number;
+  output_tokens?: number;
+  cost_usd?: number;
+  facts?: { facts_in?: number; kept_by_model?: number; restored?: number; dropped?: string[] };
+  [key: string]: unknown;
+}
+
 interface SessionEvent {
   id: number;
   type: string;
-  data: Record<string, any>;
+  data: SessionEventData;
   created_at: number;
 }
 
@@ -93,8 +105,8 @@ function text(content: unknown): string {
   return content === null || content === undefined ? '' : JSON.stringify(content);
 }
 
-function facts(d: Record<string, any>): string {
-  const f = d.facts as { facts_in?: number; kept_by_model?: number; restored?: number; dropped?: string[] } | undefined;
+function facts(d: SessionEventData): string {
+  const f = d.facts;
   if (!f) return '–';
   return `${f.facts_in ?? 0} in · ${f.kept_by_model ?? 0} kept · ${f.restored ?? 0} restored · ${(f.dropped ?? []).length} dropped`;
 }
@@ -187,7 +199,7 @@ export function sessionView(id: string): View {
         h(
           'p',
           { hidden: !ctx.canWrite },
-          h('button', { type: 'button', 'data-testid': 'snapshot-create', 'data-focus': 'snapshot-create', onclick: () => act(ctx, async () => `Snapshot ${shortId((await post<Snapshot>(`${base}/snapshots`, { label: 'from the dashboard' })).id)} taken.`) }, 'Take snapshot'),
+          h('button', { type: 'button', 'data-testid': 'snapshot-create', 'data-focus': 'snapshot-create', onclick: () => void act(ctx, async () => `Snapshot ${shortId((await post<Snapshot>(`${base}/snapshots`, { label: 'from the dashboard' })).id)} taken.`) }, 'Take snapshot'),
         ),
         snapshots.data.length
           ? h(
@@ -209,14 +221,14 @@ export function sessionView(id: string): View {
                     h(
                       'td',
                       { class: 'actions', hidden: !ctx.canWrite },
-                      h('button', { type: 'button', 'data-testid': 'snapshot-restore', 'data-focus': `restore-${x.id}`, 'aria-label': `Restore snapshot at seq ${x.at_seq}`, onclick: () => act(ctx, async () => (await post(`${base}/restore`, { snapshot_id: x.id }), `Restored the window of snapshot ${shortId(x.id)} (seq ${x.at_seq}); later messages stay in the history.`)) }, 'Restore'),
+                      h('button', { type: 'button', 'data-testid': 'snapshot-restore', 'data-focus': `restore-${x.id}`, 'aria-label': `Restore snapshot at seq ${x.at_seq}`, onclick: () => void act(ctx, async () => (await post(`${base}/restore`, { snapshot_id: x.id }), `Restored the window of snapshot ${shortId(x.id)} (seq ${x.at_seq}); later messages stay in the history.`)) }, 'Restore'),
                       h('button', {
                         type: 'button',
                         'data-testid': 'snapshot-fork',
                         'data-focus': `fork-${x.id}`,
                         'aria-label': `Fork snapshot at seq ${x.at_seq}`,
                         onclick: () =>
-                          act(ctx, async () => {
+                          void act(ctx, async () => {
                             const forked = await post<{ id: string }>(`/v1/snapshots/${x.id}/fork`);
                             location.hash = `#session/${forked.id}`;
                             return `Forked into session ${shortId(forked.id)}.`;

@@ -32,5 +32,5 @@ export function swap(ctx: Ctx, el: HTMLElement, signature: string, build: () => 
   const focusKey = active && el.contains(active) ? active.dataset.focus : undefined;
   el.replaceChildren(...nodes(build()));
   el.dataset.sig = signature;
-  if (focusKey) (el.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`) as HTMLElement | null)?.focus();
+  if (focusKey) el.querySelector<HTMLElement>(`[data-focus="${CSS.escape(focusKey)}"]`)?.focus();
 }

@@ -31,6 +31,7 @@ function cancelButton(ctx: Ctx, t: Task): HTMLElement | null {
       'data-testid': 'task-cancel',
       'data-focus': `cancel-${t.id}`,
       'aria-label': `Cancel task ${t.goal}`,
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- DOM click handler; it catches its own errors
       onclick: async () => {
         try {
           await post(`/v1/tasks/${t.id}/cancel`);

@@ -111,7 +111,7 @@ const REASON = /[,;]?\s*\b(?:because|since|so that|due to|given that|as it|as th
 const OPEN_ITEM = /\?\s*$|\bTODO\b|\bopen question\b|\bstill (?:need|have) to\b|\bnot yet\b|\bpending\b|\bnext step\b|\bfollow[- ]up\b|\bremaining\b/i;
 const ARTIFACT =
   /(?:[\w.@-]+\/)+[\w@-]+\.[A-Za-z]\w{0,9}\b|\b[\w-]+\.(?:ts|tsx|js|jsx|mjs|cjs|json|md|py|go|rs|java|kt|rb|php|c|h|cc|cpp|hpp|cs|swift|sql|yaml|yml|toml|ini|env|sh|txt|csv|html|css|scss|xml|proto|lock|conf|cfg|log|png|jpg|svg|pdf)\b/g;
-const SENTENCE_BREAK = /(?<=[.!?])\s+(?=["'(\[]?[A-Z0-9])/;
+const SENTENCE_BREAK = /(?<=[.!?])\s+(?=["'([]?[A-Z0-9])/;
 const LEADING_MARKUP = /^\s*(?:#{1,6}\s+|[-*•]\s+|\d+[.)]\s+|>\s+)+/;
 const LEADING_FILLER = /^(?:ok(?:ay)?|so|well|alright|right|sure|yes|yeah|great|perfect|thanks|thank you|hmm|hi|hello|basically|actually|also|anyway)\b[,!.:]?\s+/i;
 const INLINE_FILLER = /\s*\b(?:basically|actually|really|just|very|quite|simply|of course|I think that|I think|I guess|please|kind of|sort of)\b,?/gi;
@@ -229,12 +229,13 @@ export function readPreviousOutline(text: string): PreviousOutlineItems {
   if (unfenced.startsWith('{')) {
     try {
       const o = JSON.parse(unfenced) as Record<string, unknown>;
-      const list = (v: unknown) => (Array.isArray(v) ? v : []);
+      const list = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unknown[]) : []);
       if (typeof o.goal === 'string') result.goal = o.goal;
       for (const d of list(o.decisions)) {
         if (typeof d === 'string') result.items.push({ kind: 'decision', text: d, why: null });
         else if (d && typeof d === 'object') {
           const r = d as Record<string, unknown>;
+          // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a model's JSON outline: String() is the intended rendering of any value
           result.items.push({ kind: 'decision', text: String(r.decision ?? r.text ?? ''), why: typeof r.why === 'string' ? r.why : null });
         }
       }

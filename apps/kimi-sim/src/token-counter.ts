@@ -33,9 +33,9 @@ export function encoderParts(text: string): string[] {
   const parts: string[] = [];
   let last = 0;
   for (const m of text.matchAll(LONG_RUN)) {
-    if (m.index! > last) parts.push(text.slice(last, m.index));
+    if (m.index > last) parts.push(text.slice(last, m.index));
     for (const slice of m[0].match(RUN_SLICE)!) parts.push(slice);
-    last = m.index! + m[0].length;
+    last = m.index + m[0].length;
   }
   if (last < text.length) parts.push(text.slice(last));
   return parts;

@@ -213,7 +213,7 @@ export class Tasks extends Resource {
     });
     if (!res.ok || !res.body) {
       const body = await res.text();
-      throw OpenAI.APIError.generate(res.status, safeJson(body) as object | undefined, undefined, res.headers);
+      throw OpenAI.APIError.generate(res.status, safeJson(body), undefined, res.headers);
     }
     const decoder = new TextDecoder();
     let buffer = '';

@@ -51,7 +51,6 @@ const UNITS = [
   'errors?', 'retries', 'times', 'x', 'km', 'miles?', 'mi', 'm', 'cm', 'mm', 'kg', 'g', 'lbs?', 'ml', 'l', 'L', 'kWh',
   'kW', 'W', 'mAh', 'fps', 'dpi',
 ].join('|');
-const TLDS = 'com|org|net|io|dev|ai|app|co|uk|de|fr|pt|es|it|nl|eu|gov|edu|info|biz|me|us|ca|au|jp|br|cloud|tech';
 
 interface PatternDef {
   kind: HardFactKind;
@@ -79,9 +78,9 @@ const PATTERNS: PatternDef[] = [
   { kind: 'time', re: /\b\d{1,2}:\d{2}(?::\d{2})?(?:\s?(?:[AaPp][Mm]|[ap]\.m\.))?(?![\w])(?:\s?(?:UTC|GMT|CET|CEST|EST|EDT|PST|PDT|BST|WET|WEST|IST|JST)\b)?/g, needs: ':' },
   { kind: 'time', re: /\b\d{1,2}\s?(?:[AaPp][Mm]|[ap]\.m\.)(?![\w])/g },
   { kind: 'path', re: /\b[A-Za-z]:\\(?:[\w.-]{1,255}\\){0,40}[\w.-]{1,255}/g, needs: '\\' },
-  { kind: 'path', re: /(?<![\w.\/:@-])(?:~|\.{1,2})?(?:\/[\w.@+-]{1,255}){1,40}\/?/g, clean: trimPunct, needs: '/' },
-  { kind: 'path', re: /(?<![\w.\/:@-])[\w.@-]{1,255}(?:\/[\w.@-]{1,255}){2,40}\/?/g, clean: trimPunct, needs: '/' },
-  { kind: 'path', re: /(?<![\w.\/:@-])[\w.@-]{1,255}\/[\w.@-]{1,255}\//g, clean: trimPunct, needs: '/' },
+  { kind: 'path', re: /(?<![\w./:@-])(?:~|\.{1,2})?(?:\/[\w.@+-]{1,255}){1,40}\/?/g, clean: trimPunct, needs: '/' },
+  { kind: 'path', re: /(?<![\w./:@-])[\w.@-]{1,255}(?:\/[\w.@-]{1,255}){2,40}\/?/g, clean: trimPunct, needs: '/' },
+  { kind: 'path', re: /(?<![\w./:@-])[\w.@-]{1,255}\/[\w.@-]{1,255}\//g, clean: trimPunct, needs: '/' },
   { kind: 'path', re: ARTIFACT_PATTERN, clean: (m) => m[1] },
   { kind: 'identifier', re: /\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b/g, needs: '-' },
   { kind: 'identifier', re: /\b[A-Z][A-Z0-9]{1,15}(?:[-_][A-Z0-9]{1,15}){0,3}-\d{1,12}\b/g, needs: '-' },
@@ -105,7 +104,7 @@ const PATTERNS: PatternDef[] = [
     re: /(?<![\w.])[$€£¥]\s?(?:\d{1,3}(?:,\d{3}){1,6}|\d{1,15})(?:\.\d{1,12})?(?:\s?(?:k|K|M|bn|million|billion|thousand)\b)?/g,
   },
   { kind: 'number', re: new RegExp(`(?<![\\w.,$€£¥])${NUM}\\s?(?:${UNITS})(?![\\w/])`, 'g') },
-  { kind: 'number', re: /(?<![\w.,\/:$€£¥-])(?:\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,12})?|\d{1,15}\.\d{1,12}|\d{3,15})(?![\w])(?![.,]\d)/g },
+  { kind: 'number', re: /(?<![\w.,/:$€£¥-])(?:\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,12})?|\d{1,15}\.\d{1,12}|\d{3,15})(?![\w])(?![.,]\d)/g },
   { kind: 'identifier', re: /\b(?=[0-9a-f]{0,63}\d)(?=[0-9a-f]{0,63}[a-f])[0-9a-f]{7,64}\b/g },
   { kind: 'identifier', re: /\b[a-z][a-z0-9]{0,30}(?:-[a-z0-9]{1,30}){1,6}\b(?!-)/g, clean: (m) => (/\d/.test(m[0]) ? m[0] : ''), needs: '-' },
   {
@@ -188,7 +187,7 @@ function nameCandidates(sentence: string): NameCandidate[] {
     const afterColon = /[:"“(]\s*$/.test(gap);
     prevEnd = start + m[0].length;
     const next = sentence.charAt(start + m[0].length);
-    if (/[-'’]$/.test(m[0]) || /[\d_@\/]/.test(next)) {
+    if (/[-'’]$/.test(m[0]) || /[\d_@/]/.test(next)) {
       // Part of an identifier, an email or a path, not a word.
       flush();
       continue;
@@ -197,7 +196,7 @@ function nameCandidates(sentence: string): NameCandidate[] {
     const capital = CAPITALIZED.test(word) || (run !== null && ALL_CAPS.test(word));
     const adjacent = gap === ' ';
     if (capital && !NAME_STOPWORDS.has(lower)) {
-      const current = run as { start: number; end: number; words: string[]; atStart: boolean } | null;
+      const current = run;
       if (current && adjacent) {
         if (pendingConnector) current.words.push((pendingConnector as { word: string }).word);
         current.words.push(word);

@@ -19,7 +19,6 @@ export interface OutlineRead {
 }
 
 type SectionKey = 'goal' | 'decisions' | 'facts' | 'openItems' | 'artifacts' | 'sources';
-type ListKey = 'facts' | 'openItems' | 'artifacts';
 
 const SECTION_NAMES: Record<string, SectionKey> = {};
 const define = (key: SectionKey, names: string): void => {
@@ -55,7 +54,7 @@ function normalizeName(name: string): string {
     .replace(/[*_`]/g, '')
     .replace(/\([^)]*\)/g, ' ')
     .replace(/&/g, ' and ')
-    .replace(/[\/-]/g, ' ')
+    .replace(/[/-]/g, ' ')
     .replace(/^[^\p{L}]+/u, '')
     .replace(/[^\p{L}]+$/u, '')
     .replace(/\s+/g, ' ')
@@ -187,7 +186,7 @@ interface Heading {
 
 const MD_HEADING = /^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$/;
 const BOLD_HEADING = /^\s*([-*+•]\s+)?(?:\*\*|__)(.+?)(?:\*\*|__)\s*(.*)$/;
-const COLON_HEADING = /^\s*(\p{L}[\p{L} &\/-]{0,40}?)\s*:\s*(.*)$/u;
+const COLON_HEADING = /^\s*(\p{L}[\p{L} &/-]{0,40}?)\s*:\s*(.*)$/u;
 
 function makeHeading(name: string, rest: string): Heading {
   const key = sectionOf(name);
@@ -296,7 +295,7 @@ function readMarkdown(text: string): OutlineRead | null {
     for (const remark of list.dropped) problems.push(`dropped a remark that is not an item: "${clip(remark)}"`);
     if (key === 'decisions') outline.decisions.push(...list.items.map(readDecisionLine));
     else if (key === 'sources') outline.provenance = [...(outline.provenance ?? []), ...readSources(list.items, problems)];
-    else outline[key as ListKey].push(...(key === 'artifacts' ? list.items.flatMap(splitArtifacts) : list.items));
+    else outline[key].push(...(key === 'artifacts' ? list.items.flatMap(splitArtifacts) : list.items));
   }
   outline.facts.push(...unknownFacts);
 
@@ -477,7 +476,7 @@ function readJsonOutline(value: unknown, repaired: boolean): OutlineRead | null 
     if (!(key in mapped)) {
       mapped[key] = key === 'decisions' && Array.isArray(v) ? v.map(normalizeDecisionObject) : v;
     } else if (Array.isArray(mapped[key]) && Array.isArray(v)) {
-      mapped[key] = [...(mapped[key] as unknown[]), ...(key === 'decisions' ? v.map(normalizeDecisionObject) : v)];
+      mapped[key] = [...(mapped[key] as unknown[]), ...(key === 'decisions' ? v.map(normalizeDecisionObject) : (v as unknown[]))];
     } else {
       problems.push(`key "${rawKey}" repeats "${key}"; ignored`);
     }

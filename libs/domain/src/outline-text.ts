@@ -12,7 +12,7 @@ export function oneLine(text: string): string {
 export function sentencesOf(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split(/\n+/)) {
-    for (const part of line.split(/(?<=[.!?])\s+(?=[A-Z0-9"'(\[])/)) {
+    for (const part of line.split(/(?<=[.!?])\s+(?=[A-Z0-9"'([])/)) {
       const sentence = oneLine(part).replace(/^(?:[-*•]|\d+[.)])\s+/, '');
       if (sentence !== '') out.push(sentence);
     }

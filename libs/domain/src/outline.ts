@@ -419,10 +419,6 @@ export function withProvenance(outline: Outline, provenance: OutlineProvenance):
   return { ...outline, provenance: [...(outline.provenance ?? []), provenance] };
 }
 
-function unique(items: readonly string[]): string[] {
-  return [...new Set(items.filter((i) => i !== ''))];
-}
-
 // ---- extractive fallback -------------------------------------------------------------------
 
 export type OutlineSourceMessage = Pick<StoredMessage, 'role' | 'content'> & { toolCalls?: ToolCall[] | null };

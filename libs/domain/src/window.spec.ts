@@ -161,7 +161,7 @@ describe('window assembly', () => {
 });
 
 describe('copiedWindow', () => {
-  const msg = (seq: number, kind: 'message' | 'outline', content: string) => ({ seq, role: (kind === 'outline' ? 'system' : 'user') as 'system' | 'user', content, tokens: 3, kind });
+  const msg = (seq: number, kind: 'message' | 'outline', content: string) => ({ seq, role: kind === 'outline' ? ('system' as const) : ('user' as const), content, tokens: 3, kind });
 
   it('renumbers outlines then verbatim messages from 1, keeps their order, and leaves the window open for appends', () => {
     const out = copiedWindow([msg(40, 'outline', 'o1'), msg(90, 'outline', 'o2')], [msg(91, 'message', 'a'), msg(95, 'message', 'b')]);

@@ -101,7 +101,7 @@ export class OpenAIUpstream implements UpstreamPort {
         model: data.model ?? req.model,
         created: data.created ?? Math.floor(Date.now() / 1000),
         content: choice?.message?.content ?? null,
-        toolCalls: (choice?.message?.tool_calls as ToolCall[] | undefined)?.length ? (choice!.message.tool_calls as ToolCall[]) : null,
+        toolCalls: (choice?.message?.tool_calls as ToolCall[] | undefined)?.length ? (choice.message.tool_calls as ToolCall[]) : null,
         finishReason: choice?.finish_reason ?? null,
         usage,
         upstreamRequestId: requestIdOf(response.headers),
@@ -237,7 +237,7 @@ export class OpenAIUpstream implements UpstreamPort {
     }
     if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
       const status = err.status;
-      const retryAfter = retryAfterMs(err.headers);
+      const retryAfter = retryAfterMs(err.headers as Headers | undefined);
       const upstreamMessage = (err.error as { message?: string } | undefined)?.message ?? err.message;
       if (status === 429) {
         return new AttemptFailure(new UpstreamError('rate_limited', `the upstream is rate limiting: ${upstreamMessage}`, attempt, retryAfter !== null ? Math.ceil(retryAfter / 1000) : null, 429), true, retryAfter);
@@ -278,7 +278,7 @@ export class OpenAIUpstream implements UpstreamPort {
 
   private usageFrom(u: OpenAI.CompletionUsage | null | undefined, req: UpstreamChatRequest, content: string | null): UpstreamUsage {
     if (u) {
-      const details = u.prompt_tokens_details as { cached_tokens?: number; cache_write_tokens?: number } | undefined;
+      const details = u.prompt_tokens_details;
       return {
         promptTokens: u.prompt_tokens ?? 0,
         cachedTokens: count(details?.cached_tokens ?? (u as { cached_tokens?: number }).cached_tokens),

@@ -88,7 +88,7 @@ export class SessionPool {
   async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit' | 'tasksLimit'>): Promise<boolean> {
     // Cheap look first, without the account lock: a full pool with nothing expired (and no slot of our own) is a no.
     // The decision itself is always taken under the lock below.
-    const [peek] = await this.ds.query(
+    const [peek] = await this.ds.query<Array<{ live: number; expired: number; mine: number; task_live: number; tasks_live: number }>>(
       `SELECT count(*) FILTER (WHERE expires_at > now())::int AS live, count(*) FILTER (WHERE expires_at <= now())::int AS expired,
               count(*) FILTER (WHERE session_id = $2)::int AS mine,
               count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live,
@@ -107,14 +107,14 @@ export class SessionPool {
         [sessionId, ttl, this.holderFor(o.kind)],
       );
       if (rowsOf(renewed).length > 0) return true;
-      const [{ n }] = await m.query('SELECT count(*)::int AS n FROM session_leases WHERE account_id = $1', [acc.accountId]);
+      const [{ n }] = await m.query<Array<{ n: number }>>('SELECT count(*)::int AS n FROM session_leases WHERE account_id = $1', [acc.accountId]);
       if (n >= acc.limit) return false;
       if (o.taskId && o.taskLimit) {
-        const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE task_id = $1', [o.taskId]);
+        const [{ t }] = await m.query<Array<{ t: number }>>('SELECT count(*)::int AS t FROM session_leases WHERE task_id = $1', [o.taskId]);
         if (t >= o.taskLimit) return false;
       }
       if (o.taskId && o.tasksLimit) {
-        const [{ t }] = await m.query('SELECT count(*)::int AS t FROM session_leases WHERE account_id = $1 AND task_id IS NOT NULL', [acc.accountId]);
+        const [{ t }] = await m.query<Array<{ t: number }>>('SELECT count(*)::int AS t FROM session_leases WHERE account_id = $1 AND task_id IS NOT NULL', [acc.accountId]);
         if (t >= o.tasksLimit) return false;
       }
       await m.query(

@@ -19,7 +19,7 @@ describe('InProcessJobQueue', () => {
   it('forgets finished jobs beyond keepFinished.count, so their ids can run again', async () => {
     const jobs = make({ keepFinished: { ageSeconds: 3600, count: 1 } });
     const runs: string[] = [];
-    jobs.process('q', 'work', async (job) => void runs.push(job.id));
+    jobs.process('q', 'work', (job) => Promise.resolve(void runs.push(job.id)));
 
     const first = finished(jobs, 'a');
     await jobs.add('q', 'work', {}, { jobId: 'a' });
@@ -37,7 +37,7 @@ describe('InProcessJobQueue', () => {
 
   it('leaves jobs of a name without a processor waiting while other names run', async () => {
     const jobs = make();
-    jobs.process('q', 'known', async () => 'done');
+    jobs.process('q', 'known', () => Promise.resolve('done'));
     await jobs.add('q', 'unknown', {}, { jobId: 'u' });
     const known = finished(jobs, 'k');
     await jobs.add('q', 'known', {}, { jobId: 'k' });
@@ -47,15 +47,15 @@ describe('InProcessJobQueue', () => {
 
   it('rejects a second handler for the same queue and name', () => {
     const jobs = make();
-    jobs.process('q', 'work', async () => undefined);
-    expect(() => jobs.process('q', 'work', async () => undefined)).toThrow('already registered');
+    jobs.process('q', 'work', () => Promise.resolve(undefined));
+    expect(() => jobs.process('q', 'work', () => Promise.resolve(undefined))).toThrow('already registered');
   });
 
   it('hands the handler a copy of the data, as Bull would after JSON', async () => {
     const jobs = make();
     const data = { list: [1], when: new Date(0) };
     let seen: unknown;
-    jobs.process('q', 'work', async (job) => void (seen = job.data));
+    jobs.process('q', 'work', (job) => Promise.resolve(void (seen = job.data)));
     const done = finished(jobs, 'c');
     await jobs.add('q', 'work', data, { jobId: 'c' });
     data.list.push(2);
@@ -68,7 +68,7 @@ describe('InProcessJobQueue', () => {
     jobs.onEvent(() => {
       throw new Error('listener bug');
     });
-    jobs.process('q', 'work', async () => 'ok');
+    jobs.process('q', 'work', () => Promise.resolve('ok'));
     const done = finished(jobs, 'x');
     await jobs.add('q', 'work', {}, { jobId: 'x' });
     expect(await done).toMatchObject({ type: 'completed' });
@@ -85,7 +85,7 @@ describe('InProcessJobQueue', () => {
     await started.opened;
     await jobs.close();
     expect(await jobs.health()).toMatchObject({ ok: false });
-    expect(() => jobs.process('q', 'other', async () => undefined)).toThrow('closed');
+    expect(() => jobs.process('q', 'other', () => Promise.resolve(undefined))).toThrow('closed');
   });
 
   it('starts no retry once closing', async () => {

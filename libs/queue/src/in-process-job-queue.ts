@@ -64,6 +64,7 @@ export class InProcessJobQueue implements JobQueue {
     this.keepFinished = options.keepFinished ?? JOB_DEFAULTS.keepFinished;
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- JobQueue contract: a payload jsonCopy cannot copy must reject, not throw
   async add<T>(queueName: string, name: string, data: T, opts: JobOptions = {}): Promise<{ id: string; duplicate: boolean }> {
     const queue = this.queue(queueName);
     this.forgetExpired(queue);
@@ -94,26 +95,26 @@ export class InProcessJobQueue implements JobQueue {
     this.dispatch(queue);
   }
 
-  async counts(queueName: string): Promise<QueueCounts> {
+  counts(queueName: string): Promise<QueueCounts> {
     const counts: QueueCounts = { waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0, paused: 0 };
     const queue = this.queues.get(queueName);
-    if (!queue) return counts;
+    if (!queue) return Promise.resolve(counts);
     this.forgetExpired(queue);
     for (const job of queue.jobs.values()) counts[job.state]++;
-    return counts;
+    return Promise.resolve(counts);
   }
 
-  async getJob(queueName: string, id: string): Promise<JobInfo | null> {
+  getJob(queueName: string, id: string): Promise<JobInfo | null> {
     const queue = this.queues.get(queueName);
     if (queue) this.forgetExpired(queue);
     const job = queue?.jobs.get(id);
-    if (!job) return null;
-    return { id: job.id, state: job.state, attemptsMade: job.attemptsMade, failedReason: job.failedReason, returnValue: job.returnValue };
+    if (!job) return Promise.resolve(null);
+    return Promise.resolve({ id: job.id, state: job.state, attemptsMade: job.attemptsMade, failedReason: job.failedReason, returnValue: job.returnValue });
   }
 
-  async removeJobs(queueName: string, ids: string[]): Promise<void> {
+  removeJobs(queueName: string, ids: string[]): Promise<void> {
     const queue = this.queues.get(queueName);
-    if (!queue) return;
+    if (!queue) return Promise.resolve();
     for (const id of ids) {
       const job = queue.jobs.get(id);
       if (!job || (job.state !== 'waiting' && job.state !== 'delayed')) continue;
@@ -121,6 +122,7 @@ export class InProcessJobQueue implements JobQueue {
       queue.waiting = queue.waiting.filter((waiting) => waiting !== job);
       queue.jobs.delete(id);
     }
+    return Promise.resolve();
   }
 
   onEvent(listener: (e: JobQueueEvent) => void): void {
@@ -131,8 +133,8 @@ export class InProcessJobQueue implements JobQueue {
     return [...this.queues.keys()];
   }
 
-  async health(): Promise<{ ok: boolean; detail?: string }> {
-    return this.closed ? { ok: false, detail: 'closed' } : { ok: true, detail: 'in-process' };
+  health(): Promise<{ ok: boolean; detail?: string }> {
+    return Promise.resolve(this.closed ? { ok: false, detail: 'closed' } : { ok: true, detail: 'in-process' });
   }
 
   close(): Promise<void> {

@@ -38,6 +38,7 @@ export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed'
 
 export interface JobInfo {
   id: string;
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- names the known states; a Bull job may report others
   state: JobState | string;
   attemptsMade: number;
   failedReason?: string;

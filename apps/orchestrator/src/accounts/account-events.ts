@@ -17,8 +17,9 @@ export interface AccountEventsPort {
 export class LocalAccountEvents implements AccountEventsPort {
   private readonly listeners: Array<() => void> = [];
 
-  async accountsChanged(): Promise<void> {
+  accountsChanged(): Promise<void> {
     for (const l of this.listeners) l();
+    return Promise.resolve();
   }
 
   onChange(listener: () => void): void {
@@ -66,7 +67,7 @@ export class RedisAccountEvents implements AccountEventsPort, OnModuleDestroy {
     for (const l of this.listeners) l();
   }
 
-  async onModuleDestroy(): Promise<void> {
+  onModuleDestroy(): void {
     this.pub.disconnect();
     this.sub.disconnect();
   }

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import { createBullBoard } from '@bull-board/api';
 import { BullAdapter } from '@bull-board/api/bullAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -28,7 +28,7 @@ function adminOnly(adminKey: string | null) {
 /** bull-board under /admin/queues/ui when the Bull driver runs; with the in-process driver it says why there is none. */
 export function mountQueueUi(app: INestApplication, adminKey: string | null): void {
   const queue = app.get<JobQueue>(JOB_QUEUE);
-  const http = app.getHttpAdapter().getInstance();
+  const http = app.getHttpAdapter().getInstance() as Express;
   if (!(queue instanceof BullJobQueue)) {
     http.use(QUEUE_UI_PATH, adminOnly(adminKey), (_req: Request, res: Response) => {
       res.status(404).json(new ApiError('not_found', 'The queue UI needs the Bull driver (set REDIS_URL); GET /admin/queues shows the in-process counts.').body());
@@ -38,5 +38,5 @@ export function mountQueueUi(app: INestApplication, adminKey: string | null): vo
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_UI_PATH);
   createBullBoard({ queues: [SESSIONS_QUEUE, CHILD_QUEUE, FINAL_QUEUE].map((n) => new BullAdapter(queue.bullQueue(n), { readOnlyMode: false })), serverAdapter });
-  http.use(QUEUE_UI_PATH, adminOnly(adminKey), serverAdapter.getRouter());
+  http.use(QUEUE_UI_PATH, adminOnly(adminKey), serverAdapter.getRouter() as RequestHandler);
 }

@@ -170,7 +170,7 @@ export class PgAdmissionStore implements AdmissionStore {
 
   async activeAccounts(keyId: string, accountId: string): Promise<number> {
     const win = new Date(admissionWindow(Date.now()));
-    const [r] = await this.ds.query(
+    const [r]: Array<{ n: number }> = await this.ds.query(
       `SELECT count(DISTINCT key)::int AS n FROM upstream_admission_windows WHERE key LIKE $1 AND key <> $2 AND window_start >= $3`,
       [`${keyId}:account:%`, `${keyId}:account:${accountId}`, new Date(win.getTime() - 60_000)],
     );

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { periodStart, refusal, rollOver, type BudgetLimits, type BudgetScope, type BudgetState, type Refusal, type SpendAmount } from '@so/domain';
-import { BudgetEntity, BudgetReservationEntity } from '@so/persistence';
+import { BudgetEntity, BudgetReservationEntity, firstResultRows } from '@so/persistence';
 import { DataSource, EntityManager } from 'typeorm';
 import { uuidv7 } from '../common/ids';
 
@@ -56,7 +56,7 @@ export class BudgetsRepository {
   async accountSnapshot(accountId: string): Promise<{ budgets: BudgetState[]; reservations: { count: number; usd: number; tokens: number } }> {
     return this.ds.transaction('REPEATABLE READ', async (m) => {
       const rows = await m.getRepository(BudgetEntity).find({ where: { accountId }, order: { scope: 'ASC', createdAt: 'ASC' } });
-      const [r] = await m.query('SELECT count(*)::int AS n, coalesce(sum(usd), 0) AS usd, coalesce(sum(tokens), 0) AS tokens FROM budget_reservations WHERE account_id = $1', [accountId]);
+      const [r]: Array<{ n: number; usd: string; tokens: string }> = await m.query('SELECT count(*)::int AS n, coalesce(sum(usd), 0) AS usd, coalesce(sum(tokens), 0) AS tokens FROM budget_reservations WHERE account_id = $1', [accountId]);
       const now = new Date();
       return { budgets: rows.map((b) => rollOver(toState(b), now)), reservations: { count: r.n, usd: Number(r.usd), tokens: Number(r.tokens) } };
     });
@@ -64,7 +64,7 @@ export class BudgetsRepository {
 
   /** What a task's sessions were billed (every upstream call of its children, compressions and final answer). */
   async taskCost(taskId: string): Promise<number> {
-    const [r] = await this.ds.query('SELECT coalesce(sum(u.cost_usd), 0) AS usd FROM usage_events u JOIN sessions s ON s.id = u.session_id WHERE s.task_id = $1', [taskId]);
+    const [r]: Array<{ usd: string }> = await this.ds.query('SELECT coalesce(sum(u.cost_usd), 0) AS usd FROM usage_events u JOIN sessions s ON s.id = u.session_id WHERE s.task_id = $1', [taskId]);
     return Number(r?.usd ?? 0);
   }
 
@@ -114,8 +114,7 @@ export class BudgetsRepository {
   async settle(reservationId: string, billed: SpendAmount): Promise<void> {
     await this.ds.transaction(async (m) => {
       // TypeORM answers a DELETE ... RETURNING with [rows, affected].
-      const out = await m.query('DELETE FROM budget_reservations WHERE id = $1 RETURNING budget_ids, usd, tokens', [reservationId]);
-      const r = (Array.isArray(out[0]) ? out[0] : out)[0] as { budget_ids: string[] | string; usd: string; tokens: string } | undefined;
+      const r = firstResultRows(await m.query('DELETE FROM budget_reservations WHERE id = $1 RETURNING budget_ids, usd, tokens', [reservationId]))[0] as { budget_ids: string[] | string; usd: string; tokens: string } | undefined;
       if (!r) return;
       const ids = typeof r.budget_ids === 'string' ? r.budget_ids.replace(/[{}]/g, '').split(',').filter(Boolean) : r.budget_ids;
       const rows = await m.getRepository(BudgetEntity).createQueryBuilder('b').where('b.id IN (:...ids)', { ids: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] }).orderBy('b.id').setLock('pessimistic_write').getMany();

@@ -64,7 +64,7 @@ export class BudgetsService implements OnModuleInit, OnModuleDestroy {
         () => undefined,
       );
     void reap(); // at start too: a restart after a crash frees what the dead process held
-    this.reaper = setInterval(reap, 60_000);
+    this.reaper = setInterval(() => void reap(), 60_000);
     this.reaper.unref();
   }
 

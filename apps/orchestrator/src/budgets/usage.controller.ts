@@ -18,6 +18,6 @@ export class UsageController {
   @ApiOkResponse({ type: UsageResponse })
   @ApiErrors(401)
   usage(@CurrentAccount() a: ResolvedAccount): Promise<UsageResponse> {
-    return this.budgets.usage(a.id) as Promise<UsageResponse>;
+    return this.budgets.usage(a.id);
   }
 }

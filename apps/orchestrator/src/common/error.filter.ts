@@ -54,7 +54,7 @@ export function isDependencyOutage(err: unknown): boolean {
 /** Renders every failure as OpenAI's error shape; a stack trace goes to the log, never to the client. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof DomainError) return new ApiError(err.code as ApiErrorCode, err.message, err.param ?? null);
+  if (err instanceof DomainError) return new ApiError(err.code, err.message, err.param ?? null);
   if (err instanceof PoolExhaustedError) {
     return new ApiError('session_pool_exhausted', `${err.message} Close a session or retry later (or pass wait_ms to wait for a slot).`, null, { 'Retry-After': String(err.retryAfterSeconds) });
   }

@@ -52,6 +52,7 @@ export class PgNotifications implements OnModuleInit, OnModuleDestroy {
       if (this.client !== client) return;
       this.available = false;
       this.client = undefined;
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- pg emits Errors; anything else is logged as String() renders it
       if (err && !this.closed) this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'notification connection lost; reconnecting');
       for (const fn of this.onLost) fn();
       if (!this.closed) this.retry = setTimeout(() => void this.connect(), 1000);

@@ -61,7 +61,8 @@ export class OperationsMetrics {
       res.once('close', () => {
         const r = req as AuthedRequest;
         // The matched route pattern (bounded); an unmatched path is "unmatched", never the raw URL.
-        const route = r.route?.path ? `${r.baseUrl ?? ''}${String(r.route.path)}` : 'unmatched';
+        const matched = r.route as { path?: string } | undefined;
+        const route = matched?.path ? `${r.baseUrl ?? ''}${String(matched.path)}` : 'unmatched';
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.requests.inc({ route, method: req.method, status: String(res.statusCode), account: r.account?.id ?? 'none' });
         this.duration.observe({ route, method: req.method }, seconds);

@@ -23,7 +23,7 @@ export class PoolService extends SessionPool implements OnModuleInit, OnModuleDe
 
   onModuleInit(): void {
     const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
-      const t = setInterval(() => fn().catch((err) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`)), ms);
+      const t = setInterval(() => void fn().catch((err) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`)), ms);
       t.unref();
       this.timers.push(t);
     };

@@ -127,6 +127,7 @@ export function inputToMessages(input: unknown, param = 'input'): InputMessageDt
       out.push({ role: 'tool', tool_call_id: str(item.call_id, `${p}.call_id`, 200), content: output });
       lastWasCall = false;
     } else {
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- echoes whatever JSON the client sent as the type
       throw new ApiError('invalid_request', `Input item type '${String(type)}' is not supported (message, function_call, function_call_output).`, `${p}.type`);
     }
   });

@@ -28,7 +28,7 @@ export class ResponseStreamer implements TurnStreamSink {
   private nextIndex = 0;
 
   private inProgress: () => Record<string, unknown> = () => ({});
-  private prelude: (info: TurnBegin) => Promise<Item[]> = async () => [];
+  private prelude: (info: TurnBegin) => Promise<Item[]> = () => Promise.resolve([]);
 
   constructor(private readonly sse: SseWriter) {}
 

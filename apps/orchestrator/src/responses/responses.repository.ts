@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, IsNull } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { ResponseEntity, SessionEntity, type SessionPolicyColumn } from '@so/persistence';
 
 /** Stored Responses API responses, and the session columns the Responses routes change. */
@@ -49,10 +48,10 @@ export class ResponsesRepository {
   }
 
   async setMetadata(accountId: string, sessionId: string, metadata: Record<string, string>): Promise<void> {
-    await this.ds.getRepository(SessionEntity).update({ id: sessionId, accountId }, { metadata } as QueryDeepPartialEntity<SessionEntity>);
+    await this.ds.getRepository(SessionEntity).update({ id: sessionId, accountId }, { metadata });
   }
 
   async setPolicy(accountId: string, sessionId: string, policy: SessionPolicyColumn): Promise<void> {
-    await this.ds.getRepository(SessionEntity).update({ id: sessionId, accountId }, { policy } as QueryDeepPartialEntity<SessionEntity>);
+    await this.ds.getRepository(SessionEntity).update({ id: sessionId, accountId }, { policy });
   }
 }

@@ -143,7 +143,7 @@ export class ResponsesService {
     const incomplete = t.completion?.finish_reason === 'length';
     const output = [
       ...(await this.compactionItems(session, t.compaction)),
-      ...(reply ? itemsOf(session.id, { seq: reply.seq, role: 'assistant', content: reply.content, toolCalls: reply.tool_calls as never, kind: 'message' }, incomplete ? 'incomplete' : 'completed') : []),
+      ...(reply ? itemsOf(session.id, { seq: reply.seq, role: 'assistant', content: reply.content, toolCalls: reply.tool_calls, kind: 'message' }, incomplete ? 'incomplete' : 'completed') : []),
     ];
     const u = t.usage;
     const body = shape(session, {
@@ -170,7 +170,7 @@ export class ResponsesService {
       let snapshotId: string | null = null;
       if (turn.state) {
         const fresh = (await this.sessionRepo.findForAccount(account.id, session.id))!;
-        snapshotId = await this.compactor.snapshot(account.id, { ...fresh, ...turn.state } as SessionEntity, 'response', id);
+        snapshotId = await this.compactor.snapshot(account.id, { ...fresh, ...turn.state }, 'response', id);
       }
       const inserted = await this.repo.insert({
         id,
@@ -196,7 +196,7 @@ export class ResponsesService {
     // A chain (not a conversation) holds a pool slot only while its turn runs: the next response of the
     // chain takes one again, as any parked session does. Stateless-style clients then never fill the pool.
     if (!target.inConversation && dto.store !== false) await this.repo.park(account.id, session.id);
-    stream?.finish(body as never);
+    stream?.finish(body);
     return body;
   }
 
@@ -279,7 +279,7 @@ export class ResponsesService {
     if (!Array.isArray(input) || !input.some((i) => i && typeof i === 'object' && (i as { type?: unknown }).type === 'item_reference')) return input;
     const sessions = new Map<string, SessionEntity | null>();
     return Promise.all(
-      input.map(async (raw, i) => {
+      input.map(async (raw: unknown, i) => {
         const ref = raw as { type?: unknown; id?: unknown };
         if (!ref || typeof ref !== 'object' || ref.type !== 'item_reference') return raw;
         const id = typeof ref.id === 'string' ? ref.id : '';

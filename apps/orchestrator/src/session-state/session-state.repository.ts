@@ -31,7 +31,7 @@ export class SessionStateRepository {
   constructor(private readonly ds: DataSource) {}
 
   async insertSnapshot(s: Partial<SnapshotEntity>, m: EntityManager = this.ds.manager): Promise<void> {
-    await m.getRepository(SnapshotEntity).insert(s as QueryDeepPartialEntity<SnapshotEntity>);
+    await m.getRepository(SnapshotEntity).insert(s);
   }
 
   findSnapshot(accountId: string, id: string): Promise<SnapshotEntity | null> {
@@ -65,7 +65,7 @@ export class SessionStateRepository {
   }
 
   async insertCompression(m: EntityManager, c: Partial<CompressionEntity>): Promise<void> {
-    await m.getRepository(CompressionEntity).insert(c as QueryDeepPartialEntity<CompressionEntity>);
+    await m.getRepository(CompressionEntity).insert(c);
   }
 
   async event(m: EntityManager | null, sessionId: string, type: SessionEventType, data: Record<string, unknown>): Promise<void> {

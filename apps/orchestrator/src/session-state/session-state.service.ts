@@ -166,7 +166,7 @@ export class SessionStateService {
     let lastSeq = snap.atSeq;
     let copied: StoredMessage[] = [];
     if (sameAccount) {
-      bases = [...(source.historyBases ?? []).filter((b) => b.fromSeq <= snap!.atSeq).map((b) => ({ ...b, toSeq: Math.min(b.toSeq, snap!.atSeq) }))];
+      bases = [...(source.historyBases ?? []).filter((b) => b.fromSeq <= snap.atSeq).map((b) => ({ ...b, toSeq: Math.min(b.toSeq, snap.atSeq) }))];
       const ownFrom = bases.length ? bases[bases.length - 1].toSeq + 1 : 1;
       if (ownFrom <= snap.atSeq) bases.push({ sessionId: source.id, fromSeq: ownFrom, toSeq: snap.atSeq });
     } else {

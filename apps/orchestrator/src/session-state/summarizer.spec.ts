@@ -18,6 +18,7 @@ function reply(content: string, finishReason = 'stop', promptTokens = 1000): Pri
 function scripted(replies: Array<PricedReply | Error>) {
   const requests: Req[] = [];
   const gateway = {
+    // eslint-disable-next-line @typescript-eslint/require-await -- the scripted gateway must reject (not throw) like the real one
     complete: jest.fn(async (_ctx: CallContext, req: Req) => {
       requests.push(req);
       const next = replies.shift();

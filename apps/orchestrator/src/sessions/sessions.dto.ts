@@ -37,7 +37,7 @@ function contentShapeOk(v: unknown): boolean {
 function contentChars(v: unknown): number {
   if (typeof v === 'string') return v.length;
   if (!Array.isArray(v)) return 0;
-  return v.reduce((n: number, p: { text: string }) => n + p.text.length, 0);
+  return (v as Array<{ text: string }>).reduce((n: number, p) => n + p.text.length, 0);
 }
 
 /** `content` is a string, null, or OpenAI text parts ([{type: 'text', text}]), which are joined; bounded in length. */

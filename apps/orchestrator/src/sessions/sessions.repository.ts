@@ -230,7 +230,7 @@ export class SessionsRepository {
   }
 
   async insertMessages(m: EntityManager, rows: Partial<MessageEntity>[]): Promise<void> {
-    if (rows.length) await m.getRepository(MessageEntity).insert(rows as QueryDeepPartialEntity<MessageEntity>[]);
+    if (rows.length) await m.getRepository(MessageEntity).insert(rows);
   }
 
   async insertTurn(m: EntityManager, t: Partial<TurnEntity>): Promise<void> {

@@ -44,7 +44,7 @@ export class SessionsService {
     const contextWindow = this.models.get(model).contextWindow;
     const policy = resolvePolicy(this.policyInput(dto.policy), DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
     const systemTokens = dto.system ? this.estimator.countMessage({ content: dto.system }) : 0;
-    const toolsTokens = this.estimator.countTools(dto.tools as never);
+    const toolsTokens = this.estimator.countTools(dto.tools);
     const fragmentRefs = await this.fragments.resolveCurrent(account, dto.fragment_ids ?? []);
     const pinnedTokens = systemTokens + toolsTokens + fragmentRefs.reduce((n, f) => n + f.tokens, 0);
     if (pinnedTokens > policy.triggerTokens / 2) {
@@ -67,7 +67,7 @@ export class SessionsService {
       model,
       system: dto.system ?? null,
       systemTokens,
-      tools: (dto.tools as never) ?? null,
+      tools: (dto.tools) ?? null,
       toolsTokens,
       fragmentRefs,
       historyBases: [],

@@ -174,7 +174,7 @@ export class TurnService {
       // Instructions and per-call tools are sent with this call only: counted for the fit, never stored.
       const callExtraTokens =
         (opts.instructions ? this.estimator.countMessage({ content: opts.instructions }) : 0) +
-        (opts.tools !== undefined ? this.estimator.countTools((opts.tools ?? undefined) as never) - s.toolsTokens : 0);
+        (opts.tools !== undefined ? this.estimator.countTools((opts.tools ?? undefined)) - s.toolsTokens : 0);
       const incomingTokens = incoming.reduce((n, m) => n + m.tokens, 0) + callExtraTokens;
 
       let compaction: Record<string, unknown> | null = null;
@@ -286,7 +286,7 @@ export class TurnService {
           patch.costUsd = (Number(base.costUsd) + reply.costUsd).toFixed(8);
           if (!reply.usage.estimated) patch.tokenCalibration = calibrate(windowEstimate, reply.usage.promptTokens, base.tokenCalibration);
         }
-        const after = { ...base, ...patch } as SessionEntity;
+        const after = { ...base, ...patch };
         const response: TurnResponse = {
           id: turnId,
           object: 'session.turn',

@@ -217,7 +217,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       // The task's budget covers every call of its sessions (children, compressions, final answer).
       if (budget) await this.budgets.set(account.id, 'task', taskId, budget, m);
       return true;
-    }).catch(async (err: unknown) => {
+    }).catch((err: unknown) => {
       // Two requests with one Idempotency-Key at once: the unique index lets one in; the other answers with its task.
       if (idempotencyKey !== null && (err as { code?: string }).code === '23505') return false;
       throw err;

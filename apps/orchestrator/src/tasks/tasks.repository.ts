@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { CompressionEntity, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
@@ -29,9 +28,9 @@ export class TasksRepository {
   }
 
   async insertTask(m: EntityManager, t: Partial<TaskEntity>, children: Partial<TaskChildEntity>[]): Promise<void> {
-    await m.getRepository(TaskEntity).insert(t as QueryDeepPartialEntity<TaskEntity>);
+    await m.getRepository(TaskEntity).insert(t);
     for (let i = 0; i < children.length; i += 500) {
-      await m.getRepository(TaskChildEntity).insert(children.slice(i, i + 500) as QueryDeepPartialEntity<TaskChildEntity>[]);
+      await m.getRepository(TaskChildEntity).insert(children.slice(i, i + 500));
     }
   }
 
@@ -70,7 +69,7 @@ export class TasksRepository {
   }
 
   async updateChild(taskId: string, index: number, patch: Partial<TaskChildEntity>, onlyIfStatus?: TaskChildStatus[]): Promise<boolean> {
-    const qb = this.ds.getRepository(TaskChildEntity).createQueryBuilder().update().set(patch as QueryDeepPartialEntity<TaskChildEntity>)
+    const qb = this.ds.getRepository(TaskChildEntity).createQueryBuilder().update().set(patch)
       .where('task_id = :taskId AND index = :index', { taskId, index });
     if (onlyIfStatus) qb.andWhere('status = ANY(:s)', { s: onlyIfStatus });
     const r = await qb.returning(NOTIFY_CHILD).execute();
@@ -79,7 +78,7 @@ export class TasksRepository {
 
   async setTaskStatus(id: string, status: TaskStatus, onlyIf: TaskStatus[], extra: Partial<TaskEntity> = {}): Promise<boolean> {
     const r = await this.ds.getRepository(TaskEntity).createQueryBuilder().update()
-      .set({ status, ...extra } as QueryDeepPartialEntity<TaskEntity>)
+      .set({ status, ...extra })
       .where('id = :id AND status = ANY(:onlyIf)', { id, onlyIf }).returning(NOTIFY_TASK).execute();
     return (r.affected ?? 0) > 0;
   }
@@ -154,7 +153,7 @@ export class TasksRepository {
        FROM c JOIN tasks t ON t.id = $1`,
       [taskId, index, claimId, String(ttlMs), newSessionId],
     );
-    const row = rowsOf(r)[0] as Record<string, any> | undefined;
+    const row = rowsOf(r)[0] as Record<string, unknown> | undefined;
     if (!row) return null;
     const child = {
       taskId, index: row.index, title: row.title, content: row.content, tokens: row.tokens, status: row.status, sessionId: row.session_id,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
 /** Creates a throwaway database on a real Postgres server; `drop()` removes it. */
-export async function createScratchDatabase(adminUrl: string, prefix = 'so_scratch'): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+export async function createScratchDatabase(adminUrl: string, prefix = 'so_scratch'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();

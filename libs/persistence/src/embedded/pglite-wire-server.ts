@@ -271,7 +271,7 @@ class WireConnection {
         }
       }
     } catch (e) {
-      this.server.logger.warn(`Embedded Postgres: connection #${this.id} failed: ${(e as Error)?.stack ?? e}`);
+      this.server.logger.warn(`Embedded Postgres: connection #${this.id} failed: ${String((e as Error)?.stack ?? e)}`);
       this.fatal('XX000', `embedded Postgres failed: ${(e as Error)?.message ?? e}`);
       this.closed = true;
       this.items = [];

@@ -1,3 +1,4 @@
+import type { MigrationInterface } from 'typeorm';
 import { Initial1795254878367 } from './1795254878367-initial';
 import { SessionState1795255297133 } from './1795255297133-session-state';
 import { PoolAndTasks1795255786736 } from './1795255786736-pool-and-tasks';
@@ -13,7 +14,7 @@ import { ForeignKeys1796096894492 } from './1796096894492-foreign-keys';
 import { TaskForeignKeys1796097625987 } from './1796097625987-task-foreign-keys';
 
 // Listed explicitly (oldest first) so the compiled service and the drift check need no glob.
-export const MIGRATIONS: Function[] = [
+export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Initial1795254878367,
   SessionState1795255297133,
   PoolAndTasks1795255786736,

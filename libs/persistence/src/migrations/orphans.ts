@@ -11,9 +11,9 @@ export type Reference = readonly [table: string, column: string, parent: string]
 export async function assertNoOrphans(qr: QueryRunner, refs: readonly Reference[]): Promise<void> {
   const found: string[] = [];
   for (const [table, column, parent] of refs) {
-    const rows: Array<{ n: number }> = await qr.query(
+    const rows = (await qr.query(
       `SELECT count(*)::int AS n FROM "${table}" c WHERE c."${column}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "${parent}" p WHERE p."id" = c."${column}")`,
-    );
+    )) as Array<{ n: number }>;
     if (rows[0].n > 0) found.push(`${rows[0].n} row(s) of ${table}.${column} name no ${parent} row`);
   }
   if (found.length) throw new Error(`cannot add foreign keys, orphaned rows found: ${found.join('; ')}. Fix or remove them, then migrate again.`);
