@@ -128,6 +128,12 @@ export class BullJobQueue implements JobQueue {
     return [...this.queues.keys()];
   }
 
+  /** Bull names each worker's blocking connection after its queue: counted from Redis's CLIENT LIST. */
+  async workers(name: string): Promise<number | null> {
+    const list = (await this.queue(name).getWorkers()) as unknown[] | undefined;
+    return Array.isArray(list) ? list.length : null;
+  }
+
   async health(): Promise<{ ok: boolean; detail?: string }> {
     const ping = this.client.ping();
     try {

@@ -133,6 +133,11 @@ export class InProcessJobQueue implements JobQueue {
     return [...this.queues.keys()];
   }
 
+  /** The in-process driver's worker is this process. */
+  workers(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
   health(): Promise<{ ok: boolean; detail?: string }> {
     return Promise.resolve(this.closed ? { ok: false, detail: 'closed' } : { ok: true, detail: 'in-process' });
   }

@@ -71,6 +71,8 @@ export interface JobQueue {
   /** Events of the jobs this instance processes. */
   onEvent(listener: (e: JobQueueEvent) => void): void;
   queueNames(): string[];
+  /** Processes (any instance) taking jobs of `queue` now; null when the driver cannot tell (in-process: this process). */
+  workers(queue: string): Promise<number | null>;
   health(): Promise<{ ok: boolean; detail?: string }>;
   /** Stops taking jobs, waits for active ones (up to `closeTimeoutMs`), closes connections. */
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { JOB_QUEUE, type JobQueue } from '@so/queue';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { ModelCheck } from '../upstream/model-check';
+import { CHILD_QUEUE, FINAL_QUEUE } from '../tasks/coordinator.service';
 
 class CheckView {
   @ApiProperty({ enum: ['up', 'down'] }) status: 'up' | 'down';
@@ -48,19 +49,37 @@ export class HealthController {
   @ApiOkResponse({ type: HealthResponse })
   @ApiServiceUnavailableResponse({ type: HealthResponse })
   async health(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<HealthResponse> {
-    const [database, queue, upstream] = await Promise.all([this.database(), this.queueCheck(), this.upstream()]);
-    const status = database.status === 'down' ? 'down' : queue.status === 'down' || upstream.status === 'down' ? 'degraded' : 'ok';
+    const [database, queue, upstream, workers] = await Promise.all([this.database(), this.queueCheck(), this.upstream(), this.workersCheck()]);
+    const status = database.status === 'down' ? 'down' : queue.status === 'down' || upstream.status === 'down' || workers?.status === 'down' ? 'degraded' : 'ok';
     if (status === 'down') res.status(503);
     // Error texts and hosts are for operators: anyone else learns only whether the service is up.
     const key = bearer(req);
     const admin = key !== null && this.config.adminApiKey !== null && safeEqual(key, this.config.adminApiKey);
-    return admin ? { status, role: this.config.role, checks: { database, queue, upstream } } : { status };
+    return admin ? { status, role: this.config.role, checks: { database, queue, upstream, ...(workers ? { workers } : {}) } } : { status };
   }
 
   private async database(): Promise<CheckView> {
     try {
       await this.ds.query('SELECT 1');
       return { status: 'up' };
+    } catch (err) {
+      return { status: 'down', detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /**
+   * ROLE=api runs no jobs: it counts on ROLE=worker (or all) instances on the same Redis. None there
+   * means tasks are accepted and never run, so it is reported (degraded), not left to be found out.
+   */
+  private async workersCheck(): Promise<CheckView | null> {
+    if (this.config.role !== 'api') return null;
+    try {
+      const counts = await Promise.all([CHILD_QUEUE, FINAL_QUEUE].map((q) => this.queue.workers(q)));
+      if (counts.some((n) => n === null)) return null;
+      const n = Math.min(...(counts as number[]));
+      return n > 0
+        ? { status: 'up', detail: `${n} worker process(es) on the queue` }
+        : { status: 'down', detail: 'ROLE=api, and no ROLE=worker or ROLE=all instance takes task jobs on this Redis: tasks are accepted but do not run' };
     } catch (err) {
       return { status: 'down', detail: err instanceof Error ? err.message : String(err) };
     }
