@@ -27,7 +27,7 @@ describe('health: configured worker role absent', () => {
     expect(alone.checks.workers.status).toBe('down');
     expect(alone.checks.workers.detail).toMatch(/ROLE=worker/);
     // Without the admin key: up or not, no detail.
-    expect(Object.keys(await (await fetch(`${api.url}/health`)).json())).toEqual(['status']);
+    expect(Object.keys((await (await fetch(`${api.url}/health`)).json()) as object)).toEqual(['status']);
 
     await cluster.spawn('worker', cluster.baseEnv(sim.baseUrl, { ROLE: 'worker' }));
     const joined = await waitFor(() => health(api.url), (h) => h.checks.workers?.status === 'up', 30_000, 'the worker to be seen');

@@ -226,6 +226,8 @@ describe('OpenAPI, health, models and metrics', () => {
       expect(text).toMatch(new RegExp(`^so_pool_limit\\{account="${a.id}"\\} 100$`, 'm'));
       expect(text).toMatch(/^so_queue_jobs\{queue="[^"]+",state="waiting"\} \d+$/m);
       expect(text).toMatch(/^# TYPE so_queue_job_outcomes_total counter$/m);
+      expect(text).toMatch(new RegExp(`^so_upstream_account_calls_total\\{account="${a.id}",purpose="chat",outcome="ok"\\} [1-9]\\d*$`, 'm'));
+      expect(text).toMatch(new RegExp(`^so_upstream_account_cost_usd_total\\{account="${a.id}"\\} 0\\.\\d+`, 'm'));
     });
 
     it('serves Prometheus text with upstream call counters after a turn', async () => {

@@ -121,7 +121,7 @@ export class LlmGateway {
       await this.budgets.settle(reservation, req.model, reply.usage, cacheTtl);
       await this.limiter.correct(ctx.account, target, reply.rateLimit);
       const costUsd = this.models.costUsd(req.model, reply.usage, cacheTtl);
-      this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd);
+      this.metrics.observe(ctx.purpose, 'ok', reply.latencyMs, reply.usage, costUsd, ctx.account.id);
       const row: Partial<UsageEventEntity> = {
         accountId: ctx.account.id,
         sessionId: ctx.sessionId,
@@ -148,7 +148,7 @@ export class LlmGateway {
       const partial = err instanceof UpstreamError ? err.partialUsage : undefined;
       await this.budgets.settle(reservation, req.model, partial, cacheTtl);
       const partialCost = partial ? this.models.costUsd(req.model, partial, req.cacheTtl ?? this.config.cacheTtl) : 0;
-      this.metrics.observe(ctx.purpose, code, Date.now() - started, partial ?? null, partialCost);
+      this.metrics.observe(ctx.purpose, code, Date.now() - started, partial ?? null, partialCost, ctx.account.id);
       const billed: Partial<UsageEventEntity> = partial
         ? {
             promptTokens: partial.promptTokens,
