@@ -1,5 +1,6 @@
 import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
 import { http } from '../support/test-env';
+import { waitFor } from '../support/processes';
 
 /**
  * The limiter (and kimi-sim) count per clock minute: a sequence that must fall in one minute starts early in
@@ -15,16 +16,6 @@ async function startOfAMinute(): Promise<void> {
 // prompt + max_tokens at admission, as Kimi does), held in Redis (or Postgres) across instances. Over a
 // limit an interactive call is answered 429 rate_limited with Retry-After, coordinator children wait, and
 // nothing is sent upstream to draw the upstream's own 429.
-
-async function waitFor<T>(fn: () => Promise<T>, ok: (t: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const sim429 = (h: TestHarness, key: string) => (h.simStatsFor(key) as unknown as { errors?: Record<string, number> }).errors?.['429'] ?? 0;
 

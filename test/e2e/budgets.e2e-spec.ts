@@ -1,21 +1,12 @@
 import { ModelRegistry } from '@so/llm';
 import { Client } from 'pg';
 import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
+import { waitFor } from '../support/processes';
 
 // Issue 12: budgets reserved at admission (worst case, atomically in Postgres), settled on the real bill.
 // Every figure is checked against kimi-sim's own log of what it served and billed.
 
 const prices = new ModelRegistry('kimi-k2.6', 262144, { cacheTtl: '5m' });
-
-async function waitFor<T>(fn: () => Promise<T>, ok: (t: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('budgets', () => {
   let h: TestHarness;

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
+import { waitFor } from '../support/processes';
 
 // The dashboard in a real browser: Debian's chromium driven by playwright-core, against the real
 // service (Postgres, Redis, kimi-sim over HTTP). Waits are on what the page shows, never on time.
@@ -10,16 +11,6 @@ import { ADMIN_KEY, TestAccount, TestHarness } from '../support/harness';
 declare const location: { hash: string }, sessionStorage: { getItem(k: string): string | null }, document: any;
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-async function waitFor<T>(fn: () => Promise<T>, ok: (t: T) => boolean, timeoutMs = 45_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('dashboard (headless Chromium)', () => {
   let h: TestHarness;
