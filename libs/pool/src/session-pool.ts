@@ -146,11 +146,7 @@ export class SessionPool {
         }
         if (Date.now() >= deadline || o.signal?.aborted) {
           // A waiter whose caller gave up (a cancelled task) was not refused by the pool.
-          if (!o.signal?.aborted) await this.ds.query(
-            `INSERT INTO pool_counters (account_id, refused_total) VALUES ($1, 1)
-             ON CONFLICT (account_id) DO UPDATE SET refused_total = pool_counters.refused_total + 1`,
-            [acc.accountId],
-          );
+          if (!o.signal?.aborted) await this.countRefusal(acc.accountId);
           throw new PoolExhaustedError(acc.limit, 1);
         }
         // The waiter row lives for a lease TTL at a time and is renewed while waiting, so a crashed
@@ -171,11 +167,7 @@ export class SessionPool {
             ),
           );
           if (!joined.length) {
-            await this.ds.query(
-              `INSERT INTO pool_counters (account_id, refused_total) VALUES ($1, 1)
-               ON CONFLICT (account_id) DO UPDATE SET refused_total = pool_counters.refused_total + 1`,
-              [acc.accountId],
-            );
+            await this.countRefusal(acc.accountId);
             throw new PoolExhaustedError(acc.limit, 1, this.opts.maxWaiters ?? 50);
           }
           waiterId = id;
@@ -193,6 +185,14 @@ export class SessionPool {
     } finally {
       if (waiterId) await this.ds.query('DELETE FROM pool_waiters WHERE id = $1', [waiterId]).catch(() => undefined);
     }
+  }
+
+  private async countRefusal(accountId: string): Promise<void> {
+    await this.ds.query(
+      `INSERT INTO pool_counters (account_id, refused_total) VALUES ($1, 1)
+       ON CONFLICT (account_id) DO UPDATE SET refused_total = pool_counters.refused_total + 1`,
+      [accountId],
+    );
   }
 
   async release(sessionId: string): Promise<void> {

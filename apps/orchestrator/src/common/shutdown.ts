@@ -44,11 +44,9 @@ export class Shutdown {
   middleware() {
     return (req: Request, res: Response, next: NextFunction): void => {
       if (this.draining) {
+        // The error filter renders it like every other error.
         res.setHeader('Connection', 'close');
-        const err = new ApiError('service_unavailable', 'This instance is shutting down; retry the request (another instance answers it).', null, { 'Retry-After': '1' });
-        for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-        res.status(err.status).json(err.body());
-        return;
+        return next(new ApiError('service_unavailable', 'This instance is shutting down; retry the request (another instance answers it).', null, { 'Retry-After': '1' }));
       }
       this.inFlight++;
       res.once('close', () => {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { CompressionEntity, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
+import { CompressionEntity, firstResultRows, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
   total: number;
@@ -153,7 +153,7 @@ export class TasksRepository {
        FROM c JOIN tasks t ON t.id = $1`,
       [taskId, index, claimId, String(ttlMs), newSessionId],
     );
-    const row = rowsOf(r)[0] as Record<string, unknown> | undefined;
+    const row = firstResultRows(r)[0] as Record<string, unknown> | undefined;
     if (!row) return null;
     const child = {
       taskId, index: row.index, title: row.title, content: row.content, tokens: row.tokens, status: row.status, sessionId: row.session_id,
@@ -179,7 +179,7 @@ export class TasksRepository {
        RETURNING ${NOTIFY_CHILD}`,
       [taskId, index, attempts],
     );
-    return rowsOf(r).length > 0;
+    return firstResultRows(r).length > 0;
   }
 
   /** The run's heartbeat: renews its claim; answers whether it still holds it and the task's status. */
@@ -215,7 +215,7 @@ export class TasksRepository {
         `UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('queued', 'running', 'merging') RETURNING id, ${NOTIFY_TASK}, pg_notify('${TASK_CANCEL_CHANNEL}', id::text)`,
         [id],
       );
-      if (rowsOf(r).length === 0) return false;
+      if (firstResultRows(r).length === 0) return false;
       await m.query(`UPDATE task_children SET status = 'cancelled', finished_at = now() WHERE task_id = $1 AND status IN ('queued', 'running')`, [id]);
       await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE task_id = $1 AND role = 'child' AND status <> 'closed'`, [id]);
       await m.query('DELETE FROM session_leases WHERE task_id = $1', [id]);
@@ -270,9 +270,4 @@ export class TasksRepository {
   merges(taskId: string): Promise<TaskMergeEntity[]> {
     return this.ds.getRepository(TaskMergeEntity).find({ where: { taskId }, order: { childIndex: 'ASC' } });
   }
-}
-
-function rowsOf(r: unknown): unknown[] {
-  const rows = Array.isArray(r) && Array.isArray(r[0]) ? r[0] : r;
-  return Array.isArray(rows) ? rows : [];
 }
