@@ -84,51 +84,27 @@ export class SessionPool {
     return kind === 'idle' ? this.opts.idleTtlMs : this.opts.workerTtlMs;
   }
 
-  /** One attempt: true when the session holds a live slot afterwards. */
-  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit' | 'tasksLimit'>): Promise<boolean> {
-    // Cheap look first, without the account lock: a full pool with nothing expired (and no slot of our own) is a no.
-    // The decision itself is always taken under the lock below.
-    const [peek] = await this.ds.query<Array<{ live: number; expired: number; mine: number; task_live: number; tasks_live: number }>>(
-      `SELECT count(*) FILTER (WHERE expires_at > now())::int AS live, count(*) FILTER (WHERE expires_at <= now())::int AS expired,
-              count(*) FILTER (WHERE session_id = $2)::int AS mine,
-              count(*) FILTER (WHERE task_id = $3 AND expires_at > now())::int AS task_live,
-              count(*) FILTER (WHERE task_id IS NOT NULL AND expires_at > now())::int AS tasks_live
-       FROM session_leases WHERE account_id = $1`,
-      [acc.accountId, sessionId, o.taskId ?? null],
-    );
-    const overTask = !!o.taskId && ((!!o.taskLimit && peek.task_live >= o.taskLimit) || (!!o.tasksLimit && peek.tasks_live >= o.tasksLimit));
-    if (peek.mine === 0 && peek.expired === 0 && (peek.live >= acc.limit || overTask)) return false;
-    return this.ds.transaction(async (m) => {
-      await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [acc.accountId]);
-      await this.reclaim(m, acc.accountId);
-      const ttl = String(this.ttl(o.kind));
-      const renewed: unknown = await m.query(
-        `UPDATE session_leases SET expires_at = now() + ($2 || ' milliseconds')::interval, holder = $3 WHERE session_id = $1 RETURNING session_id`,
-        [sessionId, ttl, this.holderFor(o.kind)],
-      );
-      if (rowsOf(renewed).length > 0) return true;
-      const [{ n }] = await m.query<Array<{ n: number }>>('SELECT count(*)::int AS n FROM session_leases WHERE account_id = $1', [acc.accountId]);
-      if (n >= acc.limit) return false;
-      if (o.taskId && o.taskLimit) {
-        const [{ t }] = await m.query<Array<{ t: number }>>('SELECT count(*)::int AS t FROM session_leases WHERE task_id = $1', [o.taskId]);
-        if (t >= o.taskLimit) return false;
-      }
-      if (o.taskId && o.tasksLimit) {
-        const [{ t }] = await m.query<Array<{ t: number }>>('SELECT count(*)::int AS t FROM session_leases WHERE account_id = $1 AND task_id IS NOT NULL', [acc.accountId]);
-        if (t >= o.tasksLimit) return false;
-      }
-      await m.query(
-        `INSERT INTO session_leases (session_id, account_id, task_id, holder, acquired_at, expires_at)
-         VALUES ($1, $2, $3, $4, now(), now() + ($5 || ' milliseconds')::interval)`,
-        [sessionId, acc.accountId, o.taskId ?? null, this.holderFor(o.kind), ttl],
-      );
-      await m.query(
-        `INSERT INTO pool_counters (account_id, acquired_total) VALUES ($1, 1)
-         ON CONFLICT (account_id) DO UPDATE SET acquired_total = pool_counters.acquired_total + 1`,
-        [acc.accountId],
-      );
-      return true;
-    });
+  /**
+   * One attempt: true when the session holds a live slot afterwards. One round trip: the function
+   * so_pool_try_acquire (migration PoolAcquireFunction) looks without a lock first, then decides under
+   * the account's row lock (reclaim expired leases, renew one's own, the limits, insert, counters).
+   * `waitMs`: recorded as an acquire-wait sample when the slot is taken (null: no sample).
+   */
+  async tryAcquire(acc: PoolAccount, sessionId: string, o: Pick<AcquireOptions, 'kind' | 'taskId' | 'taskLimit' | 'tasksLimit'>, waitMs: number | null = null): Promise<boolean> {
+    const rows = rowsOf(
+      await this.ds.query('SELECT so_pool_try_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9) AS ok', [
+        acc.accountId,
+        sessionId,
+        o.taskId ?? null,
+        this.holderFor(o.kind),
+        this.ttl(o.kind),
+        acc.limit,
+        o.taskId && o.taskLimit ? o.taskLimit : null,
+        o.taskId && o.tasksLimit ? o.tasksLimit : null,
+        waitMs === null ? null : Math.max(0, Math.round(waitMs)),
+      ]),
+    ) as Array<{ ok: boolean }>;
+    return rows[0]?.ok === true;
   }
 
   /** Acquires a slot, waiting up to waitMs (registered as a waiter meanwhile); PoolExhaustedError when none came free. */
@@ -140,10 +116,7 @@ export class SessionPool {
     let delay = this.pollMs;
     try {
       for (;;) {
-        if (await this.tryAcquire(acc, sessionId, o)) {
-          await this.ds.query('INSERT INTO pool_acquire_waits (account_id, wait_ms) VALUES ($1, $2)', [acc.accountId, Date.now() - started]);
-          return;
-        }
+        if (await this.tryAcquire(acc, sessionId, o, Date.now() - started)) return;
         if (Date.now() >= deadline || o.signal?.aborted) {
           // A waiter whose caller gave up (a cancelled task) was not refused by the pool.
           if (!o.signal?.aborted) await this.countRefusal(acc.accountId);

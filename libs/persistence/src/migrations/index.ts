@@ -12,6 +12,7 @@ import { UsageEstimated1796093995470 } from './1796093995470-usage-estimated';
 import { BudgetsAdmission1796095376606 } from './1796095376606-budgets-admission';
 import { ForeignKeys1796096894492 } from './1796096894492-foreign-keys';
 import { TaskForeignKeys1796097625987 } from './1796097625987-task-foreign-keys';
+import { PoolAcquireFunction1796100000000 } from './1796100000000-pool-acquire-function';
 
 // Listed explicitly (oldest first) so the compiled service and the drift check need no glob.
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   BudgetsAdmission1796095376606,
   ForeignKeys1796096894492,
   TaskForeignKeys1796097625987,
+  PoolAcquireFunction1796100000000,
 ];
