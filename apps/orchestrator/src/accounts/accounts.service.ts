@@ -43,6 +43,8 @@ export class AccountsService {
   private readonly keyCache = new Map<string, { account: ResolvedAccount; until: number }>();
   // One lookup per key in flight: a burst of requests with a cold cache shares it.
   private readonly inFlight = new Map<string, Promise<ResolvedAccount | null>>();
+  // The same by account id, for background work (a task's every child resolves its account).
+  private readonly idCache = new Map<string, { account: ResolvedAccount; until: number }>();
 
   private readonly log = new Logger('AccountsService');
   /** Bumped on every change: a lookup that started before it must not refill the cache with what it read. */
@@ -59,9 +61,7 @@ export class AccountsService {
     this.box = box;
     // Another instance changed an account (a rotated key, a new upstream): forget every cached lookup.
     events.onChange(() => {
-      this.generation++;
-      this.keyCache.clear();
-      this.inFlight.clear();
+      this.forgetCached();
       this.unreadableLogged.clear();
     });
   }
@@ -107,7 +107,7 @@ export class AccountsService {
     }
     const row = (await this.repo.update(id, patch))!;
     if (budget !== undefined) await this.budgets.set(id, 'account', id, budget);
-    this.keyCache.clear();
+    this.forgetCached();
     await this.events.accountsChanged();
     return key ? { ...this.view(row), api_key: key } : this.view(row);
   }
@@ -134,8 +134,22 @@ export class AccountsService {
     return pending;
   }
 
+  /** The account by id; cached for 5 s like key lookups, and forgotten on any account change. */
   async resolveById(id: string): Promise<ResolvedAccount> {
-    return this.resolve(await this.mustFind(id));
+    const hit = this.idCache.get(id);
+    if (hit && hit.until > Date.now()) return hit.account;
+    const generation = this.generation;
+    const account = this.resolve(await this.mustFind(id));
+    if (this.idCache.size > 10_000) this.idCache.clear();
+    if (generation === this.generation) this.idCache.set(id, { account, until: Date.now() + 5_000 });
+    return account;
+  }
+
+  private forgetCached(): void {
+    this.generation++;
+    this.keyCache.clear();
+    this.idCache.clear();
+    this.inFlight.clear();
   }
 
   findByName(name: string) {
@@ -188,7 +202,7 @@ export class AccountsService {
       }
       if (await this.repo.replaceSealedKey(row.id, sealed, this.box.seal(plain))) out.resealed++;
     }
-    this.keyCache.clear();
+    this.forgetCached();
     await this.events.accountsChanged();
     return out;
   }

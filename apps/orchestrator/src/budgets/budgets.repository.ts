@@ -83,6 +83,14 @@ export class BudgetsRepository {
    * either all take it, or none does and the first that cannot is returned.
    */
   async reserve(accountId: string, sessionId: string | null, amount: SpendAmount): Promise<{ reservationId: string | null; refused: Refusal | null }> {
+    // Most calls are covered by no budget: one plain look settles that without a transaction. A budget
+    // created right after the look covers the next call, as if it had been created a moment later.
+    const [any] = await this.ds.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS n FROM budgets b WHERE (b.scope = 'account' AND b.scope_id = $1) OR (b.scope = 'session' AND b.scope_id = $2)
+         OR (b.scope = 'task' AND b.scope_id = (SELECT s.task_id FROM sessions s WHERE s.id = $2))`,
+      [accountId, sessionId],
+    );
+    if (!any || any.n === 0) return { reservationId: null, refused: null };
     return this.ds.transaction(async (m) => {
       const rows: BudgetEntity[] = await m
         .getRepository(BudgetEntity)

@@ -25,6 +25,7 @@ import { listCursor, toPage } from '../common/pagination';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
+import { WindowCache } from '../sessions/window-cache';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
 import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto, ShareDto } from './session-state.dto';
@@ -62,22 +63,28 @@ export class SessionStateService {
     private readonly pool: PoolService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly budgets: BudgetsService,
+    private readonly windows: WindowCache,
   ) {}
 
-  /** Runs a window operation under the session's turn lock, so it never interleaves with a turn. */
+  /**
+   * Runs a window operation under the session's turn lock, so it never interleaves with a turn. The lock
+   * statement returns the session row (one round trip); only a refused lock reads the row to say why.
+   */
   private async locked<T>(account: ResolvedAccount, id: string, op: (s: SessionEntity, lockId: string) => Promise<T>): Promise<T> {
-    const s0 = await this.sessions.mustFind(account, id);
-    if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id', FINAL);
     const lockId = uuidv7();
-    if (!(await this.repo.acquireTurnLock(s0.id, lockId, this.config.turnLockMs))) {
+    const got = isUuid(id) ? await this.repo.lockForTurn(account.id, id, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs) : null;
+    if (!got) {
+      const s0 = await this.sessions.mustFind(account, id);
+      if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id', FINAL);
       throw new ApiError('conflict', `Session '${s0.id}' is busy with another operation; retry when it has finished.`, 'session_id');
     }
-    const lease = this.repo.holdTurnLock(s0.id, lockId, this.config.turnLockMs);
+    const s = got.session;
+    const lease = this.repo.holdTurnLock(s.id, lockId, this.config.turnLockMs);
     try {
-      return await op(await this.sessions.mustFind(account, id), lockId);
+      return await op(s, lockId);
     } finally {
       lease.stop();
-      await this.repo.releaseTurnLock(s0.id, lockId).catch(() => undefined);
+      await this.repo.releaseTurnLock(s.id, lockId).catch(() => undefined);
     }
   }
 
@@ -240,7 +247,8 @@ export class SessionStateService {
       const policy = policyFromColumn(s.policy);
       const ratio = dto.ratio ?? policy.compressRatio;
       const keepRounds = dto.keep_rounds ?? policy.keepRounds;
-      const w = await this.repo.windowMessages(s, s.window);
+      // The turn that just ran on this session usually left its window in the cache (keyed by version).
+      const w = await this.windows.get(s, () => this.repo.windowMessages(s, s.window));
       // Compress as much as one summarizer call can take (like the rolling policy); the rest stays verbatim.
       const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, usableContext(this.config, this.models.get(s.model).contextWindow), s.tokenCalibration,
         summarizerInContext(this.config.summarizerContext, this.config.summarizerModel ?? s.model, s.model) ? pinnedTokensOf(s) + sumTokens(w.outlines) : 0);

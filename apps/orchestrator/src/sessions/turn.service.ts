@@ -134,9 +134,9 @@ export class TurnService {
     const incoming = this.normalize(dto.messages);
     assertAppendSize(incoming.reduce((n, m) => n + m.tokens, 0));
 
-    // One round trip: turn lock + idle lease renewal + the session row.
+    // One round trip: turn lock + idle lease renewal + the session row + whether the Idempotency-Key was used.
     const lockId = uuidv7();
-    const locked = isUuid(sessionId) ? await this.repo.lockForTurn(account.id, sessionId, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs) : null;
+    const locked = isUuid(sessionId) ? await this.repo.lockForTurn(account.id, sessionId, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs, idempotencyKey) : null;
     if (!locked) {
       const fresh = await this.sessions.mustFind(account, sessionId);
       if (idempotencyKey !== null) {
@@ -151,7 +151,8 @@ export class TurnService {
     const lease = this.repo.holdTurnLock(session.id, lockId, this.config.turnLockMs);
     try {
       let s = session;
-      if (idempotencyKey !== null) {
+      // The lock statement said whether the key was used: a new key costs no extra round trip.
+      if (idempotencyKey !== null && locked.keyUsed) {
         const replay = await this.replay(s.id, idempotencyKey, requestHash);
         if (replay) return { response: replay, state: null };
       }

@@ -368,16 +368,20 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       await stopIfCancelled();
       // Between rounds the heartbeat's view of a cancel is enough (the slot wait above read it fresh).
       await this.runRounds(account, task, child, sessionId, () => stopIfCancelled());
-      const outline = await this.childOutline(account, task, sessionId);
+      // A session created by this run has no compression of an earlier run to reuse.
+      const outline = await this.childOutline(account, task, sessionId, freshSession);
       // The merge, the child's completion and its session's close commit together (before the slot goes,
       // so `running` never counts more children than hold slots); a cancelled task merges nothing.
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
-      if (merged === 'cancelled') throw new TaskCancelled();
+      if (merged.result === 'cancelled') throw new TaskCancelled();
       // Over the merge budget, the master's outlines are folded (with this child's slot, so folds count against the pool).
-      if (!this.folding.has(taskId)) await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
+      // The master's whole window under the budget means its outlines are too: nothing to fold, nothing to read.
+      if (!this.folding.has(taskId) && merged.windowTokens > this.mergeBudgetTokens(task)) {
+        await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
+      }
       await this.pool.release(sessionId);
       // The slot goes to the account's next due child in this same job (runChildren).
-      return { merged: merged === 'merged', handOver: { id: account.id, sessionLimit: account.sessionLimit } };
+      return { merged: merged.result === 'merged', handOver: { id: account.id, sessionLimit: account.sessionLimit } };
     } catch (err) {
       // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
       if (cancelled.signal.reason === 'lost') return { merged: false };
@@ -454,10 +458,10 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   }
 
   /** The child's whole window compressed into one outline (reused if a previous attempt already made it). */
-  private async childOutline(account: ResolvedAccount, task: TaskEntity, sessionId: string): Promise<{ text: string; snapshotId: string | null; fromSeq: number; toSeq: number }> {
-    const last = await this.tasks.lastCompression(sessionId);
-    const s = (await this.tasks.findSession(sessionId))!;
-    if (!last || last.toSeq < s.lastSeq - 1) {
+  private async childOutline(account: ResolvedAccount, task: TaskEntity, sessionId: string, freshSession: boolean): Promise<{ text: string; snapshotId: string | null; fromSeq: number; toSeq: number }> {
+    const last = freshSession ? null : await this.tasks.lastCompression(sessionId);
+    const s = last ? (await this.tasks.findSession(sessionId))! : null;
+    if (!last || last.toSeq < s!.lastSeq - 1) {
       const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true });
       return { text: r.outline, snapshotId: r.snapshot_id, fromSeq: r.compressed_seqs[0], toSeq: r.compressed_seqs[1] };
     }
@@ -466,7 +470,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
   }
 
   /** Appends the child's outline (with provenance) to the master; the task_merges key makes it exactly once. */
-  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<'merged' | 'already' | 'cancelled'> {
+  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<{ result: 'merged' | 'already' | 'cancelled'; windowTokens: number }> {
     const parsed = parseOutline(o.text);
     const text = parsed
       ? renderOutline(withProvenance(parsed, { sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq }))
@@ -474,18 +478,22 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     const content = `[part ${child.index}: ${child.title}]\n${text}`;
     const tokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + content });
     const merged = await this.sessions.inTurnTransaction(task.masterSessionId, null, async (m, master) => {
-      const state = await this.tasks.lockForMerge(m, task.id, child.index);
-      if (!state || state.task === 'cancelled' || state.child === 'cancelled') return 'cancelled' as const;
       const seq = master.lastSeq + 1;
-      const fresh = await this.tasks.insertMerge(m, { taskId: task.id, childIndex: child.index, masterSessionId: master.id, masterSeq: seq, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq });
-      if (fresh) {
+      const state = await this.tasks.recordMerge(m, { taskId: task.id, childIndex: child.index, masterSessionId: master.id, masterSeq: seq, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq });
+      if (!state || state.task === 'cancelled' || state.child === 'cancelled') return { result: 'cancelled' as const, windowTokens: master.windowTokens };
+      if (state.fresh) {
         await this.sessions.insertMessages(m, [{ sessionId: master.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
         await this.sessions.updateSession(m, master.id, { lastSeq: seq, window: addOutline(master.window, seq), windowTokens: master.windowTokens + tokens, version: master.version + 1 });
       }
       await this.tasks.completeChild(m, task.id, child.index, sessionId);
-      return fresh ? ('merged' as const) : ('already' as const);
+      return { result: state.fresh ? ('merged' as const) : ('already' as const), windowTokens: master.windowTokens + (state.fresh ? tokens : 0) };
     });
-    return merged ?? 'cancelled';
+    return merged ?? { result: 'cancelled', windowTokens: 0 };
+  }
+
+  /** The master's outline budget (MERGE_BUDGET_SHARE of its usable window): past it, outlines are folded. */
+  private mergeBudgetTokens(task: TaskEntity): number {
+    return Math.floor(usableContext(this.config, this.models.get(task.model).contextWindow) * this.config.mergeBudgetShare);
   }
 
   /**
@@ -530,7 +538,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
    * A fold commits only if none of its outlines was folded meanwhile (another instance).
    */
   private async foldLoop(task: TaskEntity, account: ResolvedAccount): Promise<void> {
-    const budgetTokens = Math.floor(usableContext(this.config, this.models.get(task.model).contextWindow) * this.config.mergeBudgetShare);
+    const budgetTokens = this.mergeBudgetTokens(task);
     const opts = { budgetTokens, groupTokens: Math.max(1024, Math.floor(budgetTokens / 2)), maxGroup: 16 };
     for (;;) {
       const master = await this.tasks.findSession(task.masterSessionId);

@@ -83,16 +83,6 @@ export class TasksRepository {
     return (r.affected ?? 0) > 0;
   }
 
-  async insertMerge(m: EntityManager, row: Partial<TaskMergeEntity>): Promise<boolean> {
-    const r: unknown = await m.query(
-      `INSERT INTO task_merges (task_id, child_index, master_session_id, master_seq, child_session_id, snapshot_id, from_seq, to_seq)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (task_id, child_index) DO NOTHING RETURNING task_id`,
-      [row.taskId, row.childIndex, row.masterSessionId, row.masterSeq, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq],
-    );
-    const rows = Array.isArray(r) && Array.isArray(r[0]) ? r[0] : r;
-    return Array.isArray(rows) && rows.length > 0;
-  }
-
   findByIdempotencyKey(accountId: string, key: string): Promise<TaskEntity | null> {
     return this.ds.getRepository(TaskEntity).findOne({ where: { accountId, idempotencyKey: key } });
   }
@@ -223,22 +213,37 @@ export class TasksRepository {
     });
   }
 
-  /** Inside the master's turn transaction: the task row shared-locked (against a concurrent cancel) and the child's status. */
-  async lockForMerge(m: EntityManager, taskId: string, index: number): Promise<{ task: TaskStatus; child: TaskChildStatus } | null> {
-    const rows: Array<{ task: TaskStatus; child: TaskChildStatus }> = await m.query(
-      `SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2 WHERE t.id = $1 FOR SHARE OF t`,
-      [taskId, index],
-    );
+  /**
+   * Inside the master's turn transaction, one statement: the task row shared-locked (against a concurrent
+   * cancel, re-read if one committed meanwhile), and the merge row inserted unless the task or the child
+   * was cancelled. `fresh`: this call wrote it (the (task, child) key makes a merge exactly once).
+   */
+  async recordMerge(m: EntityManager, row: Pick<TaskMergeEntity, 'taskId' | 'childIndex' | 'masterSessionId' | 'masterSeq' | 'childSessionId' | 'snapshotId' | 'fromSeq' | 'toSeq'>): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean } | null> {
+    const rows = firstResultRows(
+      await m.query(
+        `WITH s AS (
+           SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2::int WHERE t.id = $1::uuid FOR SHARE OF t
+         ), ins AS (
+           INSERT INTO task_merges (task_id, child_index, master_session_id, master_seq, child_session_id, snapshot_id, from_seq, to_seq)
+           SELECT $1::uuid, $2::int, $3::uuid, $4::int, $5::uuid, $6::uuid, $7::int, $8::int FROM s WHERE s.task <> 'cancelled' AND s.child <> 'cancelled'
+           ON CONFLICT (task_id, child_index) DO NOTHING RETURNING task_id
+         )
+         SELECT s.task, s.child, EXISTS (SELECT 1 FROM ins) AS fresh FROM s`,
+        [row.taskId, row.childIndex, row.masterSessionId, row.masterSeq, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq],
+      ),
+    ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean }>;
     return rows[0] ?? null;
   }
 
-  /** The child's completion, written with its merge: child succeeded and its session closed. */
+  /** The child's completion, written with its merge (one statement): child succeeded and its session closed. */
   async completeChild(m: EntityManager, taskId: string, index: number, sessionId: string): Promise<void> {
     await m.query(
-      `UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued') RETURNING ${NOTIFY_CHILD}`,
-      [taskId, index],
+      `WITH c AS (
+         UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL
+         WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued') RETURNING ${NOTIFY_CHILD})
+       UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $3 AND status <> 'closed' AND (SELECT count(*) FROM c) >= 0`,
+      [taskId, index, sessionId],
     );
-    await m.query(`UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $1 AND status <> 'closed'`, [sessionId]);
   }
 
   lastCompression(sessionId: string): Promise<CompressionEntity | null> {
