@@ -30,7 +30,7 @@ import { SessionsRepository } from '../sessions/sessions.repository';
 import { CompactionMetrics } from './compaction-metrics';
 import { FragmentsService } from '../fragments/fragments.service';
 import { Summarizer, type SummaryFormat } from './summarizer';
-import { SessionStateRepository } from './session-state.repository';
+import { SessionStateRepository, type CompactionWrite } from './session-state.repository';
 
 export interface WindowContents {
   outlines: StoredMessage[];
@@ -200,40 +200,52 @@ export class Compactor {
     const snapshotId = uuidv7();
     const spend = summary.spend;
 
-    const result = await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
-      // The snapshot of the window before the compaction is part of the compaction's transaction.
-      await this.recordSnapshot(m, account.id, locked, snapshotId, req.snapshotReason, null);
-      const outlineSeq = locked.lastSeq + 1;
+    // Everything the commit writes follows from the session row it applies to (`base`).
+    const plan = (base: SessionEntity): CompactionWrite & { res: CompressResult } => {
+      const outlineSeq = base.lastSeq + 1;
       const keepFromSeq = req.keepFromSeq ?? outlineSeq + 1;
-      const window = applyCompaction(locked.window, { keepFromSeq, outlineSeq, foldOutlines: req.foldOutlines });
+      const window = applyCompaction(base.window, { keepFromSeq, outlineSeq, foldOutlines: req.foldOutlines });
       const kept = w.recent.filter((msg) => msg.seq >= keepFromSeq);
-      const windowTokensAfter = pinnedTokensOf(locked) + (req.foldOutlines ? 0 : sumTokens(w.outlines)) + outlineTokens + sumTokens(kept);
-      await this.sessions.insertMessages(m, [{ sessionId: s.id, seq: outlineSeq, role: 'system', content: text, tokens: outlineTokens, kind: 'outline', turnId: null }]);
-      await this.sessions.updateSession(m, s.id, {
-        lastSeq: outlineSeq,
-        window,
-        windowTokens: windowTokensAfter,
-        version: locked.version + 1,
-        promptTokens: String(Number(locked.promptTokens) + spend.prompt),
-        cachedTokens: String(Number(locked.cachedTokens) + spend.cached),
-        cacheWriteTokens: String(Number(locked.cacheWriteTokens) + spend.cacheWrite),
-        completionTokens: String(Number(locked.completionTokens) + spend.completion),
-        costUsd: (Number(locked.costUsd) + spend.cost).toFixed(8),
-      });
+      const windowTokensAfter = pinnedTokensOf(base) + (req.foldOutlines ? 0 : sumTokens(w.outlines)) + outlineTokens + sumTokens(kept);
       const achievedRatio = Math.round((inputTokens / Math.max(1, outlineTokens)) * 100) / 100;
-      await this.state.insertCompression(m, {
-        id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
-        inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
-      });
       const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false, inContext);
       const res: CompressResult = {
         snapshotId, compressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
-        fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: locked.windowTokens, windowTokensAfter,
+        fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: base.windowTokens, windowTokensAfter,
         targetTokens, ratio: req.ratio, format, form: summary.form, path, summarizerCalls: spend.calls, costUsd: Math.round(spend.cost * 1e8) / 1e8,
         expectedCostUsd, facts: factReport,
       };
-      await this.state.event(m, s.id, req.trigger === 'rolling' ? 'compaction' : 'compression', eventData(res));
-      return res;
+      // The snapshot of the window before the compaction is part of the compaction's commit.
+      const snapshot = snapshotRow(account.id, base, snapshotId, req.snapshotReason, null);
+      return {
+        res,
+        snapshot,
+        outline: { seq: outlineSeq, content: text, tokens: outlineTokens },
+        session: {
+          lastSeq: outlineSeq,
+          window,
+          windowTokens: windowTokensAfter,
+          promptTokens: String(Number(base.promptTokens) + spend.prompt),
+          cachedTokens: String(Number(base.cachedTokens) + spend.cached),
+          cacheWriteTokens: String(Number(base.cacheWriteTokens) + spend.cacheWrite),
+          completionTokens: String(Number(base.completionTokens) + spend.completion),
+          costUsd: (Number(base.costUsd) + spend.cost).toFixed(8),
+        },
+        compression: {
+          id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
+          inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
+        },
+        events: [snapshot.event, { type: req.trigger === 'rolling' ? 'compaction' : 'compression', data: eventData(res) }],
+      };
+    };
+    // One statement, guarded by the turn lock and the version of the row the caller read under that lock;
+    // should the row have moved on (nothing changes it under a held lock but a merge into a master),
+    // the commit is planned again from the row locked in a transaction.
+    const fast = plan(s);
+    let result: CompressResult | null = (await this.state.commitCompaction(null, s.id, lockId, s.version, fast)) ? fast.res : null;
+    result ??= await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
+      const again = plan(locked);
+      return (await this.state.commitCompaction(m, s.id, lockId, locked.version, again)) ? again.res : null;
     });
     if (!result) throw new Error('the session changed while it was being compressed');
     this.metrics.compacted(s.accountId, req.trigger, method, path, spend.cost, factReport);
@@ -336,9 +348,18 @@ export class Compactor {
 
   /** The snapshot row of the session's window as it is, and its event, in the caller's transaction. */
   private async recordSnapshot(m: EntityManager, accountId: string, s: SessionEntity, id: string, reason: SnapshotReason, label: string | null): Promise<void> {
-    await this.state.insertSnapshot({ id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null }, m);
-    await this.state.event(m, s.id, 'snapshot', { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label });
+    const { event, ...row } = snapshotRow(accountId, s, id, reason, label);
+    await this.state.insertSnapshot(row, m);
+    await this.state.event(m, s.id, event.type, event.data);
   }
+}
+
+/** The snapshot of the session's window as it is, and the event that records it. */
+function snapshotRow(accountId: string, s: SessionEntity, id: string, reason: SnapshotReason, label: string | null) {
+  return {
+    id, sessionId: s.id, accountId, atSeq: s.lastSeq, window: s.window, windowTokens: s.windowTokens, fragmentRefs: s.fragmentRefs ?? [], reason, label, shareTokenHash: null,
+    event: { type: 'snapshot' as const, data: { snapshot_id: id, reason, at_seq: s.lastSeq, window_tokens: s.windowTokens, label } as Record<string, unknown> },
+  };
 }
 
 /** Rough size of the summarizer's fixed system prompt, so the compression call itself always fits. */

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { CompressionEntity, firstResultRows, SessionEventEntity, SessionEventType, SnapshotEntity } from '@so/persistence';
+import { CompressionEntity, firstResultRows, SessionEventEntity, SessionEventType, SnapshotEntity, type SessionEntity } from '@so/persistence';
 
 export interface LineageRow {
   id: string;
@@ -23,6 +23,16 @@ export interface LineageRow {
   snapshots: unknown[] | null;
   outlines: unknown[] | null;
   merged_outlines: unknown[] | null;
+}
+
+/** What a compaction writes: the session's new window and totals, its snapshot, outline, compression row and events. */
+export interface CompactionWrite {
+  session: Pick<SessionEntity, 'lastSeq' | 'window' | 'windowTokens' | 'promptTokens' | 'cachedTokens' | 'cacheWriteTokens' | 'completionTokens' | 'costUsd'>;
+  snapshot: Pick<SnapshotEntity, 'id' | 'sessionId' | 'accountId' | 'atSeq' | 'window' | 'windowTokens' | 'fragmentRefs' | 'reason' | 'label'>;
+  outline: { seq: number; content: string; tokens: number };
+  compression: Pick<CompressionEntity, 'id' | 'sessionId' | 'snapshotId' | 'fromSeq' | 'toSeq' | 'outlineSeq' | 'inputTokens' | 'outputTokens' | 'achievedRatio' | 'targetRatio' | 'method' | 'trigger'>;
+  /** In order: ids follow it. */
+  events: Array<{ type: SessionEventType; data: Record<string, unknown> }>;
 }
 
 /** Snapshots, compressions and the session event log. */
@@ -66,6 +76,44 @@ export class SessionStateRepository {
 
   async insertCompression(m: EntityManager, c: Partial<CompressionEntity>): Promise<void> {
     await m.getRepository(CompressionEntity).insert(c);
+  }
+
+  /**
+   * A compaction in ONE statement (atomic on its own, one round trip): the session update is guarded by
+   * the turn lock and the version the write was planned from; the snapshot, the outline message, the
+   * compression row and the events are inserted only if it matched. False when the guard failed (nothing written).
+   */
+  async commitCompaction(m: EntityManager | null, sessionId: string, lockId: string, expectedVersion: number, c: CompactionWrite): Promise<boolean> {
+    const rows = firstResultRows(
+      await (m ?? this.ds.manager).query(
+        `WITH upd AS (
+           UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = version + 1, prompt_tokens = $7, cached_tokens = $8,
+             cache_write_tokens = $9, completion_tokens = $10, cost_usd = $11, updated_at = now()
+           WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
+         ), snap AS (
+           INSERT INTO snapshots (id, session_id, account_id, at_seq, "window", window_tokens, fragment_refs, reason, label)
+           SELECT $12::uuid, upd.id, $13::uuid, $14::int, $15::jsonb, $16::int, $17::jsonb, $18::text, $19::text FROM upd RETURNING id
+         ), msg AS (
+           INSERT INTO messages (session_id, seq, role, content, tokens, kind) SELECT upd.id, $4::int, 'system', $20::text, $21::int, 'outline' FROM upd
+         ), comp AS (
+           INSERT INTO compressions (id, session_id, snapshot_id, from_seq, to_seq, outline_seq, input_tokens, output_tokens, achieved_ratio, target_ratio, method, "trigger")
+           SELECT $22::uuid, upd.id, snap.id, $23::int, $24::int, $4::int, $25::int, $26::int, $27::float8, $28::float8, $29::text, $30::text FROM upd, snap
+         ), ev AS (
+           INSERT INTO session_events (session_id, type, data)
+           SELECT upd.id, e.v->>'type', e.v->'data' FROM upd CROSS JOIN jsonb_array_elements($31::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+         )
+         SELECT id FROM upd`,
+        [
+          sessionId, lockId, expectedVersion,
+          c.session.lastSeq, JSON.stringify(c.session.window), c.session.windowTokens, c.session.promptTokens, c.session.cachedTokens, c.session.cacheWriteTokens, c.session.completionTokens, c.session.costUsd,
+          c.snapshot.id, c.snapshot.accountId, c.snapshot.atSeq, JSON.stringify(c.snapshot.window), c.snapshot.windowTokens, JSON.stringify(c.snapshot.fragmentRefs ?? []), c.snapshot.reason, c.snapshot.label,
+          c.outline.content, c.outline.tokens,
+          c.compression.id, c.compression.fromSeq, c.compression.toSeq, c.compression.inputTokens, c.compression.outputTokens, c.compression.achievedRatio, c.compression.targetRatio, c.compression.method, c.compression.trigger,
+          JSON.stringify(c.events),
+        ],
+      ),
+    );
+    return rows.length > 0;
   }
 
   async event(m: EntityManager | null, sessionId: string, type: SessionEventType, data: Record<string, unknown>): Promise<void> {
