@@ -104,6 +104,8 @@ interface RunResult {
   samples_at_limit_share: number;
   sim: { requests: number; peak_concurrency: number; errors_429: number; by_purpose: Record<string, number> };
   interval_overlap_peak: number;
+  /** Children holding a slot, averaged per 250 ms from the POST. */
+  slots_held_every_250ms: number[];
   /** Postgres transactions (every autocommit statement is one) of the whole database during the run, per child; includes the sampler's. */
   db_transactions_per_child: number;
   /** Sum of the children's upstream latency / sum of their slot-held time: how much of a held slot is an upstream call. */
@@ -225,6 +227,13 @@ async function main(): Promise<number> {
       let cur = 0;
       let overlap = 0;
       for (const e of events) overlap = Math.max(overlap, (cur += e.d));
+      // Children holding a slot, averaged over 250 ms buckets from the POST: where the pool sat partly idle.
+      const bucketMs = 250;
+      const timeline = Array.from({ length: Math.ceil((lastEnd - postStart) / bucketMs) }, (_, i) => {
+        const from = postStart + i * bucketMs;
+        const to = from + bucketMs;
+        return round(ok.reduce((a, k) => a + Math.max(0, Math.min(to, k.f!) - Math.max(from, k.s!)), 0) / bucketMs, 1);
+      });
       const st = sim.stats().keys[simKey];
       const gaps = samples.slice(1).map((s, i) => s.t - samples[i].t);
       const peak = Math.max(0, ...samples.map((s) => s.n));
@@ -255,6 +264,7 @@ async function main(): Promise<number> {
         samples_at_limit_share: round(during.filter((s) => s.n >= P.session_limit).length / Math.max(1, during.length), 3),
         sim: { requests: st?.requests ?? 0, peak_concurrency: st?.peak_concurrency ?? 0, errors_429: st?.errors['429'] ?? 0, by_purpose: st?.by_purpose ?? {} },
         interval_overlap_peak: overlap,
+        slots_held_every_250ms: timeline,
         db_transactions_per_child: round((xactAfter - xactBefore) / n, 1),
         upstream_share_of_slot_time: round(ok.reduce((a, k) => a + (upBySession.get(k.session_id) ?? 0), 0) / Math.max(1, childMs.reduce((a, b) => a + b, 0)), 3),
       };
