@@ -127,6 +127,8 @@ describe('coordinator (tasks) end to end', () => {
     // The window that would be sent now holds the same 100 outlines (then the final turn).
     const ctx = await api(a, 'GET', `/v1/sessions/${masterId}/context`);
     expect(ctx.body.messages.filter((m: { content: string }) => m.content.startsWith('[outline'))).toHaveLength(100);
+    // The merges moved the master's window one outline at a time, in the order they were written.
+    expect(ctx.body.window.outline_seqs).toEqual(outlines.map((o) => o.seq));
     expect(ctx.body.tokens.outlines).toBeGreaterThan(0);
 
     // Every slot comes back; only the master stays parked.

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import {
-  addOutline,
   DEFAULT_ROLLING_POLICY,
   foldHeader,
   foldOutlinesInWindow,
@@ -477,18 +476,12 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       : o.text;
     const content = `[part ${child.index}: ${child.title}]\n${text}`;
     const tokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + content });
-    const merged = await this.sessions.inTurnTransaction(task.masterSessionId, null, async (m, master) => {
-      const seq = master.lastSeq + 1;
-      const state = await this.tasks.recordMerge(m, { taskId: task.id, childIndex: child.index, masterSessionId: master.id, masterSeq: seq, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq });
-      if (!state || state.task === 'cancelled' || state.child === 'cancelled') return { result: 'cancelled' as const, windowTokens: master.windowTokens };
-      if (state.fresh) {
-        await this.sessions.insertMessages(m, [{ sessionId: master.id, seq, role: 'system', content, tokens, kind: 'outline', turnId: null }]);
-        await this.sessions.updateSession(m, master.id, { lastSeq: seq, window: addOutline(master.window, seq), windowTokens: master.windowTokens + tokens, version: master.version + 1 });
-      }
-      await this.tasks.completeChild(m, task.id, child.index, sessionId);
-      return { result: state.fresh ? ('merged' as const) : ('already' as const), windowTokens: master.windowTokens + (state.fresh ? tokens : 0) };
-    });
-    return merged ?? { result: 'cancelled', windowTokens: 0 };
+    const r = await this.tasks.mergeChild(
+      { taskId: task.id, childIndex: child.index, masterSessionId: task.masterSessionId, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq },
+      { content, tokens },
+    );
+    if (!r || r.task === 'cancelled' || r.child === 'cancelled') return { result: 'cancelled', windowTokens: r?.windowTokens ?? 0 };
+    return { result: r.fresh ? 'merged' : 'already', windowTokens: r.windowTokens };
   }
 
   /** The master's outline budget (MERGE_BUDGET_SHARE of its usable window): past it, outlines are folded. */

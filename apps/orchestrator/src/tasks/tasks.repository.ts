@@ -214,36 +214,49 @@ export class TasksRepository {
   }
 
   /**
-   * Inside the master's turn transaction, one statement: the task row shared-locked (against a concurrent
-   * cancel, re-read if one committed meanwhile), and the merge row inserted unless the task or the child
-   * was cancelled. `fresh`: this call wrote it (the (task, child) key makes a merge exactly once).
+   * A child's merge and completion in ONE statement (atomic, one round trip):
+   * - the master row is locked (merges of a task serialize on it; the lock re-reads a row that moved on)
+   *   and the task row shared-locked against a concurrent cancel (re-read if one committed meanwhile);
+   * - unless the task or the child was cancelled: the merge ledger row (the (task, child) key makes a
+   *   merge exactly once), and only if it is new, the outline as the master's next message and the
+   *   master's window with it (addOutline: the seq appended to outlineSeqs; ranges unchanged), then the
+   *   child succeeded and its session closed.
+   * `windowTokens`: the master's window after the merge.
    */
-  async recordMerge(m: EntityManager, row: Pick<TaskMergeEntity, 'taskId' | 'childIndex' | 'masterSessionId' | 'masterSeq' | 'childSessionId' | 'snapshotId' | 'fromSeq' | 'toSeq'>): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean } | null> {
+  async mergeChild(row: Pick<TaskMergeEntity, 'taskId' | 'childIndex' | 'masterSessionId' | 'childSessionId' | 'snapshotId' | 'fromSeq' | 'toSeq'>, outline: { content: string; tokens: number }): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; windowTokens: number } | null> {
     const rows = firstResultRows(
-      await m.query(
-        `WITH s AS (
+      await this.ds.query(
+        `WITH m AS (
+           SELECT id, last_seq, window_tokens FROM sessions WHERE id = $3::uuid FOR UPDATE
+         ), s AS (
            SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2::int WHERE t.id = $1::uuid FOR SHARE OF t
+         ), ok AS (
+           SELECT m.id, m.last_seq + 1 AS seq FROM m, s WHERE s.task <> 'cancelled' AND s.child <> 'cancelled'
          ), ins AS (
            INSERT INTO task_merges (task_id, child_index, master_session_id, master_seq, child_session_id, snapshot_id, from_seq, to_seq)
-           SELECT $1::uuid, $2::int, $3::uuid, $4::int, $5::uuid, $6::uuid, $7::int, $8::int FROM s WHERE s.task <> 'cancelled' AND s.child <> 'cancelled'
-           ON CONFLICT (task_id, child_index) DO NOTHING RETURNING task_id
+           SELECT $1::uuid, $2::int, ok.id, ok.seq, $4::uuid, $5::uuid, $6::int, $7::int FROM ok
+           ON CONFLICT (task_id, child_index) DO NOTHING RETURNING master_seq
+         ), msg AS (
+           INSERT INTO messages (session_id, seq, role, content, tokens, kind) SELECT $3::uuid, ins.master_seq, 'system', $8::text, $9::int, 'outline' FROM ins
+         ), upd AS (
+           UPDATE sessions x SET last_seq = ins.master_seq, version = x.version + 1, window_tokens = x.window_tokens + $9::int, updated_at = now(),
+             "window" = jsonb_set(x."window", '{outlineSeqs}', COALESCE(x."window"->'outlineSeqs', '[]'::jsonb) || to_jsonb(ins.master_seq))
+           FROM ins WHERE x.id = $3::uuid RETURNING x.window_tokens
+         ), done AS (
+           UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL
+           WHERE task_id = $1::uuid AND index = $2::int AND status IN ('running', 'queued') AND EXISTS (SELECT 1 FROM ok) RETURNING ${NOTIFY_CHILD}
+         ), closed AS (
+           UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $4::uuid AND status <> 'closed' AND EXISTS (SELECT 1 FROM ok) RETURNING id
          )
-         SELECT s.task, s.child, EXISTS (SELECT 1 FROM ins) AS fresh FROM s`,
-        [row.taskId, row.childIndex, row.masterSessionId, row.masterSeq, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq],
+         SELECT s.task, s.child, EXISTS (SELECT 1 FROM ins) AS fresh,
+                COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) AS window_tokens,
+                (SELECT count(*) FROM done) + (SELECT count(*) FROM closed) >= 0 AS written
+         FROM s`,
+        [row.taskId, row.childIndex, row.masterSessionId, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq, outline.content, outline.tokens],
       ),
-    ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean }>;
-    return rows[0] ?? null;
-  }
-
-  /** The child's completion, written with its merge (one statement): child succeeded and its session closed. */
-  async completeChild(m: EntityManager, taskId: string, index: number, sessionId: string): Promise<void> {
-    await m.query(
-      `WITH c AS (
-         UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL
-         WHERE task_id = $1 AND index = $2 AND status IN ('running', 'queued') RETURNING ${NOTIFY_CHILD})
-       UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $3 AND status <> 'closed' AND (SELECT count(*) FROM c) >= 0`,
-      [taskId, index, sessionId],
-    );
+    ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; window_tokens: number }>;
+    const r = rows[0];
+    return r ? { task: r.task, child: r.child, fresh: r.fresh, windowTokens: Number(r.window_tokens) } : null;
   }
 
   lastCompression(sessionId: string): Promise<CompressionEntity | null> {
