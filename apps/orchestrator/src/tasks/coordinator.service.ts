@@ -307,20 +307,13 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
       if (r.skipped) break;
       ran++;
       if (r.merged) merged++;
-      next = r.handOver ? await this.nextDueChild(r.handOver).catch(() => null) : null;
+      next = r.next ?? null;
     }
     return { ran, merged };
   }
 
-  private async nextDueChild(account: { id: string; sessionLimit: number }): Promise<{ taskId: string; index: number } | null> {
-    const due = await this.tasks.dueChildrenOfAccount(account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit));
-    if (!due.length) return null;
-    // More slots free than this hand-over fills (a slot given back elsewhere): the rest go through the queue.
-    if (due.length > 1) void this.dispatch(account);
-    return { taskId: due[0].taskId, index: due[0].index };
-  }
-
-  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; handOver?: { id: string; sessionLimit: number } }> {
+  /** `next`: the account's child that takes the slot this run gave back (see runChildren). */
+  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; next?: { taskId: string; index: number } | null }> {
     const runId = uuidv7();
     // Longer than a slot's lease: a dead run's slot has lapsed (and is reclaimed) before its child is taken over.
     const claimMs = Math.ceil(this.config.poolLeaseTtlMs * 1.5);
@@ -336,6 +329,8 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     const sessionId = child.sessionId!;
     const cancelled = new AbortController();
     this.runs.set(cancelled, taskId);
+    // Set once a look after this run's commit saw children of the task still open: no final is due yet.
+    let finishChecked = false;
     // The heartbeat renews the claim and sees a cancel (or a lost claim) in the same round trip.
     const heartbeat = setInterval(() => {
       this.tasks.renewClaim(taskId, index, runId, claimMs).then((r) => {
@@ -379,8 +374,13 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
       }
       await this.pool.release(sessionId);
+      // One round trip says whether the task's last child just ended and which child takes the slot next.
+      const after = await this.tasks.afterChild(taskId, account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit)).catch(() => null);
+      finishChecked = after !== null && after.open > 0;
+      // More slots free than this hand-over fills (a slot given back elsewhere), or no answer: the rest go through the queue.
+      if (!after || after.due.length > 1) void this.dispatch(account);
       // The slot goes to the account's next due child in this same job (runChildren).
-      return { merged: merged.result === 'merged', handOver: { id: account.id, sessionLimit: account.sessionLimit } };
+      return { merged: merged.result === 'merged', next: after?.due[0] ?? null };
     } catch (err) {
       // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
       if (cancelled.signal.reason === 'lost') return { merged: false };
@@ -416,7 +416,7 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     } finally {
       clearInterval(heartbeat);
       this.runs.delete(cancelled);
-      await this.maybeFinish(taskId).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'finish check failed'));
+      if (!finishChecked) await this.maybeFinish(taskId).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'finish check failed'));
     }
   }
 

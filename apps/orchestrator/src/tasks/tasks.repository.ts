@@ -18,6 +18,28 @@ export const TASK_CANCEL_CHANNEL = 'task_cancel';
 const NOTIFY_TASK = `pg_notify('${TASK_EVENTS_CHANNEL}', id::text)`;
 const NOTIFY_CHILD = `pg_notify('${TASK_EVENTS_CHANNEL}', task_id::text)`;
 
+/**
+ * The account's children that can take a slot now ($1 account, $2 its pool limit, $3 the cap of all its
+ * tasks without max_parallel), as the CTE `due_now`: oldest first per task, within each task's max_parallel,
+ * the account's free slots and the tasks' share of them.
+ */
+const DUE_CHILDREN_SQL = `WITH live AS (
+         SELECT task_id, count(*)::int AS n FROM session_leases WHERE account_id = $1 AND expires_at > now() GROUP BY task_id
+       ), due AS (
+         SELECT c.task_id, c.index, c.runs, row_number() OVER (PARTITION BY c.task_id ORDER BY c.index) AS rn,
+                COALESCE((t.options->>'max_parallel')::int, 2147483647) - COALESCE(l.n, 0) AS task_free
+         FROM task_children c JOIN tasks t ON t.id = c.task_id LEFT JOIN live l ON l.task_id = c.task_id
+         WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND c.status IN ('queued', 'running')
+           AND (c.claimed_until IS NULL OR c.claimed_until < now())
+       ), due_now AS (
+         SELECT task_id, index, runs FROM due WHERE rn <= task_free ORDER BY rn, task_id
+         LIMIT GREATEST(0, LEAST(
+         $2 - (SELECT COALESCE(sum(n), 0) FROM live),
+         -- tasks without max_parallel leave the reserve to interactive sessions
+         (CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND t.options->>'max_parallel' IS NOT NULL)
+               THEN $2 ELSE $3 END) - (SELECT COALESCE(sum(n), 0) FROM live WHERE task_id IS NOT NULL)))::int
+       )`;
+
 /** Tasks, their children and the merge ledger. */
 @Injectable()
 export class TasksRepository {
@@ -105,25 +127,22 @@ export class TasksRepository {
    * Children beyond that wait in Postgres, not in the queue, so they hold no worker.
    */
   async dueChildrenOfAccount(accountId: string, poolLimit: number, tasksCap: number): Promise<Array<{ taskId: string; index: number; runs: number }>> {
-    const rows: Array<{ task_id: string; index: number; runs: number }> = await this.ds.query(
-      `WITH live AS (
-         SELECT task_id, count(*)::int AS n FROM session_leases WHERE account_id = $1 AND expires_at > now() GROUP BY task_id
-       ), due AS (
-         SELECT c.task_id, c.index, c.runs, row_number() OVER (PARTITION BY c.task_id ORDER BY c.index) AS rn,
-                COALESCE((t.options->>'max_parallel')::int, 2147483647) - COALESCE(l.n, 0) AS task_free
-         FROM task_children c JOIN tasks t ON t.id = c.task_id LEFT JOIN live l ON l.task_id = c.task_id
-         WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND c.status IN ('queued', 'running')
-           AND (c.claimed_until IS NULL OR c.claimed_until < now())
-       )
-       SELECT task_id, index, runs FROM due WHERE rn <= task_free ORDER BY rn, task_id
-       LIMIT GREATEST(0, LEAST(
-         $2 - (SELECT COALESCE(sum(n), 0) FROM live),
-         -- tasks without max_parallel leave the reserve to interactive sessions
-         (CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND t.options->>'max_parallel' IS NOT NULL)
-               THEN $2 ELSE $3 END) - (SELECT COALESCE(sum(n), 0) FROM live WHERE task_id IS NOT NULL)))::int`,
-      [accountId, poolLimit, tasksCap],
-    );
+    const rows: Array<{ task_id: string; index: number; runs: number }> = await this.ds.query(`${DUE_CHILDREN_SQL} SELECT task_id, index, runs FROM due_now`, [accountId, poolLimit, tasksCap]);
     return rows.map((r) => ({ taskId: r.task_id, index: r.index, runs: r.runs }));
+  }
+
+  /**
+   * After a child gave its slot back, one round trip: how many children of its task are still queued
+   * or running (none: the final answer is due) and the account's children that can take a slot now.
+   */
+  async afterChild(taskId: string, accountId: string, poolLimit: number, tasksCap: number): Promise<{ open: number; due: Array<{ taskId: string; index: number; runs: number }> }> {
+    const rows: Array<{ open: number; due: Array<{ task_id: string; index: number; runs: number }> | null }> = await this.ds.query(
+      `${DUE_CHILDREN_SQL}
+       SELECT (SELECT count(*)::int FROM task_children WHERE task_id = $4 AND status IN ('queued', 'running')) AS open,
+              (SELECT json_agg(json_build_object('task_id', task_id, 'index', index, 'runs', runs)) FROM due_now) AS due`,
+      [accountId, poolLimit, tasksCap, taskId],
+    );
+    return { open: rows[0]?.open ?? 0, due: (rows[0]?.due ?? []).map((r) => ({ taskId: r.task_id, index: r.index, runs: r.runs })) };
   }
 
   /**
