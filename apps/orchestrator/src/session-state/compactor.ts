@@ -52,6 +52,8 @@ export interface CompressRequest {
   maxOutlineTokens?: number;
   /** The upstream cache had gone cold (idle past its TTL): the prefix rewrite costs nothing extra. */
   cacheCold?: boolean;
+  /** false: the caller's turn lock read that no budget covers the session (CallContext.budgeted). */
+  budgeted?: boolean;
 }
 
 /** What the fact guard found: hard facts in the range, kept by the model, restored verbatim, and dropped (named). */
@@ -155,7 +157,7 @@ export class Compactor {
 
     // Summarizer calls are billed to the session like its turns.
     const summary = await this.summarizer.summarize(
-      { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts },
+      { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts, budgeted: req.budgeted },
       model,
       messages,
       { format, maxTokens: summarizerReplyTokens(inputTokens, req.ratio), targetTokens, tools: inContext ? s.tools : null },

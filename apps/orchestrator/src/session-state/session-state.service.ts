@@ -70,7 +70,7 @@ export class SessionStateService {
    * Runs a window operation under the session's turn lock, so it never interleaves with a turn. The lock
    * statement returns the session row (one round trip); only a refused lock reads the row to say why.
    */
-  private async locked<T>(account: ResolvedAccount, id: string, op: (s: SessionEntity, lockId: string) => Promise<T>): Promise<T> {
+  private async locked<T>(account: ResolvedAccount, id: string, op: (s: SessionEntity, lockId: string, budgeted: boolean) => Promise<T>): Promise<T> {
     const lockId = uuidv7();
     const got = isUuid(id) ? await this.repo.lockForTurn(account.id, id, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs) : null;
     if (!got) {
@@ -81,7 +81,7 @@ export class SessionStateService {
     const s = got.session;
     const lease = this.repo.holdTurnLock(s.id, lockId, this.config.turnLockMs);
     try {
-      return await op(s, lockId);
+      return await op(s, lockId, got.budgeted);
     } finally {
       lease.stop();
       await this.repo.releaseTurnLock(s.id, lockId).catch(() => undefined);
@@ -243,7 +243,7 @@ export class SessionStateService {
   }
 
   async compress(account: ResolvedAccount, id: string, dto: CompressDto, opts: { allowGrowth?: boolean } = {}) {
-    return this.locked(account, id, async (s, lockId) => {
+    return this.locked(account, id, async (s, lockId, budgeted) => {
       const policy = policyFromColumn(s.policy);
       const ratio = dto.ratio ?? policy.compressRatio;
       const keepRounds = dto.keep_rounds ?? policy.keepRounds;
@@ -264,6 +264,7 @@ export class SessionStateService {
         trigger: 'manual',
         snapshotReason: 'pre-compress',
         allowGrowth: opts.allowGrowth,
+        budgeted,
       });
       return {
         outline: r.outline,

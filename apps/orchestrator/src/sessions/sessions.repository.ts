@@ -91,14 +91,15 @@ export class SessionsRepository {
 
   /**
    * The turn's first round trip: takes the turn lock (free or expired), renews the session's idle pool
-   * lease, and returns the session row and whether a turn already used `idempotencyKey`, all in one statement. Null when the lock is not free, the
+   * lease, and returns the session row, whether a turn already used `idempotencyKey` and whether any budget
+   * covers the session (`budgeted`: false lets its calls skip the reservation), all in one statement. Null when the lock is not free, the
    * session is closed, or it is not this account's.
    * Its commit does not wait for the WAL flush (synchronous_commit off for this statement's transaction,
    * set_config(..., true)): the lock and the lease are leases that lapse on their own, so a database crash
    * that loses them loses nothing, and the turn's commit (commitTurn, durable) flushes them with it.
    * Other connections see the lock at once either way. One fsync per turn instead of two.
    */
-  async lockForTurn(accountId: string, sessionId: string, lockId: string, lockTtlMs: number, idleLeaseTtlMs: number, idempotencyKey: string | null = null): Promise<{ session: SessionEntity; hasLease: boolean; keyUsed: boolean } | null> {
+  async lockForTurn(accountId: string, sessionId: string, lockId: string, lockTtlMs: number, idleLeaseTtlMs: number, idempotencyKey: string | null = null): Promise<{ session: SessionEntity; hasLease: boolean; keyUsed: boolean; budgeted: boolean } | null> {
     const rows: Array<Record<string, unknown>> = firstResultRows(
       await this.ds.query(
         `WITH lease AS (
@@ -109,12 +110,14 @@ export class SessionsRepository {
          WHERE id = $1 AND account_id = $2 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now())
            AND set_config('synchronous_commit', 'off', true) IS NOT NULL
          RETURNING *, EXISTS (SELECT 1 FROM lease) AS has_lease,
-           ($6::text IS NOT NULL AND EXISTS (SELECT 1 FROM turns t WHERE t.session_id = $1 AND t.idempotency_key = $6)) AS key_used`,
+           ($6::text IS NOT NULL AND EXISTS (SELECT 1 FROM turns t WHERE t.session_id = $1 AND t.idempotency_key = $6)) AS key_used,
+           EXISTS (SELECT 1 FROM budgets b WHERE (b.scope = 'account' AND b.scope_id = $2) OR (b.scope = 'session' AND b.scope_id = $1)
+                     OR (b.scope = 'task' AND b.scope_id = sessions.task_id)) AS budgeted`,
         [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs), idempotencyKey],
       ),
     ) as never;
     if (!rows.length) return null;
-    return { session: this.sessionFromRow(rows[0]), hasLease: rows[0].has_lease === true, keyUsed: rows[0].key_used === true };
+    return { session: this.sessionFromRow(rows[0]), hasLease: rows[0].has_lease === true, keyUsed: rows[0].key_used === true, budgeted: rows[0].budgeted !== false };
   }
 
   /** A raw `sessions` row (snake_case) as the entity, using TypeORM's column metadata. */

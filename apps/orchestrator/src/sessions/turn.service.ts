@@ -189,7 +189,7 @@ export class TurnService {
             'max_tokens',
           );
         }
-        compaction = opts.roll === false ? null : await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usable, opts.triggerTokens);
+        compaction = opts.roll === false ? null : await this.roll(account, s, lockId, { outlines, recent }, incomingTokens, dto.max_tokens ?? this.config.defaultMaxTokens, usable, opts.triggerTokens, locked.budgeted);
         if (compaction) {
           s = await this.sessions.mustFind(account, sessionId);
           ({ outlines, recent } = await this.windows.get(s, () => this.repo.windowMessages(s, s.window)));
@@ -225,7 +225,7 @@ export class TurnService {
         };
         // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
         // A stream is bounded by STREAM_MAX_MS; any turn is aborted (writing nothing) when a shutdown's grace period ends.
-        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : AbortSignal.any([this.shutdown.signal]) };
+        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, budgeted: locked.budgeted, signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : AbortSignal.any([this.shutdown.signal]) };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
         await sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
@@ -358,6 +358,7 @@ export class TurnService {
     reserveTokens: number,
     contextWindow: number,
     triggerTokens?: number,
+    budgeted?: boolean,
   ): Promise<Record<string, unknown> | null> {
     const policy = policyFromColumn(s.policy);
     if (triggerTokens !== undefined) policy.triggerTokens = triggerTokens;
@@ -394,6 +395,7 @@ export class TurnService {
           snapshotReason: 'rolling',
           maxOutlineTokens: Math.max(decision.targetOutlineTokens, 1),
           cacheCold: input.cacheCold,
+          budgeted,
         });
         return { action: 'compressed', reason: 'rolling', trigger: decision.trigger, capped: decision.capped, folded_outlines: decision.foldOutlines, target_window_tokens: decision.targetWindowTokens, ...eventData(r) };
       } catch (err) {

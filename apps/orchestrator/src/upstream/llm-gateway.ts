@@ -14,9 +14,12 @@ import { insertUsageEvent, UsageEventEntity, UsagePurpose } from '@so/persistenc
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { BudgetsService } from '../budgets/budgets.service';
+import { BudgetsService, type Reservation } from '../budgets/budgets.service';
 import { UpstreamLimiter } from '../admission/upstream-limiter';
 import { UpstreamMetrics } from './upstream-metrics';
+
+/** A call no budget covers: nothing reserved, nothing to settle. */
+const NO_RESERVATION: Reservation = { id: null, worst: { usd: 0, tokens: 0 } };
 
 export interface CallContext {
   account: ResolvedAccount;
@@ -27,6 +30,11 @@ export interface CallContext {
   /** Overrides of the default deadline and attempts for this call. */
   timeoutMs?: number;
   maxAttempts?: number;
+  /**
+   * false: the caller read, in its own round trip just before (the session's turn lock), that no budget
+   * covers this call, so no reservation is made. A budget set in between covers the next call.
+   */
+  budgeted?: boolean;
 }
 
 export interface PricedReply extends UpstreamReply {
@@ -106,7 +114,7 @@ export class LlmGateway {
     const cacheTtl = req.cacheTtl ?? this.config.cacheTtl;
     // Budgets first: the worst case is reserved (or the call refused, 402) before anything is sent.
     const worst = this.budgets.worstCase(req, cacheTtl);
-    const reservation = await this.budgets.reserve(ctx.account.id, ctx.sessionId, worst);
+    const reservation = ctx.budgeted === false ? NO_RESERVATION : await this.budgets.reserve(ctx.account.id, ctx.sessionId, worst);
     // Then upstream admission (concurrency, RPM, TPM charged prompt + max_tokens): refused (429) or waited for, never sent to draw the upstream's 429.
     let lease: Awaited<ReturnType<UpstreamLimiter['admit']>>;
     try {
