@@ -35,7 +35,7 @@ import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyColumn } from '../sessions/sessions.service';
 import { TurnService } from '../sessions/turn.service';
 import type { CreateTaskDto } from './tasks.dto';
-import { TASK_CANCEL_CHANNEL, TasksRepository } from './tasks.repository';
+import { TASK_CANCEL_CHANNEL, TasksRepository, type ChildSessionRow } from './tasks.repository';
 import { PgNotifications } from '../common/pg-notifications';
 import { listCursor } from '../common/pagination';
 import { ModelAdmission } from '../models/model-admission';
@@ -354,11 +354,12 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
         await this.enqueueChild(taskId, index, child.runs, BOUNCE_RETRY_MS).catch(() => undefined);
         return { merged: false, skipped: true };
       }
-      if (!(await this.tasks.startChild(taskId, index, child.attempts + 1))) throw new TaskCancelled();
+      // A first run creates the child's session with its start (one round trip).
+      if (!(await this.tasks.startChild(taskId, index, child.attempts + 1, freshSession ? this.childSessionRow(task, child, sessionId) : null))) throw new TaskCancelled();
       // An earlier run whose claim lapsed (its worker died) may have left the child's turn lock behind;
       // this run holds the claim now, so that lock is stale.
       if (child.runs > 1 && !freshSession) await this.tasks.clearStaleTurnLock(sessionId);
-      await this.ensureChildSession(task, child, sessionId, freshSession);
+      if (!freshSession) await this.ensureChildSession(task, child, sessionId);
       await stopIfCancelled();
       // Between rounds the heartbeat's view of a cancel is enough (the slot wait above read it fresh).
       await this.runRounds(account, task, child, sessionId, () => stopIfCancelled());
@@ -420,17 +421,23 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     }
   }
 
-  /** The child's session, created on its first run (`fresh`: the session id was just claimed, so no row exists yet). */
-  private async ensureChildSession(task: TaskEntity, child: TaskChildEntity, sessionId: string, fresh: boolean): Promise<void> {
-    if (!fresh && (await this.tasks.findSession(sessionId))) return;
-    const master = await this.masterOf(task);
+  /** A child session's own columns (the rest are its master's: startChild). */
+  private childSessionRow(task: TaskEntity, child: TaskChildEntity, sessionId: string): ChildSessionRow {
     const system = task.options.child.system ?? DEFAULT_CHILD_SYSTEM;
-    const systemTokens = this.estimator.countMessage({ content: system });
+    return {
+      id: sessionId, title: `${child.index}: ${child.title}`.slice(0, 500), metadata: { task_id: task.id, child_index: String(child.index) }, model: task.model,
+      system, systemTokens: this.estimator.countMessage({ content: system }), window: initialWindow(),
+    };
+  }
+
+  /** A later run's child session: made by an earlier run, unless that run died between its claim and its start. */
+  private async ensureChildSession(task: TaskEntity, child: TaskChildEntity, sessionId: string): Promise<void> {
+    if (await this.tasks.findSession(sessionId)) return;
+    const master = await this.masterOf(task);
+    const row = this.childSessionRow(task, child, sessionId);
     await this.sessions.insert({
-      id: sessionId, accountId: task.accountId, parentId: master.id, rootId: master.rootId, taskId: task.id, role: 'child', status: 'active',
-      title: `${child.index}: ${child.title}`.slice(0, 500), metadata: { task_id: task.id, child_index: String(child.index) }, model: task.model,
-      system, systemTokens, tools: null, toolsTokens: 0, fragmentRefs: [], historyBases: [], policy: master.policy, window: initialWindow(),
-      windowTokens: systemTokens, lastSeq: 0, version: 0, tokenCalibration: 1,
+      ...row, accountId: task.accountId, parentId: master.id, rootId: master.rootId, taskId: task.id, role: 'child', status: 'active',
+      tools: null, toolsTokens: 0, fragmentRefs: [], historyBases: [], policy: master.policy, windowTokens: row.systemTokens, lastSeq: 0, version: 0, tokenCalibration: 1,
     });
   }
 

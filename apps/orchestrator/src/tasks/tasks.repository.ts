@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import type { WindowSpec } from '@so/domain';
 import { CompressionEntity, firstResultRows, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
@@ -39,6 +40,17 @@ const DUE_CHILDREN_SQL = `WITH live AS (
          (CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1 AND t.status IN ('queued', 'running') AND t.options->>'max_parallel' IS NOT NULL)
                THEN $2 ELSE $3 END) - (SELECT COALESCE(sum(n), 0) FROM live WHERE task_id IS NOT NULL)))::int
        )`;
+
+/** A child session's own columns; the rest come from its task's master (see startChild). */
+export interface ChildSessionRow {
+  id: string;
+  title: string;
+  metadata: Record<string, string>;
+  model: string;
+  system: string;
+  systemTokens: number;
+  window: WindowSpec;
+}
 
 /** Tasks, their children and the merge ledger. */
 @Injectable()
@@ -177,18 +189,34 @@ export class TasksRepository {
 
   /**
    * The child starts (it holds a slot): running, one more attempt, its task running; false when the task
-   * was cancelled meanwhile (a slot freed by a cancel must not start a queued child). One round trip.
+   * was cancelled meanwhile (a slot freed by a cancel must not start a queued child). One round trip,
+   * which also creates the child's session on its first run (`session`), under the task's master: it
+   * takes the master's root and rolling policy.
    */
-  async startChild(taskId: string, index: number, attempts: number): Promise<boolean> {
-    const r: unknown = await this.ds.query(
-      `WITH t AS (UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING ${NOTIFY_TASK})
-       UPDATE task_children SET status = 'running', attempts = $3, started_at = COALESCE(started_at, now())
-       WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running')
-         AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running')) AND (SELECT count(*) FROM t) >= 0
-       RETURNING ${NOTIFY_CHILD}`,
-      [taskId, index, attempts],
-    );
-    return firstResultRows(r).length > 0;
+  async startChild(taskId: string, index: number, attempts: number, session: ChildSessionRow | null = null): Promise<boolean> {
+    const s = session;
+    const rows = firstResultRows(
+      await this.ds.query(
+        `WITH t AS (UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING ${NOTIFY_TASK}),
+         c AS (
+           UPDATE task_children SET status = 'running', attempts = $3, started_at = COALESCE(started_at, now())
+           WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running')
+             AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running'))
+           RETURNING ${NOTIFY_CHILD}
+         ), s AS (
+           INSERT INTO sessions (id, account_id, parent_id, root_id, task_id, role, status, title, metadata, model, system, system_tokens, tools, tools_tokens,
+                                 fragment_refs, history_bases, policy, "window", window_tokens, last_seq, version, token_calibration)
+           SELECT $4::uuid, m.account_id, m.id, m.root_id, $1, 'child', 'active', $5::text, $6::jsonb, $7::text, $8::text, $9::int, NULL, 0,
+                  '[]'::jsonb, '[]'::jsonb, m.policy, $10::jsonb, $9::int, 0, 0, 1
+           FROM sessions m JOIN tasks tk ON tk.master_session_id = m.id
+           WHERE tk.id = $1 AND $4::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM c)
+           ON CONFLICT (id) DO NOTHING RETURNING id
+         )
+         SELECT (SELECT count(*)::int FROM c) AS started, (SELECT count(*) FROM t) + (SELECT count(*) FROM s) >= 0 AS written`,
+        [taskId, index, attempts, s?.id ?? null, s?.title ?? null, s ? JSON.stringify(s.metadata) : null, s?.model ?? null, s?.system ?? null, s?.systemTokens ?? null, s ? JSON.stringify(s.window) : null],
+      ),
+    ) as Array<{ started: number }>;
+    return (rows[0]?.started ?? 0) > 0;
   }
 
   /** The run's heartbeat: renews its claim; answers whether it still holds it and the task's status. */
