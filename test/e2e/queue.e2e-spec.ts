@@ -1,21 +1,41 @@
-// The job-queue contract, run against both drivers; Bull against the real Redis with its own key prefix.
+// The job-queue contract, run against both drivers as QueueModule builds them; Bull against the real Redis with its own key prefix.
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { Test } from '@nestjs/testing';
+import { Process, Processor } from '@nestjs/bull';
+import { Injectable, type Type } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
 import Redis from 'ioredis';
-import { createJobQueue, JOB_QUEUE, JobQueue, JobQueueEvent, JobQueueOptions, QueueModule, UnrecoverableJobError } from '@so/queue';
+import {
+  failFastOnUnrecoverable,
+  JOB_QUEUE,
+  JobQueue,
+  JobQueueEvent,
+  JobQueueOptions,
+  QueueModule,
+  type ProcessorJob,
+  type QueueModuleOptions,
+  UnrecoverableJobError,
+} from '@so/queue';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `so-test-${randomUUID().slice(0, 8)}`;
 const QUEUE_SRC = resolve(__dirname, '../../libs/queue/src');
 
-const opened: JobQueue[] = [];
+const opened: TestingModule[] = [];
 let queueSeq = 0;
 
 afterEach(async () => {
-  await Promise.all(opened.splice(0).map((queue) => queue.close()));
+  await Promise.all(opened.splice(0).map((moduleRef) => moduleRef.close()));
 });
+
+/** The JobQueue of a started module importing QueueModule, with `providers` (e.g. processor classes) beside it. */
+async function openQueue(options: QueueModuleOptions, providers: Type<unknown>[] = []): Promise<JobQueue> {
+  const moduleRef = await Test.createTestingModule({ imports: [QueueModule.forRoot(options)], providers }).compile();
+  opened.push(moduleRef);
+  await moduleRef.init();
+  return moduleRef.get<JobQueue>(JOB_QUEUE);
+}
 
 afterAll(async () => {
   const redis = new Redis(REDIS_URL);
@@ -63,9 +83,10 @@ function gate(): { open: () => void; opened: Promise<void> } {
   return { open, opened };
 }
 
-const drivers: Array<[string, (extra?: JobQueueOptions) => JobQueue]> = [
-  ['in-process', (extra) => createJobQueue({ ...extra })],
-  ['bull', (extra) => createJobQueue({ redisUrl: REDIS_URL, prefix: PREFIX, ...extra })],
+type MakeQueue = (queues: string[], providers?: Type<unknown>[], extra?: JobQueueOptions) => Promise<JobQueue>;
+const drivers: Array<[string, MakeQueue]> = [
+  ['in-process', (queues, providers, extra) => openQueue({ queues, ...extra }, providers)],
+  ['bull', (queues, providers, extra) => openQueue({ queues, redisUrl: REDIS_URL, prefix: PREFIX, ...extra }, providers)],
 ];
 
 describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
@@ -73,11 +94,10 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
   let log: EventLog;
   let queue: string;
 
-  beforeEach(() => {
-    jobs = make();
-    opened.push(jobs);
-    log = new EventLog(jobs);
+  beforeEach(async () => {
     queue = `contract-${++queueSeq}`;
+    jobs = await make([queue]);
+    log = new EventLog(jobs);
   });
 
   it('uses the driver its options ask for', () => {
@@ -254,19 +274,112 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
   it('reports itself healthy while open', async () => {
     expect((await jobs.health()).ok).toBe(true);
   });
+
+  it('refuses a queue name the module was not given, saying which ones it knows', async () => {
+    await expect(jobs.add('no-such-queue', 'work', {})).rejects.toThrow(`Unknown queue "no-such-queue": the queues are "${queue}"`);
+  });
+});
+
+/** A @Processor class for `queue`, defined per test: the decorators take their queue name and concurrency when it is defined. */
+function processorClass<T>(queue: string, name: string, concurrency: number, work: (job: ProcessorJob<T>) => Promise<unknown>): Type<unknown> {
+  @Injectable()
+  @Processor(queue)
+  class TestProcessor {
+    @Process({ name, concurrency })
+    run(job: ProcessorJob<T>): Promise<unknown> {
+      return failFastOnUnrecoverable(job, () => work(job));
+    }
+  }
+  return TestProcessor;
+}
+
+describe.each(drivers)('@Processor classes: %s driver', (_driver, make) => {
+  let queue: string;
+
+  beforeEach(() => {
+    queue = `processor-${++queueSeq}`;
+  });
+
+  it('runs the jobs added through JOB_QUEUE in the @Process method, two at once with concurrency 2', async () => {
+    let active = 0;
+    let peak = 0;
+    // The first jobs hold until two run together, so a processor limited to one slot would hang here.
+    const pair = gate();
+    const processor = processorClass<{ i: number }>(queue, 'slot', 2, async (job) => {
+      active++;
+      peak = Math.max(peak, active);
+      if (active === 2) pair.open();
+      await pair.opened;
+      await new Promise((tick) => setImmediate(tick));
+      active--;
+      return { tenfold: job.data.i * 10 };
+    });
+    const jobs = await make([queue], [processor]);
+    const log = new EventLog(jobs);
+    for (let i = 0; i < 4; i++) await jobs.add(queue, 'slot', { i }, { jobId: `slot-${i}` });
+
+    await log.until((events) => events.filter((e) => e.type === 'completed').length === 4);
+    expect(peak).toBe(2);
+    expect(await jobs.getJob(queue, 'slot-3')).toMatchObject({ state: 'completed', returnValue: { tenfold: 30 } });
+  });
+
+  it('runs one job at a time with concurrency 1', async () => {
+    const order: string[] = [];
+    const added = gate();
+    const started: { jobs?: JobQueue } = {};
+    const processor = processorClass<{ i: number }>(queue, 'one', 1, async (job) => {
+      order.push(`start ${job.data.i}`);
+      // By now the other jobs are queued: a second slot would have taken one while this one holds.
+      await added.opened;
+      await started.jobs?.counts(queue);
+      order.push(`end ${job.data.i}`);
+    });
+    const jobs = (started.jobs = await make([queue], [processor]));
+    const log = new EventLog(jobs);
+    for (let i = 0; i < 3; i++) await jobs.add(queue, 'one', { i });
+    added.open();
+
+    await log.until((events) => events.filter((e) => e.type === 'completed').length === 3);
+    expect(order).toEqual(['start 0', 'end 0', 'start 1', 'end 1', 'start 2', 'end 2']);
+  });
+
+  it('fails the job at once when the method throws UnrecoverableJobError, attempts left or not', async () => {
+    let calls = 0;
+    const processor = processorClass(queue, 'doomed', 1, () => {
+      calls++;
+      return Promise.reject(new UnrecoverableJobError('parent session is gone'));
+    });
+    const jobs = await make([queue], [processor]);
+    const log = new EventLog(jobs);
+    const { id } = await jobs.add(queue, 'doomed', {}, { attempts: 5, backoffMs: 10 });
+
+    await log.finished(id);
+    expect(calls).toBe(1);
+    expect(await jobs.getJob(queue, id)).toMatchObject({ state: 'failed', attemptsMade: 1, failedReason: 'parent session is gone' });
+  });
+
+  it('processes nothing of a queue without a processor class (an api instance): its job stays waiting', async () => {
+    const other = `other-${queueSeq}`;
+    const jobs = await make([queue, other], [processorClass(other, 'work', 1, () => Promise.resolve('done'))]);
+    const log = new EventLog(jobs);
+    const { id } = await jobs.add(queue, 'work', {});
+    const { id: otherId } = await jobs.add(other, 'work', {});
+
+    // The processor of the other queue has taken its job: this instance processes what it has classes for.
+    await log.finished(otherId);
+    expect(await jobs.getJob(queue, id)).toMatchObject({ state: 'waiting' });
+    // Bull: no worker of this queue anywhere in Redis; in-process: null (this process).
+    expect([0, null]).toContain(await jobs.workers(queue));
+  });
 });
 
 describe('Bull driver across processes', () => {
-  const make = (extra?: JobQueueOptions) => {
-    const jobs = createJobQueue({ redisUrl: REDIS_URL, prefix: PREFIX, ...extra });
-    opened.push(jobs);
-    return jobs;
-  };
+  const make = (queue: string, extra?: JobQueueOptions) => openQueue({ queues: [queue], redisUrl: REDIS_URL, prefix: PREFIX, ...extra });
 
   it('processes, in a second instance with the same prefix, jobs the first one added', async () => {
     const queue = `shared-${++queueSeq}`;
-    const producer = make();
-    const worker = make();
+    const producer = await make(queue);
+    const worker = await make(queue);
     const log = new EventLog(worker);
     const { id } = await producer.add(queue, 'work', { from: 'producer' }, { jobId: 'handover' });
     worker.process<{ from: string }>(queue, 'work', (job) => Promise.resolve(`seen ${job.data.from}`));
@@ -279,7 +392,7 @@ describe('Bull driver across processes', () => {
   it('hands the job of a worker killed with SIGKILL to another worker', async () => {
     const queue = `stalled-${++queueSeq}`;
     const fastRecovery = { lockDurationMs: 1000, stalledIntervalMs: 500 };
-    const producer = make(fastRecovery);
+    const producer = await make(queue, fastRecovery);
     const { id } = await producer.add(queue, 'work', { n: 1 }, { jobId: 'survivor' });
 
     const child = startHangingWorker(queue, fastRecovery);
@@ -288,15 +401,37 @@ describe('Bull driver across processes', () => {
     await child.exited;
     expect((await producer.getJob(queue, id))?.state).toBe('active');
 
-    const survivor = make(fastRecovery);
+    const survivor = await make(queue, fastRecovery);
     const log = new EventLog(survivor);
     survivor.process(queue, 'work', (job) => Promise.resolve(`recovered at attempt ${job.attemptsMade + 1}`));
     await log.finished(id);
     expect(await producer.getJob(queue, id)).toMatchObject({ state: 'completed', returnValue: 'recovered at attempt 1' });
   });
 
+  it('starts and stops at once without an unhandled rejection', async () => {
+    // Bull names a new worker's connection, and starts processing, in promises nobody awaits: closing
+    // before Redis answered rejected them unhandled (a TypeError at bull/lib/worker.js:21 among them).
+    const rejections: unknown[] = [];
+    const record = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      for (let i = 0; i < 8; i++) {
+        const queue = `blink-${++queueSeq}`;
+        const processor = processorClass(queue, 'work', 1, () => Promise.resolve());
+        const moduleRef = await Test.createTestingModule({ imports: [QueueModule.forRoot({ queues: [queue], redisUrl: REDIS_URL, prefix: PREFIX })], providers: [processor] }).compile();
+        await moduleRef.init();
+        await moduleRef.close();
+      }
+      // Those rejections come with the connections' close events, after close() has returned.
+      await new Promise((later) => setTimeout(later, 300));
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(rejections).toEqual([]);
+  });
+
   it('QueueModule picks Bull when a Redis URL is configured and closes it with the app', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [QueueModule.forRoot({ redisUrl: REDIS_URL, prefix: PREFIX })] }).compile();
+    const moduleRef = await Test.createTestingModule({ imports: [QueueModule.forRoot({ queues: ['module'], redisUrl: REDIS_URL, prefix: PREFIX })] }).compile();
     const jobs = moduleRef.get<JobQueue>(JOB_QUEUE);
     expect(jobs.driver).toBe('bull');
     expect(await jobs.health()).toMatchObject({ ok: true });
@@ -315,9 +450,11 @@ function startHangingWorker(queue: string, options: JobQueueOptions): { process:
       filename, module: { type: 'commonjs' },
       jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022' },
     }).code, filename);
-    const { createJobQueue } = require(${JSON.stringify(QUEUE_SRC)});
-    const jobs = createJobQueue(${JSON.stringify({ redisUrl: REDIS_URL, prefix: PREFIX, ...options })});
-    jobs.process(${JSON.stringify(queue)}, 'work', () => { console.log('started'); return new Promise(() => {}); });
+    const { NestFactory } = require('@nestjs/core');
+    const { JOB_QUEUE, QueueModule } = require(${JSON.stringify(QUEUE_SRC)});
+    NestFactory.createApplicationContext(QueueModule.forRoot(${JSON.stringify({ queues: [queue], redisUrl: REDIS_URL, prefix: PREFIX, ...options })}), { logger: false }).then((app) => {
+      app.get(JOB_QUEUE).process(${JSON.stringify(queue)}, 'work', () => { console.log('started'); return new Promise(() => {}); });
+    });
   `;
   const child = spawn(process.execPath, ['-e', script], { cwd: resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
   const started = new Promise<void>((resolveStart, reject) => {

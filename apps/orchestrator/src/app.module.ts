@@ -15,7 +15,8 @@ import { DashboardService } from './dashboard/dashboard.service';
 import { PoolService } from './pool/pool.service';
 import { ChatCompletionsController } from './openai-compat/chat-completions.controller';
 import { ChatCompletionsService } from './openai-compat/chat-completions.service';
-import { CoordinatorService } from './tasks/coordinator.service';
+import { CHILD_QUEUE, CoordinatorService, FINAL_QUEUE } from './tasks/coordinator.service';
+import { taskChildProcessor, TaskFinalProcessor } from './tasks/task.processors';
 import { TasksController } from './tasks/tasks.controller';
 import { TasksRepository } from './tasks/tasks.repository';
 import { TaskEvents } from './tasks/task-events';
@@ -43,7 +44,8 @@ import { CompactionMetrics } from './session-state/compaction-metrics';
 import { SessionStateController, SnapshotsController } from './session-state/session-state.controller';
 import { SessionStateRepository } from './session-state/session-state.repository';
 import { SessionStateService } from './session-state/session-state.service';
-import { SessionTitleJob } from './sessions/session-title.job';
+import { SESSIONS_QUEUE, SessionTitleJob } from './sessions/session-title.job';
+import { SessionTitleProcessor } from './sessions/session-title.processor';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsRepository } from './sessions/sessions.repository';
 import { SessionsService } from './sessions/sessions.service';
@@ -73,6 +75,8 @@ export interface AppModuleOptions {
 export class AppModule {
   static forRoot({ config, dataSource }: AppModuleOptions): DynamicModule {
     const serves = config.role !== 'worker';
+    // An api instance never processes jobs (it must not become a Bull worker): no processor classes there.
+    const processors = config.role === 'api' ? [] : [taskChildProcessor(config.workerConcurrency), TaskFinalProcessor, SessionTitleProcessor];
     const logOutput = new BufferedLogOutput();
     return {
       module: AppModule,
@@ -100,7 +104,13 @@ export class AppModule {
             logOutput.stream,
           ],
         }),
-        QueueModule.forRoot({ redisUrl: config.redisUrl ?? undefined, prefix: config.queuePrefix, lockDurationMs: config.queueLockMs, stalledIntervalMs: config.queueStalledMs }),
+        QueueModule.forRoot({
+          redisUrl: config.redisUrl ?? undefined,
+          queues: [SESSIONS_QUEUE, CHILD_QUEUE, FINAL_QUEUE],
+          prefix: config.queuePrefix,
+          lockDurationMs: config.queueLockMs,
+          stalledIntervalMs: config.queueStalledMs,
+        }),
       ],
       controllers: serves
         ? [HealthController, MetricsController, ModelsController, ChatCompletionsController, SessionsController, SessionStateController, SnapshotsController, FragmentsController, TasksController, AdminAccountsController, AdminController, ResponsesController, ConversationsController, AccountDashboardController, AdminDashboardController, WhoAmIController, AdminAccountViewController, UsageController]
@@ -165,6 +175,7 @@ export class AppModule {
         AnyKeyGuard,
         TaskEvents,
         PgNotifications,
+        ...processors,
       ],
     };
   }

@@ -14,6 +14,7 @@ import {
   QueueCounts,
   settlesWithin,
   UnrecoverableJobError,
+  unknownQueue,
 } from './job-queue';
 
 /** Bull wants these on the connections it blocks or subscribes on. */
@@ -22,8 +23,70 @@ const HEALTH_TIMEOUT_MS = 2000;
 const QUIT_TIMEOUT_MS = 1000;
 
 /**
- * One Bull queue per queue name, created on first use. All queues share one command connection and
- * one subscriber; each processing queue adds its own blocking connection (Bull's createClient pattern).
+ * The Redis connections of all Bull queues (Bull's createClient pattern): one command connection,
+ * one subscriber (created with the first processor: producers need only the command connection),
+ * and one blocking connection per processing queue. Bull does not close connections it did not
+ * create, so these are closed here, by BullJobQueue.close().
+ */
+export class BullConnections {
+  private readonly logger = new Logger(BullConnections.name);
+  readonly client: Redis;
+  private subscriber?: Redis;
+  private readonly blocking: Redis[] = [];
+  private closed = false;
+
+  constructor(private readonly redisUrl: string) {
+    this.client = this.connect({});
+  }
+
+  readonly createClient = (type: 'client' | 'subscriber' | 'bclient'): Redis => {
+    // A worker Bull starts while the app is already closing would otherwise hold a connection nobody closes.
+    if (this.closed) return inert(this.redisUrl);
+    if (type === 'client') return this.client;
+    if (type === 'subscriber') return (this.subscriber ??= this.connect(BLOCKING_OPTIONS));
+    const blocking = this.connect(BLOCKING_OPTIONS);
+    this.blocking.push(blocking);
+    return blocking;
+  };
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const connections = [this.client, ...(this.subscriber ? [this.subscriber] : []), ...this.blocking];
+    // quit() lets pending replies arrive but can hang while Redis is unreachable; disconnect() ends it regardless.
+    await Promise.all(connections.map((redis) => settlesWithin(redis.quit(), QUIT_TIMEOUT_MS).then(() => redis.disconnect())));
+  }
+
+  private connect(extra: RedisOptions): Redis {
+    const redis = new Redis(this.redisUrl, extra);
+    // ioredis reconnects on its own; without a listener an 'error' event would crash the process.
+    redis.on('error', (err) => this.logger.warn(`redis: ${errorMessage(err)}`));
+    return redis;
+  }
+}
+
+/** A connection that never opens: its commands fail at once with "Connection is closed". */
+function inert(redisUrl: string): Redis {
+  const redis = new Redis(redisUrl, { ...BLOCKING_OPTIONS, lazyConnect: true });
+  redis.disconnect();
+  return redis;
+}
+
+/** The shared settings of every queue: @nestjs/bull builds each queue with them (QueueModule). */
+export function bullQueueOptions(connections: BullConnections, options: JobQueueOptions = {}): Bull.QueueOptions {
+  return {
+    prefix: options.prefix ?? JOB_DEFAULTS.prefix,
+    settings: {
+      lockDuration: options.lockDurationMs ?? JOB_DEFAULTS.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs ?? JOB_DEFAULTS.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount ?? JOB_DEFAULTS.maxStalledCount,
+    },
+    createClient: connections.createClient,
+  };
+}
+
+/**
+ * The port over the Bull queues Nest built (BullModule.registerQueue, one per queue name); their
+ * processors are @Processor classes wired by @nestjs/bull's explorer.
  * Bull rule: a worker that processes one job name of a queue takes that queue's jobs of every name,
  * failing those it has no handler for, and its concurrencies add up; so give each job kind its own
  * queue, or register every name of the queue in every worker.
@@ -33,35 +96,19 @@ export class BullJobQueue implements JobQueue {
   private readonly logger = new Logger(BullJobQueue.name);
   private readonly queues = new Map<string, Bull.Queue>();
   private readonly listeners: Array<(e: JobQueueEvent) => void> = [];
-  private readonly client: Redis;
-  /** Created with the first processor: producers (API instances) need only the command connection. */
-  private subscriber?: Redis;
-  private readonly blockingClients: Redis[] = [];
-  private readonly queueOptions: Bull.QueueOptions;
   private readonly closeTimeoutMs: number;
   private readonly keepFinished: Bull.KeepJobsOptions;
   private closing?: Promise<void>;
 
-  constructor(private readonly redisUrl: string, options: JobQueueOptions = {}) {
-    this.client = this.connect({});
+  constructor(private readonly connections: BullConnections, queues: Bull.Queue[], options: JobQueueOptions = {}) {
     this.closeTimeoutMs = options.closeTimeoutMs ?? JOB_DEFAULTS.closeTimeoutMs;
     const keep = options.keepFinished ?? JOB_DEFAULTS.keepFinished;
     this.keepFinished = { age: keep.ageSeconds, count: keep.count };
-    this.queueOptions = {
-      prefix: options.prefix ?? JOB_DEFAULTS.prefix,
-      settings: {
-        lockDuration: options.lockDurationMs ?? JOB_DEFAULTS.lockDurationMs,
-        stalledInterval: options.stalledIntervalMs ?? JOB_DEFAULTS.stalledIntervalMs,
-        maxStalledCount: options.maxStalledCount ?? JOB_DEFAULTS.maxStalledCount,
-      },
-      createClient: (type) => {
-        if (type === 'client') return this.client;
-        if (type === 'subscriber') return (this.subscriber ??= this.connect(BLOCKING_OPTIONS));
-        const blocking = this.connect(BLOCKING_OPTIONS);
-        this.blockingClients.push(blocking);
-        return blocking;
-      },
-    };
+    for (const queue of queues) {
+      this.queues.set(queue.name, queue);
+      this.listen(queue);
+      this.guard(queue);
+    }
   }
 
   async add<T>(queueName: string, name: string, data: T, opts: JobOptions = {}): Promise<{ id: string; duplicate: boolean }> {
@@ -84,8 +131,8 @@ export class BullJobQueue implements JobQueue {
         throw err;
       }
     };
-    // Bull's promise settles only when the queue closes; a failure to start shows up here.
-    queue.process(name, opts.concurrency ?? 1, run).catch((err) => this.logger.error(`${queueName}/${name}: processor stopped: ${errorMessage(err)}`));
+    // A failure to start is logged by guard().
+    void queue.process(name, opts.concurrency ?? 1, run);
   }
 
   async counts(queueName: string): Promise<QueueCounts> {
@@ -119,7 +166,7 @@ export class BullJobQueue implements JobQueue {
     this.listeners.push(listener);
   }
 
-  /** The underlying Bull queue (created if needed), for the queue UI. */
+  /** The underlying Bull queue, for the queue UI. */
   bullQueue(name: string): Bull.Queue {
     return this.queue(name);
   }
@@ -135,12 +182,13 @@ export class BullJobQueue implements JobQueue {
   }
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
-    const ping = this.client.ping();
+    const client = this.connections.client;
+    const ping = client.ping();
     try {
       const answered = await settlesWithin(ping, HEALTH_TIMEOUT_MS);
-      if (!answered) return { ok: false, detail: `redis did not answer within ${HEALTH_TIMEOUT_MS}ms (${this.client.status})` };
+      if (!answered) return { ok: false, detail: `redis did not answer within ${HEALTH_TIMEOUT_MS}ms (${client.status})` };
       await ping;
-      return { ok: true, detail: `redis ${this.client.status}` };
+      return { ok: true, detail: `redis ${client.status}` };
     } catch (err) {
       return { ok: false, detail: errorMessage(err) };
     }
@@ -153,22 +201,45 @@ export class BullJobQueue implements JobQueue {
         // Their locks expire and another worker's stalled check takes them over.
         this.logger.warn(`close: jobs still active after ${this.closeTimeoutMs}ms; disconnecting anyway`);
       }
-      const connections = [this.client, ...(this.subscriber ? [this.subscriber] : []), ...this.blockingClients];
-      // quit() lets pending replies arrive but can hang while Redis is unreachable; disconnect() ends it regardless.
-      await Promise.all(connections.map((redis) => settlesWithin(redis.quit(), QUIT_TIMEOUT_MS).then(() => redis.disconnect())));
+      await this.connections.close();
     })();
     return this.closing;
   }
 
   private queue(name: string): Bull.Queue {
     if (this.closing) throw new Error('JobQueue is closed');
-    let queue = this.queues.get(name);
-    if (!queue) {
-      queue = new Bull(name, this.queueOptions);
-      this.listen(queue);
-      this.queues.set(name, queue);
-    }
+    const queue = this.queues.get(name);
+    if (!queue) throw unknownQueue(name, [...this.queues.keys()]);
     return queue;
+  }
+
+  /**
+   * Hooks on each queue Nest built. Its shutdown hook (from @nestjs/bull, called before ours) closes the
+   * whole port, with closeTimeoutMs, instead of waiting for its active jobs without a bound. And Bull's
+   * promises nobody awaits may not reject unhandled when the app closes before Redis answered: the
+   * naming of a new worker's connection (Queue#setHandler; a TypeError at bull/lib/worker.js:21) and
+   * process() itself (@nestjs/bull's explorer drops its promise; it settles only when the queue closes).
+   */
+  private guard(queue: Bull.Queue): void {
+    const hooks = queue as unknown as {
+      onApplicationShutdown?: () => Promise<void>;
+      setWorkerName: () => Promise<void>;
+      process: (...args: unknown[]) => Promise<void>;
+    };
+    hooks.onApplicationShutdown = () => this.close();
+    const setWorkerName = hooks.setWorkerName.bind(queue);
+    hooks.setWorkerName = () =>
+      setWorkerName().catch((err: unknown) => {
+        if (!this.closing) this.logger.warn(`${queue.name}: could not name the worker connection: ${errorMessage(err)}`);
+      });
+    const process = hooks.process.bind(queue);
+    hooks.process = (...args: unknown[]) => {
+      const started = process(...args);
+      started.catch((err: unknown) => {
+        if (!this.closing) this.logger.error(`${queue.name}: processor stopped: ${errorMessage(err)}`);
+      });
+      return started;
+    };
   }
 
   /**
@@ -213,12 +284,5 @@ export class BullJobQueue implements JobQueue {
         this.logger.error(`event listener failed: ${errorMessage(err)}`);
       }
     }
-  }
-
-  private connect(extra: RedisOptions): Redis {
-    const redis = new Redis(this.redisUrl, extra);
-    // ioredis reconnects on its own; without a listener an 'error' event would crash the process.
-    redis.on('error', (err) => this.logger.warn(`redis: ${errorMessage(err)}`));
-    return redis;
   }
 }

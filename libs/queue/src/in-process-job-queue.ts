@@ -12,6 +12,7 @@ import {
   QueueCounts,
   settlesWithin,
   UnrecoverableJobError,
+  unknownQueue,
 } from './job-queue';
 
 type MemoryState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
@@ -58,8 +59,11 @@ export class InProcessJobQueue implements JobQueue {
   private readonly keepFinished: { ageSeconds: number; count: number };
   private closed = false;
   private closing?: Promise<void>;
+  private readonly known?: readonly string[];
 
   constructor(options: JobQueueOptions = {}) {
+    this.known = options.queues;
+    for (const name of this.known ?? []) this.queue(name);
     this.closeTimeoutMs = options.closeTimeoutMs ?? JOB_DEFAULTS.closeTimeoutMs;
     this.keepFinished = options.keepFinished ?? JOB_DEFAULTS.keepFinished;
   }
@@ -156,6 +160,7 @@ export class InProcessJobQueue implements JobQueue {
     if (this.closed) throw new Error('JobQueue is closed');
     let queue = this.queues.get(name);
     if (!queue) {
+      if (this.known && !this.known.includes(name)) throw unknownQueue(name, this.known);
       queue = { name, jobs: new Map(), waiting: [], finished: [], processors: new Map(), nextId: 1 };
       this.queues.set(name, queue);
     }

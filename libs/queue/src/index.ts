@@ -6,11 +6,11 @@ export type {
   JobQueueEvent,
   JobQueueOptions,
   JobState,
+  ProcessorJob,
   QueueCounts,
   QueuedJob,
 } from './job-queue';
-export { JOB_QUEUE, UnrecoverableJobError } from './job-queue';
-export { createJobQueue } from './create-job-queue';
-export { QueueModule } from './queue.module';
-export { BullJobQueue } from './bull-job-queue';
+export { failFastOnUnrecoverable, JOB_QUEUE, UnrecoverableJobError } from './job-queue';
+export { QueueModule, type QueueModuleOptions } from './queue.module';
+export { BullConnections, BullJobQueue } from './bull-job-queue';
 export { InProcessJobQueue } from './in-process-job-queue';

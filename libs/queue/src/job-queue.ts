@@ -20,9 +20,34 @@ export interface QueuedJob<T> {
 
 export type JobHandler<T> = (job: QueuedJob<T>) => Promise<unknown>;
 
+/**
+ * What a `@Process` method receives: a Bull.Job from @nestjs/bull's explorer, a QueuedJob from the
+ * in-process one. Only these fields are common to both.
+ */
+export interface ProcessorJob<T> {
+  id: string | number;
+  name: string;
+  data: T;
+  attemptsMade: number;
+  discard?(): void;
+}
+
 /** Thrown by a handler for an error that retrying cannot fix: the job fails now, attempts left or not. */
 export class UnrecoverableJobError extends Error {
   override readonly name = 'UnrecoverableJobError';
+}
+
+/**
+ * Wraps the work of a `@Process` method: on UnrecoverableJobError the job fails now on both drivers
+ * (Bull retries a rejected job unless it was discarded first; the in-process driver checks the error).
+ */
+export async function failFastOnUnrecoverable<R>(job: ProcessorJob<unknown>, work: () => Promise<R>): Promise<R> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof UnrecoverableJobError) job.discard?.();
+    throw err;
+  }
 }
 
 export interface QueueCounts {
@@ -62,7 +87,10 @@ export interface JobQueue {
    * `duplicate: true`; a failed job with that id is replaced by the new one.
    */
   add<T>(queue: string, name: string, data: T, opts?: JobOptions): Promise<{ id: string; duplicate: boolean }>;
-  /** One handler per (queue, name) per instance; jobs added earlier wait for it. Bull: see BullJobQueue on job names. */
+  /**
+   * One handler per (queue, name) per instance; jobs added earlier wait for it. Bull: see BullJobQueue on job names.
+   * The app declares handlers as `@Processor`/`@Process` classes instead (see QueueModule).
+   */
   process<T>(queue: string, name: string, handler: JobHandler<T>, opts?: { concurrency?: number }): void;
   counts(queue: string): Promise<QueueCounts>;
   getJob(queue: string, id: string): Promise<JobInfo | null>;
@@ -83,6 +111,8 @@ export const JOB_QUEUE = Symbol('JOB_QUEUE');
 export interface JobQueueOptions {
   /** Set: the Bull driver on this Redis. Unset: the in-process driver. */
   redisUrl?: string;
+  /** The queue names in use; add() and process() on any other name throw. Unset (in-process driver only): any name. */
+  queues?: readonly string[];
   /** Redis key prefix of the Bull driver (default `so`). */
   prefix?: string;
   /**
@@ -127,6 +157,10 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   } finally {
     clearTimeout(timer);
   }
+}
+
+export function unknownQueue(name: string, known: readonly string[]): Error {
+  return new Error(`Unknown queue "${name}": the queues are ${known.map((q) => `"${q}"`).join(', ') || 'none'} (QueueModule.forRoot({ queues }))`);
 }
 
 export function errorMessage(err: unknown): string {

@@ -6,8 +6,6 @@ import { ExpressAdapter } from '@bull-board/express';
 import { BullJobQueue, JOB_QUEUE, type JobQueue } from '@so/queue';
 import { ApiError } from '../common/api-error';
 import { safeEqual } from '../common/secrets';
-import { SESSIONS_QUEUE } from '../sessions/session-title.job';
-import { CHILD_QUEUE, FINAL_QUEUE } from '../tasks/coordinator.service';
 
 export const QUEUE_UI_PATH = '/admin/queues/ui';
 
@@ -37,6 +35,6 @@ export function mountQueueUi(app: INestApplication, adminKey: string | null): vo
   }
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_UI_PATH);
-  createBullBoard({ queues: [SESSIONS_QUEUE, CHILD_QUEUE, FINAL_QUEUE].map((n) => new BullAdapter(queue.bullQueue(n), { readOnlyMode: false })), serverAdapter });
+  createBullBoard({ queues: queue.queueNames().map((n) => new BullAdapter(queue.bullQueue(n), { readOnlyMode: false })), serverAdapter });
   http.use(QUEUE_UI_PATH, adminOnly(adminKey), serverAdapter.getRouter() as RequestHandler);
 }

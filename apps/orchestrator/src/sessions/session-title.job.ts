@@ -1,8 +1,7 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, IsNull } from 'typeorm';
 import { JOB_QUEUE, type JobQueue } from '@so/queue';
 import { MessageEntity, SessionEntity } from '@so/persistence';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
 
 export const SESSIONS_QUEUE = 'sessions';
 export const TITLE_JOB = 'title';
@@ -14,15 +13,10 @@ export function titleFrom(text: string): string {
 }
 
 @Injectable()
-export class SessionTitleJob implements OnModuleInit {
+export class SessionTitleJob {
   private readonly logger = new Logger(SessionTitleJob.name);
 
-  constructor(@Inject(JOB_QUEUE) private readonly queue: JobQueue, private readonly ds: DataSource, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
-
-  onModuleInit(): void {
-    if (this.config.role === 'api') return;
-    this.queue.process<{ sessionId: string }>(SESSIONS_QUEUE, TITLE_JOB, (job) => this.run(job.data.sessionId), { concurrency: 2 });
-  }
+  constructor(@Inject(JOB_QUEUE) private readonly queue: JobQueue, private readonly ds: DataSource) {}
 
   /** One job per session (deterministic id): a repeat is a no-op. */
   async enqueue(sessionId: string): Promise<void> {
@@ -32,7 +26,8 @@ export class SessionTitleJob implements OnModuleInit {
     });
   }
 
-  private async run(sessionId: string): Promise<{ title: string | null }> {
+  /** The job itself (SessionTitleProcessor), or the fallback when enqueueing failed. */
+  async run(sessionId: string): Promise<{ title: string | null }> {
     const first = await this.ds.getRepository(MessageEntity).findOne({ where: { sessionId, role: 'user', kind: 'message' }, order: { seq: 'ASC' } });
     if (!first?.content) return { title: null };
     const title = titleFrom(first.content);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import {
   DEFAULT_ROLLING_POLICY,
   foldHeader,
@@ -22,7 +22,6 @@ import { ModelRegistry, TokenEstimator } from '@so/llm';
 import { SessionEntity, TaskChildEntity, TaskEntity, TaskOptions } from '@so/persistence';
 import { JOB_QUEUE, UnrecoverableJobError, type JobQueue } from '@so/queue';
 import { BudgetsService, isBudgetExceeded } from '../budgets/budgets.service';
-import { runAsBackgroundWork } from '../admission/upstream-limiter';
 import { AccountsService, type ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
@@ -59,7 +58,7 @@ class TaskCancelled extends Error {}
 
 /** The coordinator: splits a task into child sessions on the job queue and merges their outlines into a master. */
 @Injectable()
-export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(CoordinatorService.name);
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
@@ -90,12 +89,6 @@ export class CoordinatorService implements OnModuleInit, OnApplicationBootstrap,
     notifications.on(TASK_CANCEL_CHANNEL, (taskId) => {
       for (const [run, id] of this.runs) if (id === taskId) run.abort('cancel');
     });
-  }
-
-  onModuleInit(): void {
-    if (this.config.role === 'api') return;
-    this.queue.process<{ taskId: string; index: number }>(CHILD_QUEUE, 'child', (job) => runAsBackgroundWork(() => this.runChildren(job.data.taskId, job.data.index)), { concurrency: this.config.workerConcurrency });
-    this.queue.process<{ taskId: string }>(FINAL_QUEUE, 'final', (job) => runAsBackgroundWork(() => this.runFinal(job.data.taskId, job.attemptsMade)), { concurrency: 4 });
   }
 
   /** Workers rebuild the queue from Postgres at start and then periodically (TASK_SWEEP_MS). */
