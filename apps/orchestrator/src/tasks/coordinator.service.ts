@@ -41,6 +41,8 @@ import { ModelAdmission } from '../models/model-admission';
 
 export const CHILD_QUEUE = 'task-children';
 export const FINAL_QUEUE = 'task-final';
+export const CHILD_JOB = 'child';
+export const FINAL_JOB = 'final';
 const CHILD_ATTEMPTS = 3;
 const FINAL_ATTEMPTS = 3;
 const SWEEP_BATCH = 5000;
@@ -159,11 +161,11 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
 
   /** Run `run` of a child (runs started before it): one job id per run, so a run lost with its worker is enqueued anew. */
   private enqueueChild(taskId: string, index: number, run: number, delayMs = 0) {
-    return this.queue.add(CHILD_QUEUE, 'child', { taskId, index }, { jobId: `${taskId}:${index}:${run}`, attempts: 1, delayMs });
+    return this.queue.add(CHILD_QUEUE, CHILD_JOB, { taskId, index }, { jobId: `${taskId}:${index}:${run}`, attempts: 1, delayMs });
   }
 
   private enqueueFinal(taskId: string) {
-    return this.queue.add(FINAL_QUEUE, 'final', { taskId }, { jobId: `final:${taskId}`, attempts: FINAL_ATTEMPTS, backoffMs: 2000 });
+    return this.queue.add(FINAL_QUEUE, FINAL_JOB, { taskId }, { jobId: `final:${taskId}`, attempts: FINAL_ATTEMPTS, backoffMs: 2000 });
   }
 
   // ---------------------------------------------------------------- API side

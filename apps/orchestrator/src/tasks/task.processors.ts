@@ -2,11 +2,8 @@ import { Injectable, type Type } from '@nestjs/common';
 import { Process, Processor } from '@nestjs/bull';
 import { failFastOnUnrecoverable, type ProcessorJob } from '@so/queue';
 import { runAsBackgroundWork } from '../admission/upstream-limiter';
-import { CHILD_QUEUE, CoordinatorService, FINAL_QUEUE } from './coordinator.service';
+import { CHILD_JOB, CHILD_QUEUE, CoordinatorService, FINAL_JOB, FINAL_QUEUE } from './coordinator.service';
 
-// The job names CoordinatorService adds.
-const CHILD_JOB = 'child';
-const FINAL_JOB = 'final';
 const FINAL_CONCURRENCY = 4;
 
 /** Merges a task's outlines into its final answer; job.attemptsMade tells runFinal whether this is the last try. */
