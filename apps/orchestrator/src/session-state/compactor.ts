@@ -54,6 +54,8 @@ export interface CompressRequest {
   cacheCold?: boolean;
   /** false: the caller's turn lock read that no budget covers the session (CallContext.budgeted). */
   budgeted?: boolean;
+  /** The commit releases the caller's turn lock too (the compaction is the last step under it). */
+  releaseLock?: boolean;
 }
 
 /** What the fact guard found: hard facts in the range, kept by the model, restored verbatim, and dropped (named). */
@@ -244,10 +246,10 @@ export class Compactor {
     // should the row have moved on (nothing changes it under a held lock but a merge into a master),
     // the commit is planned again from the row locked in a transaction.
     const fast = plan(s);
-    let result: CompressResult | null = (await this.state.commitCompaction(null, s.id, lockId, s.version, fast)) ? fast.res : null;
+    let result: CompressResult | null = (await this.state.commitCompaction(null, s.id, lockId, s.version, fast, req.releaseLock)) ? fast.res : null;
     result ??= await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
       const again = plan(locked);
-      return (await this.state.commitCompaction(m, s.id, lockId, locked.version, again)) ? again.res : null;
+      return (await this.state.commitCompaction(m, s.id, lockId, locked.version, again, req.releaseLock)) ? again.res : null;
     });
     if (!result) throw new Error('the session changed while it was being compressed');
     this.metrics.compacted(s.accountId, req.trigger, method, path, spend.cost, factReport);

@@ -82,13 +82,15 @@ export class SessionStateRepository {
    * A compaction in ONE statement (atomic on its own, one round trip): the session update is guarded by
    * the turn lock and the version the write was planned from; the snapshot, the outline message, the
    * compression row and the events are inserted only if it matched. False when the guard failed (nothing written).
+   * `releaseLock`: the commit also releases the turn lock (the compaction was its holder's last step).
    */
-  async commitCompaction(m: EntityManager | null, sessionId: string, lockId: string, expectedVersion: number, c: CompactionWrite): Promise<boolean> {
+  async commitCompaction(m: EntityManager | null, sessionId: string, lockId: string, expectedVersion: number, c: CompactionWrite, releaseLock = false): Promise<boolean> {
     const rows = firstResultRows(
       await (m ?? this.ds.manager).query(
         `WITH upd AS (
            UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = version + 1, prompt_tokens = $7, cached_tokens = $8,
-             cache_write_tokens = $9, completion_tokens = $10, cost_usd = $11, updated_at = now()
+             cache_write_tokens = $9, completion_tokens = $10, cost_usd = $11, updated_at = now(),
+             turn_lock_id = CASE WHEN $32::boolean THEN NULL ELSE turn_lock_id END, turn_lock_until = CASE WHEN $32::boolean THEN NULL ELSE turn_lock_until END
            WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
          ), snap AS (
            INSERT INTO snapshots (id, session_id, account_id, at_seq, "window", window_tokens, fragment_refs, reason, label)
@@ -110,6 +112,7 @@ export class SessionStateRepository {
           c.outline.content, c.outline.tokens,
           c.compression.id, c.compression.fromSeq, c.compression.toSeq, c.compression.inputTokens, c.compression.outputTokens, c.compression.achievedRatio, c.compression.targetRatio, c.compression.method, c.compression.trigger,
           JSON.stringify(c.events),
+          releaseLock,
         ],
       ),
     );

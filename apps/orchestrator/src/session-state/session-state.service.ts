@@ -26,6 +26,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { sessionView } from '../sessions/sessions.presenter';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { WindowCache } from '../sessions/window-cache';
+import type { HeldTurnLock } from '../sessions/turn.service';
 import { policyFromColumn, SessionsService } from '../sessions/sessions.service';
 import { Compactor, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summarizerInContext, usableContext } from './compactor';
 import type { CompressDto, EventsQuery, ForkDto, ShareDto } from './session-state.dto';
@@ -69,22 +70,36 @@ export class SessionStateService {
   /**
    * Runs a window operation under the session's turn lock, so it never interleaves with a turn. The lock
    * statement returns the session row (one round trip); only a refused lock reads the row to say why.
+   * `held`: a lock the caller already holds (a turn kept it), taken over instead of taken; either way it
+   * is released at the end. `releasedBy: 'op'`: an op that succeeds released it in its own commit.
    */
-  private async locked<T>(account: ResolvedAccount, id: string, op: (s: SessionEntity, lockId: string, budgeted: boolean) => Promise<T>): Promise<T> {
-    const lockId = uuidv7();
-    const got = isUuid(id) ? await this.repo.lockForTurn(account.id, id, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs) : null;
+  private async locked<T>(
+    account: ResolvedAccount,
+    id: string,
+    op: (s: SessionEntity, lockId: string, budgeted: boolean) => Promise<T>,
+    opts: { held?: HeldTurnLock; releasedBy?: 'op' } = {},
+  ): Promise<T> {
+    let got: { session: SessionEntity; lockId: string; budgeted: boolean } | null = opts.held ? { session: opts.held.session, lockId: opts.held.lockId, budgeted: opts.held.budgeted } : null;
     if (!got) {
-      const s0 = await this.sessions.mustFind(account, id);
-      if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id', FINAL);
-      throw new ApiError('conflict', `Session '${s0.id}' is busy with another operation; retry when it has finished.`, 'session_id');
+      const lockId = uuidv7();
+      const r = isUuid(id) ? await this.repo.lockForTurn(account.id, id, lockId, this.config.turnLockMs, this.config.poolIdleTtlMs) : null;
+      if (!r) {
+        const s0 = await this.sessions.mustFind(account, id);
+        if (s0.status === 'closed') throw new ApiError('conflict', `Session '${s0.id}' is closed.`, 'session_id', FINAL);
+        throw new ApiError('conflict', `Session '${s0.id}' is busy with another operation; retry when it has finished.`, 'session_id');
+      }
+      got = { session: r.session, lockId, budgeted: r.budgeted };
     }
-    const s = got.session;
+    const { session: s, lockId } = got;
     const lease = this.repo.holdTurnLock(s.id, lockId, this.config.turnLockMs);
+    let released = false;
     try {
-      return await op(s, lockId, got.budgeted);
+      const result = await op(s, lockId, got.budgeted);
+      released = opts.releasedBy === 'op';
+      return result;
     } finally {
       lease.stop();
-      await this.repo.releaseTurnLock(s.id, lockId).catch(() => undefined);
+      if (!released) await this.repo.releaseTurnLock(s.id, lockId).catch(() => undefined);
     }
   }
 
@@ -242,7 +257,8 @@ export class SessionStateService {
     return { snapshot_id: snap.id, shared: false as const, revoked: wasWorking };
   }
 
-  async compress(account: ResolvedAccount, id: string, dto: CompressDto, opts: { allowGrowth?: boolean } = {}) {
+  /** `opts.held`: the turn lock the caller's turn kept (TurnOptions.holdLock); the compaction's commit releases it. */
+  async compress(account: ResolvedAccount, id: string, dto: CompressDto, opts: { allowGrowth?: boolean; held?: HeldTurnLock } = {}) {
     return this.locked(account, id, async (s, lockId, budgeted) => {
       const policy = policyFromColumn(s.policy);
       const ratio = dto.ratio ?? policy.compressRatio;
@@ -265,6 +281,7 @@ export class SessionStateService {
         snapshotReason: 'pre-compress',
         allowGrowth: opts.allowGrowth,
         budgeted,
+        releaseLock: true,
       });
       return {
         outline: r.outline,
@@ -282,7 +299,7 @@ export class SessionStateService {
         cost_usd: r.costUsd,
         facts: r.facts,
       };
-    });
+    }, { held: opts.held, releasedBy: 'op' });
   }
 
   async context(account: ResolvedAccount, id: string) {

@@ -133,6 +133,7 @@ export class SessionsRepository {
    * only if that update matched. False when the guard failed (nothing written).
    * `sessions.cache_write_tokens` takes `p.cacheWriteTokens` when the patch carries it (a new total),
    * and otherwise grows by the usage row's cache writes (under the same guard, so exactly once).
+   * `keepLock`: the turn lock stays with its holder (who goes on to a compaction), else it is released.
    */
   async commitTurn(
     sessionId: string,
@@ -142,6 +143,7 @@ export class SessionsRepository {
     p: Partial<SessionEntity>,
     turn: Partial<TurnEntity>,
     usage: Partial<UsageEventEntity> | null,
+    keepLock = false,
   ): Promise<boolean> {
     const msgs = JSON.stringify(messages.map((r) => ({ seq: r.seq, role: r.role, content: r.content, name: r.name, tool_call_id: r.toolCallId, tool_calls: r.toolCalls, tokens: r.tokens, kind: r.kind, turn_id: r.turnId })));
     const u = usage
@@ -149,7 +151,8 @@ export class SessionsRepository {
       : null;
     const rows: unknown = await this.ds.query(
       `WITH upd AS (
-         UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = $7, turn_lock_id = NULL, turn_lock_until = NULL,
+         UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = $7,
+           turn_lock_id = CASE WHEN $24::boolean THEN turn_lock_id END, turn_lock_until = CASE WHEN $24::boolean THEN turn_lock_until END,
            status = $8, prompt_tokens = $9, cached_tokens = $10, completion_tokens = $11, cost_usd = $12, token_calibration = $13,
            cache_write_tokens = COALESCE($22::bigint, cache_write_tokens + $23::bigint), updated_at = now()
          WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
@@ -175,6 +178,7 @@ export class SessionsRepository {
         u,
         p.cacheWriteTokens ?? null,
         String(usage?.cacheWriteTokens ?? 0),
+        keepLock,
       ],
     );
     return Array.isArray(rows) && rows.length > 0;

@@ -81,6 +81,19 @@ export interface TurnOptions {
   expectLastSeq?: number;
   /** The coordinator's own turn on a session of its task (others are refused while the task runs). */
   task?: boolean;
+  /**
+   * The turn lock stays held after the commit and comes back as `held` (the caller goes on, e.g. to a
+   * compaction, without another lock round trip, and must pass it on or release it).
+   */
+  holdLock?: boolean;
+}
+
+/** A turn lock still held after a committed turn, with the session row as that commit left it. */
+export interface HeldTurnLock {
+  lockId: string;
+  session: SessionEntity;
+  /** Whether any budget covered the session when the lock was taken (CallContext.budgeted). */
+  budgeted: boolean;
 }
 
 /** The session's window after a committed turn (null for a replay). */
@@ -127,7 +140,7 @@ export class TurnService {
   }
 
   /** append, also returning the session's window after the commit (null for a replay). */
-  async appendTurn(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null, opts: TurnOptions = {}): Promise<{ response: TurnResponse; state: TurnState | null }> {
+  async appendTurn(account: ResolvedAccount, sessionId: string, dto: AppendMessagesDto, idempotencyKey: string | null, sink: TurnStreamSink | null, opts: TurnOptions = {}): Promise<{ response: TurnResponse; state: TurnState | null; held?: HeldTurnLock }> {
     // A character bound first (cheap), then the token count (linear, but not free).
     assertAppendChars(dto.messages.reduce((n, m) => n + messageChars(m), 0) + (opts.instructions?.length ?? 0));
     const requestHash = hashRequest(dto, opts);
@@ -269,8 +282,8 @@ export class TurnService {
           window: appendToWindow(base.window, firstSeq),
           windowTokens: base.windowTokens + addedTokens,
           version: base.version + 1,
-          turnLockId: null,
-          turnLockUntil: null,
+          // A held lock stays as it is (its holder renews it); otherwise the commit releases it.
+          ...(opts.holdLock ? {} : { turnLockId: null, turnLockUntil: null }),
           status: base.status === 'parked' ? 'active' : base.status,
           promptTokens: base.promptTokens,
           cachedTokens: base.cachedTokens,
@@ -309,7 +322,7 @@ export class TurnService {
       try {
         // Fast path, one statement: valid while nothing but this turn touched the row since it was read.
         const fast = build(s);
-        if (await this.repo.commitTurn(s.id, lockId, s.version, fast.rows, fast.patch, fast.turn, reply?.pendingUsage ?? null)) {
+        if (await this.repo.commitTurn(s.id, lockId, s.version, fast.rows, fast.patch, fast.turn, reply?.pendingUsage ?? null, opts.holdLock === true)) {
           if (reply) reply.pendingUsage = undefined;
           this.windows.appended(s.id, s.version, s.version + 1, fast.rows.map(toStored));
           result = fast.response;
@@ -337,7 +350,12 @@ export class TurnService {
       committed = true;
       // Not awaited: Redis is never on a turn's path (the job runs here if it cannot be enqueued).
       if (s.title === null && s.lastSeq === 0 && incoming.some((m) => m.role === 'user')) void this.titles.enqueue(s.id);
-      return { response: result, state: state && { id: s.id, lastSeq: state.lastSeq, window: state.window, windowTokens: state.windowTokens, fragmentRefs: state.fragmentRefs } };
+      const after = state as SessionEntity | null;
+      return {
+        response: result,
+        state: after && { id: s.id, lastSeq: after.lastSeq, window: after.window, windowTokens: after.windowTokens, fragmentRefs: after.fragmentRefs },
+        held: opts.holdLock && after ? { lockId, session: after, budgeted: locked.budgeted } : undefined,
+      };
     } finally {
       lease.stop();
       if (!committed) await this.repo.releaseTurnLock(session.id, lockId).catch(() => undefined);

@@ -32,7 +32,7 @@ import { Compactor, usableContext } from '../session-state/compactor';
 import { SessionStateService } from '../session-state/session-state.service';
 import { SessionsRepository } from '../sessions/sessions.repository';
 import { policyColumn } from '../sessions/sessions.service';
-import { TurnService } from '../sessions/turn.service';
+import { TurnService, type HeldTurnLock } from '../sessions/turn.service';
 import type { CreateTaskDto } from './tasks.dto';
 import { TASK_CANCEL_CHANNEL, TasksRepository, type ChildSessionRow } from './tasks.repository';
 import { PgNotifications } from '../common/pg-notifications';
@@ -357,9 +357,10 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
       if (!freshSession) await this.ensureChildSession(task, child, sessionId);
       await stopIfCancelled();
       // Between rounds the heartbeat's view of a cancel is enough (the slot wait above read it fresh).
-      await this.runRounds(account, task, child, sessionId, () => stopIfCancelled());
+      // A first run keeps the last round's turn lock for the compression (no second lock round trip).
+      const held = await this.runRounds(account, task, child, sessionId, () => stopIfCancelled(), freshSession);
       // A session created by this run has no compression of an earlier run to reuse.
-      const outline = await this.childOutline(account, task, sessionId, freshSession);
+      const outline = await this.childOutline(account, task, sessionId, freshSession, held);
       // The merge, the child's completion and its session's close commit together (before the slot goes,
       // so `running` never counts more children than hold slots); a cancelled task merges nothing.
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
@@ -436,7 +437,8 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
     });
   }
 
-  private async runRounds(account: ResolvedAccount, task: TaskEntity, child: TaskChildEntity, sessionId: string, stopIfCancelled: () => Promise<void>): Promise<void> {
+  /** `holdLast`: the last round keeps its turn lock and returns it (TurnOptions.holdLock). */
+  private async runRounds(account: ResolvedAccount, task: TaskEntity, child: TaskChildEntity, sessionId: string, stopIfCancelled: () => Promise<void>, holdLast: boolean): Promise<HeldTurnLock | null> {
     const template = task.options.child.prompt_template ?? DEFAULT_TEMPLATE;
     const fill = (content: string) =>
       template.replace(/\{\{goal\}\}/g, task.goal).replace(/\{\{title\}\}/g, child.title).replace(/\{\{index\}\}/g, String(child.index)).replace(/\{\{content\}\}/g, content);
@@ -451,19 +453,22 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
       }
       prompt = fill(`(the content is in the ${parts.length} parts above)`);
     }
+    let held: HeldTurnLock | null = null;
     for (let round = 1; round <= task.options.child.max_rounds; round++) {
       await stopIfCancelled();
       const content = round === 1 ? prompt : task.options.child.followup_prompt ?? DEFAULT_FOLLOWUP;
-      await this.turns.append(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null, { task: true });
+      const holdLock = holdLast && round === task.options.child.max_rounds;
+      held = (await this.turns.appendTurn(account, sessionId, { messages: [{ role: 'user', content }] }, `task:${task.id}:${child.index}:r${round}`, null, { task: true, holdLock })).held ?? null;
     }
+    return held;
   }
 
   /** The child's whole window compressed into one outline (reused if a previous attempt already made it). */
-  private async childOutline(account: ResolvedAccount, task: TaskEntity, sessionId: string, freshSession: boolean): Promise<{ text: string; snapshotId: string | null; fromSeq: number; toSeq: number }> {
+  private async childOutline(account: ResolvedAccount, task: TaskEntity, sessionId: string, freshSession: boolean, held: HeldTurnLock | null): Promise<{ text: string; snapshotId: string | null; fromSeq: number; toSeq: number }> {
     const last = freshSession ? null : await this.tasks.lastCompression(sessionId);
     const s = last ? (await this.tasks.findSession(sessionId))! : null;
     if (!last || last.toSeq < s!.lastSeq - 1) {
-      const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true });
+      const r = await this.state.compress(account, sessionId, { ratio: task.options.merge.compress_ratio, keep_rounds: 0 }, { allowGrowth: true, held: held ?? undefined });
       return { text: r.outline, snapshotId: r.snapshot_id, fromSeq: r.compressed_seqs[0], toSeq: r.compressed_seqs[1] };
     }
     const text = (await this.tasks.outlineContent(sessionId, last.outlineSeq)) ?? '';
