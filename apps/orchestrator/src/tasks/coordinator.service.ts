@@ -312,11 +312,13 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
     const runId = uuidv7();
     // Longer than a slot's lease: a dead run's slot has lapsed (and is reclaimed) before its child is taken over.
     const claimMs = Math.ceil(this.config.poolLeaseTtlMs * 1.5);
-    const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7());
+    // The claim asks for the child's slot in the same round trip.
+    const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7(), { holder: this.pool.holderFor('worker'), ttlMs: this.config.poolLeaseTtlMs, reserveShare: this.config.taskPoolReserveShare });
     // Done, cancelled, or another live run holds it: nothing to do.
     if (!claimed) return { merged: false, skipped: true };
-    const { child, task, freshSession } = claimed;
+    const { child, task, freshSession, slot } = claimed;
     if (this.stopping) {
+      if (slot) await this.pool.release(child.sessionId!);
       await this.tasks.updateChild(taskId, index, { claimId: null, claimedUntil: null }, ['queued', 'running']);
       return { merged: false, skipped: true };
     }
@@ -338,9 +340,6 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
       if (cancelled.signal.aborted || (fresh && (await this.tasks.findTaskById(taskId))?.status === 'cancelled')) throw new TaskCancelled();
     };
     try {
-      const slot = await this.pool.tryAcquire({ accountId: account.id, limit: account.sessionLimit }, sessionId, {
-        kind: 'worker', taskId, taskLimit: task.options.max_parallel, tasksLimit: this.tasksLimit(task, account),
-      });
       if (!slot) {
         // No slot now: the child waits in line in Postgres, not on a worker (other accounts' jobs go ahead);
         // the next slot given back in this account, or the sweep, enqueues it again.
@@ -499,11 +498,8 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
   /**
    * A task without max_parallel leaves TASK_POOL_RESERVE_SHARE of the account's pool to interactive
    * sessions (all such tasks of the account together); max_parallel is the client's own choice.
+   * (claimChild applies the same cap when it takes a child's slot.)
    */
-  private tasksLimit(task: TaskEntity, account: ResolvedAccount): number | null {
-    return task.options.max_parallel !== null ? null : this.reservedTasksCap(account.sessionLimit);
-  }
-
   private reservedTasksCap(limit: number): number {
     return Math.max(1, Math.floor(limit * (1 - this.config.taskPoolReserveShare)));
   }

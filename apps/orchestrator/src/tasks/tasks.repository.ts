@@ -41,6 +41,15 @@ const DUE_CHILDREN_SQL = `WITH live AS (
                THEN $2 ELSE $3 END) - (SELECT COALESCE(sum(n), 0) FROM live WHERE task_id IS NOT NULL)))::int
        )`;
 
+/** A claim's request for the child session's pool slot (a worker lease): see claimChild. */
+export interface ChildSlotRequest {
+  /** The lease holder (SessionPool.holderFor('worker')) and its TTL. */
+  holder: string;
+  ttlMs: number;
+  /** TASK_POOL_RESERVE_SHARE: the share of the pool tasks without max_parallel leave to interactive sessions. */
+  reserveShare: number;
+}
+
 /** A child session's own columns; the rest come from its task's master (see startChild). */
 export interface ChildSessionRow {
   id: string;
@@ -160,9 +169,11 @@ export class TasksRepository {
   /**
    * A run takes the child (a lease of ttlMs) if no live run holds it and its task is live; null otherwise.
    * One round trip: the child gets its session id on its first run (`freshSession`), and its task comes
-   * back with it. `runs` counts the runs started, this one included.
+   * back with it. `runs` counts the runs started, this one included. With `slot`, the same statement then
+   * asks the account's pool for the child session's slot (so_pool_try_acquire: the account's limit, the
+   * task's max_parallel, or for a task without it the account's pool less the interactive reserve share).
    */
-  async claimChild(taskId: string, index: number, claimId: string, ttlMs: number, newSessionId: string): Promise<{ child: TaskChildEntity; task: TaskEntity; freshSession: boolean } | null> {
+  async claimChild(taskId: string, index: number, claimId: string, ttlMs: number, newSessionId: string, slot?: ChildSlotRequest): Promise<{ child: TaskChildEntity; task: TaskEntity; freshSession: boolean; slot: boolean } | null> {
     const r: unknown = await this.ds.query(
       `WITH c AS (
          UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1, session_id = COALESCE(session_id, $5)
@@ -170,9 +181,12 @@ export class TasksRepository {
            AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
          RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs)
        SELECT c.*, t.id AS t_id, t.account_id AS t_account_id, t.master_session_id AS t_master_session_id, t.status AS t_status, t.goal AS t_goal,
-              t.model AS t_model, t.options AS t_options, t.total AS t_total, t.created_at AS t_created_at
-       FROM c JOIN tasks t ON t.id = $1`,
-      [taskId, index, claimId, String(ttlMs), newSessionId],
+              t.model AS t_model, t.options AS t_options, t.total AS t_total, t.created_at AS t_created_at,
+              CASE WHEN $6::text IS NOT NULL THEN so_pool_try_acquire(t.account_id, c.session_id, t.id, $6::text, $7::int, a.session_limit,
+                (t.options->>'max_parallel')::int,
+                CASE WHEN t.options->>'max_parallel' IS NULL THEN GREATEST(1, floor(a.session_limit * (1 - $8::float8))::int) END, NULL) END AS slot
+       FROM c JOIN tasks t ON t.id = $1 JOIN accounts a ON a.id = t.account_id`,
+      [taskId, index, claimId, String(ttlMs), newSessionId, slot?.holder ?? null, slot?.ttlMs ?? null, slot?.reserveShare ?? null],
     );
     const row = firstResultRows(r)[0] as Record<string, unknown> | undefined;
     if (!row) return null;
@@ -184,7 +198,7 @@ export class TasksRepository {
       id: row.t_id, accountId: row.t_account_id, masterSessionId: row.t_master_session_id, status: row.t_status, goal: row.t_goal, model: row.t_model,
       options: row.t_options, total: row.t_total, createdAt: row.t_created_at,
     } as TaskEntity;
-    return { child, task, freshSession: row.session_id === newSessionId };
+    return { child, task, freshSession: row.session_id === newSessionId, slot: row.slot === true };
   }
 
   /**
