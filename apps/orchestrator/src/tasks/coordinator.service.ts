@@ -364,12 +364,15 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
       // so `running` never counts more children than hold slots); a cancelled task merges nothing.
       const merged = await this.mergeIntoMaster(task, child, sessionId, outline);
       if (merged.result === 'cancelled') throw new TaskCancelled();
-      // Over the merge budget, the master's outlines are folded (with this child's slot, so folds count against the pool).
-      // The master's whole window under the budget means its outlines are too: nothing to fold, nothing to read.
-      if (!this.folding.has(taskId) && merged.windowTokens > this.mergeBudgetTokens(task)) {
-        await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
+      if (merged.released) {
+        // The merge's commit gave the slot back (the master's whole window is under the merge budget, so its
+        // outlines are too: nothing to fold); a waiter of this instance is woken here, others by the notification.
+        this.pool.wakeOne(account.id);
+      } else {
+        // Over the merge budget, the master's outlines are folded with this child's slot (folds count against the pool).
+        if (!this.folding.has(taskId)) await this.foldMaster(task, account).catch((e) => this.logger.warn({ taskId, err: String(e) }, 'fold failed; the next merge or the final retries'));
+        await this.pool.release(sessionId);
       }
-      await this.pool.release(sessionId);
       // One round trip says whether the task's last child just ended and which child takes the slot next.
       const after = await this.tasks.afterChild(taskId, account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit)).catch(() => null);
       finishChecked = after !== null && after.open > 0;
@@ -475,7 +478,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /** Appends the child's outline (with provenance) to the master; the task_merges key makes it exactly once. */
-  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<{ result: 'merged' | 'already' | 'cancelled'; windowTokens: number }> {
+  private async mergeIntoMaster(task: TaskEntity, child: TaskChildEntity, sessionId: string, o: { text: string; snapshotId: string | null; fromSeq: number; toSeq: number }): Promise<{ result: 'merged' | 'already' | 'cancelled'; windowTokens: number; released: boolean }> {
     const parsed = parseOutline(o.text);
     const text = parsed
       ? renderOutline(withProvenance(parsed, { sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq }))
@@ -485,9 +488,10 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
     const r = await this.tasks.mergeChild(
       { taskId: task.id, childIndex: child.index, masterSessionId: task.masterSessionId, childSessionId: sessionId, snapshotId: o.snapshotId, fromSeq: o.fromSeq, toSeq: o.toSeq },
       { content, tokens },
+      this.mergeBudgetTokens(task),
     );
-    if (!r || r.task === 'cancelled' || r.child === 'cancelled') return { result: 'cancelled', windowTokens: r?.windowTokens ?? 0 };
-    return { result: r.fresh ? 'merged' : 'already', windowTokens: r.windowTokens };
+    if (!r || r.task === 'cancelled' || r.child === 'cancelled') return { result: 'cancelled', windowTokens: r?.windowTokens ?? 0, released: false };
+    return { result: r.fresh ? 'merged' : 'already', windowTokens: r.windowTokens, released: r.released };
   }
 
   /** The master's outline budget (MERGE_BUDGET_SHARE of its usable window): past it, outlines are folded. */

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { WindowSpec } from '@so/domain';
+import { POOL_RELEASE_CHANNEL } from '@so/pool';
 import { CompressionEntity, firstResultRows, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
@@ -281,10 +282,16 @@ export class TasksRepository {
    * - unless the task or the child was cancelled: the merge ledger row (the (task, child) key makes a
    *   merge exactly once), and only if it is new, the outline as the master's next message and the
    *   master's window with it (addOutline: the seq appended to outlineSeqs; ranges unchanged), then the
-   *   child succeeded and its session closed.
+   *   child succeeded and its session closed;
+   * - and the child's pool slot given back (waking a waiter of the account on any instance), unless the
+   *   master's window is now over `foldAboveTokens`: then the slot is kept for the fold (`released` false).
    * `windowTokens`: the master's window after the merge.
    */
-  async mergeChild(row: Pick<TaskMergeEntity, 'taskId' | 'childIndex' | 'masterSessionId' | 'childSessionId' | 'snapshotId' | 'fromSeq' | 'toSeq'>, outline: { content: string; tokens: number }): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; windowTokens: number } | null> {
+  async mergeChild(
+    row: Pick<TaskMergeEntity, 'taskId' | 'childIndex' | 'masterSessionId' | 'childSessionId' | 'snapshotId' | 'fromSeq' | 'toSeq'>,
+    outline: { content: string; tokens: number },
+    foldAboveTokens: number,
+  ): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; windowTokens: number; released: boolean } | null> {
     const rows = firstResultRows(
       await this.ds.query(
         `WITH m AS (
@@ -308,16 +315,21 @@ export class TasksRepository {
            WHERE task_id = $1::uuid AND index = $2::int AND status IN ('running', 'queued') AND EXISTS (SELECT 1 FROM ok) RETURNING ${NOTIFY_CHILD}
          ), closed AS (
            UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $4::uuid AND status <> 'closed' AND EXISTS (SELECT 1 FROM ok) RETURNING id
+         ), gone AS (
+           DELETE FROM session_leases WHERE session_id = $4::uuid AND EXISTS (SELECT 1 FROM ok)
+             AND COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) <= $10::int
+           RETURNING pg_notify('${POOL_RELEASE_CHANNEL}', account_id::text)
          )
          SELECT s.task, s.child, EXISTS (SELECT 1 FROM ins) AS fresh,
                 COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) AS window_tokens,
+                EXISTS (SELECT 1 FROM gone) AS released,
                 (SELECT count(*) FROM done) + (SELECT count(*) FROM closed) >= 0 AS written
          FROM s`,
-        [row.taskId, row.childIndex, row.masterSessionId, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq, outline.content, outline.tokens],
+        [row.taskId, row.childIndex, row.masterSessionId, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq, outline.content, outline.tokens, foldAboveTokens],
       ),
-    ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; window_tokens: number }>;
+    ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; window_tokens: number; released: boolean }>;
     const r = rows[0];
-    return r ? { task: r.task, child: r.child, fresh: r.fresh, windowTokens: Number(r.window_tokens) } : null;
+    return r ? { task: r.task, child: r.child, fresh: r.fresh, windowTokens: Number(r.window_tokens), released: r.released } : null;
   }
 
   lastCompression(sessionId: string): Promise<CompressionEntity | null> {
