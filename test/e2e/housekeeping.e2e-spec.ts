@@ -1,4 +1,5 @@
-import { TestHarness } from '../support/harness';
+import { ADMIN_KEY, TestHarness } from '../support/harness';
+import { http } from '../support/test-env';
 import { sessionApi, userMsg } from '../support/session-api';
 
 // Issue 13, item 8: housekeeping runs (and is paid for) only for turns that will run, and a refused
@@ -49,6 +50,11 @@ describe('housekeeping only for turns that will run', () => {
     expect((await h.api(a.apiKey, 'GET', path(id, '/snapshots'))).body.data).toEqual(snapshots);
     expect((await h.api(a.apiKey, 'GET', path(id, '/events'))).body.data).toEqual(events);
     expect(await context(a, id)).toEqual(before);
+    // The summarizer call it made was paid for: its usage row is written although the compaction was not.
+    const usage = await http(h.url, ADMIN_KEY, 'GET', `/admin/usage?account_id=${a.id}`);
+    const compress = usage.body.data.find((u: { purpose: string }) => u.purpose === 'compress');
+    expect(compress?.calls).toBe(h.simRequestsFor(a.simKey).length);
+    expect(compress?.calls).toBeGreaterThanOrEqual(1);
   });
 
   it('the snapshot a rolling compaction takes commits with it: one snapshot per compaction, at the window before it', async () => {

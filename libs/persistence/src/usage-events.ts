@@ -27,3 +27,26 @@ export async function insertUsageEvent(runner: Pick<EntityManager, 'query'>, e: 
     e.usageEstimated ?? false,
   ]);
 }
+
+/**
+ * Usage rows written inside a larger statement (a turn's or a compaction's commit): `insertUsageRowsSql(p, from)`
+ * is an INSERT ... SELECT of the rows passed as JSON in parameter `p` (usageRowsJson), one per row of `from`
+ * (the statement's guard CTE: no guard row, nothing written).
+ */
+export function usageRowsJson(rows: Array<Partial<UsageEventEntity>>): string {
+  return JSON.stringify(
+    rows.map((u) => ({
+      account_id: u.accountId, session_id: u.sessionId ?? null, turn_id: u.turnId ?? null, purpose: u.purpose, model: u.model,
+      prompt_tokens: u.promptTokens ?? 0, cached_tokens: u.cachedTokens ?? 0, completion_tokens: u.completionTokens ?? 0, cache_write_tokens: u.cacheWriteTokens ?? 0,
+      cost_usd: u.costUsd ?? '0', latency_ms: u.latencyMs, upstream_request_id: u.upstreamRequestId ?? null, outcome: u.outcome ?? 'ok', attempts: u.attempts ?? 1,
+      usage_estimated: u.usageEstimated ?? false,
+    })),
+  );
+}
+
+export function insertUsageRowsSql(param: string, from: string): string {
+  return `INSERT INTO usage_events (account_id, session_id, turn_id, purpose, model, prompt_tokens, cached_tokens, completion_tokens, cache_write_tokens, cost_usd, latency_ms, upstream_request_id, outcome, attempts, usage_estimated)
+         SELECT x.account_id, x.session_id, x.turn_id, x.purpose, x.model, x.prompt_tokens, x.cached_tokens, x.completion_tokens, x.cache_write_tokens, x.cost_usd, x.latency_ms, x.upstream_request_id, x.outcome, x.attempts, x.usage_estimated
+         FROM ${from} CROSS JOIN jsonb_to_recordset(${param}::jsonb)
+           AS x(account_id uuid, session_id uuid, turn_id uuid, purpose text, model text, prompt_tokens int, cached_tokens int, completion_tokens int, cache_write_tokens int, cost_usd numeric, latency_ms int, upstream_request_id text, outcome text, attempts int, usage_estimated boolean)`;
+}

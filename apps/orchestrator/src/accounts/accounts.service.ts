@@ -45,6 +45,7 @@ export class AccountsService {
   private readonly inFlight = new Map<string, Promise<ResolvedAccount | null>>();
   // The same by account id, for background work (a task's every child resolves its account).
   private readonly idCache = new Map<string, { account: ResolvedAccount; until: number }>();
+  private readonly idInFlight = new Map<string, Promise<ResolvedAccount>>();
 
   private readonly log = new Logger('AccountsService');
   /** Bumped on every change: a lookup that started before it must not refill the cache with what it read. */
@@ -138,11 +139,20 @@ export class AccountsService {
   async resolveById(id: string): Promise<ResolvedAccount> {
     const hit = this.idCache.get(id);
     if (hit && hit.until > Date.now()) return hit.account;
-    const generation = this.generation;
-    const account = this.resolve(await this.mustFind(id));
-    if (this.idCache.size > 10_000) this.idCache.clear();
-    if (generation === this.generation) this.idCache.set(id, { account, until: Date.now() + 5_000 });
-    return account;
+    // A burst with a cold cache (a task's first wave of children) shares one lookup.
+    let pending = this.idInFlight.get(id);
+    if (!pending) {
+      const generation = this.generation;
+      pending = this.mustFind(id).then((row) => {
+        const account = this.resolve(row);
+        if (this.idCache.size > 10_000) this.idCache.clear();
+        if (generation === this.generation) this.idCache.set(id, { account, until: Date.now() + 5_000 });
+        return account;
+      });
+      this.idInFlight.set(id, pending);
+      void pending.finally(() => this.idInFlight.delete(id)).catch(() => undefined);
+    }
+    return pending;
   }
 
   private forgetCached(): void {
@@ -150,6 +160,7 @@ export class AccountsService {
     this.keyCache.clear();
     this.idCache.clear();
     this.inFlight.clear();
+    this.idInFlight.clear();
   }
 
   findByName(name: string) {

@@ -162,98 +162,106 @@ export class Compactor {
       { account, sessionId: s.id, turnId: null, purpose: 'compress', timeoutMs: this.config.summarizerTimeoutMs, maxAttempts: this.config.summarizerMaxAttempts, budgeted: req.budgeted },
       model,
       messages,
-      { format, maxTokens: summarizerReplyTokens(inputTokens, req.ratio), targetTokens, tools: inContext ? s.tools : null },
+      { format, maxTokens: summarizerReplyTokens(inputTokens, req.ratio), targetTokens, tools: inContext ? s.tools : null, deferRecord: true },
     );
-    let method: 'upstream' | 'extractive' = 'upstream';
-    let outline: Outline;
-    const path = [...summary.path];
-    if (summary.outline) {
-      outline = summary.outline;
-    } else {
-      method = 'extractive';
-      path.push('extractive');
-      outline = extractiveOutline([...folded, ...range], { targetTokens, countTokens: count });
-    }
-    // A model that ignored the target length is cut by the fallback's rules: decisions, open items and artifacts go; facts stay.
-    if (count(renderOutline(outline)) > targetTokens * OVERSHOOT_ALLOWED) {
-      outline = trimOutline(outline, targetTokens, count, { keepFacts: true });
-      path.push('trimmed');
-    }
-    // The fact guard: every hard fact of the range is in the outline, restored verbatim, or named as dropped.
-    const facts = extractHardFacts([...folded.map((o) => ({ seq: o.seq, content: o.content })), ...range]);
-    const guarded = guardOutline(outline, facts, { budgetTokens: Math.max(targetTokens, Math.floor(inputTokens * FACT_RESTORE_SHARE)), countTokens: count });
-    outline = guarded.outline;
-    if (guarded.report.restored > 0) path.push('facts_restored');
-    // The rolling policy's ceiling for the new outline (the window lands under its target share of the trigger):
-    // condensed by the same rules, never at the cost of an exact fact.
-    if (req.maxOutlineTokens !== undefined && count(renderOutline(outline)) > req.maxOutlineTokens) {
-      outline = trimOutline(outline, req.maxOutlineTokens, count, { keepFacts: true });
-      path.push('condensed');
-    }
-    const text = renderOutline(outline);
-    const dropped = facts.filter((f) => !factPresent(f, text)).map((f) => f.value);
-    const factReport: FactReport = { facts_in: facts.length, kept_by_model: guarded.report.kept_by_model, restored: guarded.report.restored, dropped };
-    if (dropped.length > 0) this.logger.warn({ sessionId: s.id, dropped: dropped.length }, 'compaction dropped exact facts (named in its event)');
+    // The summarizer calls' usage rows are written with the compaction; without a commit, on their own.
+    let committed = false;
+    try {
+      let method: 'upstream' | 'extractive' = 'upstream';
+      let outline: Outline;
+      const path = [...summary.path];
+      if (summary.outline) {
+        outline = summary.outline;
+      } else {
+        method = 'extractive';
+        path.push('extractive');
+        outline = extractiveOutline([...folded, ...range], { targetTokens, countTokens: count });
+      }
+      // A model that ignored the target length is cut by the fallback's rules: decisions, open items and artifacts go; facts stay.
+      if (count(renderOutline(outline)) > targetTokens * OVERSHOOT_ALLOWED) {
+        outline = trimOutline(outline, targetTokens, count, { keepFacts: true });
+        path.push('trimmed');
+      }
+      // The fact guard: every hard fact of the range is in the outline, restored verbatim, or named as dropped.
+      const facts = extractHardFacts([...folded.map((o) => ({ seq: o.seq, content: o.content })), ...range]);
+      const guarded = guardOutline(outline, facts, { budgetTokens: Math.max(targetTokens, Math.floor(inputTokens * FACT_RESTORE_SHARE)), countTokens: count });
+      outline = guarded.outline;
+      if (guarded.report.restored > 0) path.push('facts_restored');
+      // The rolling policy's ceiling for the new outline (the window lands under its target share of the trigger):
+      // condensed by the same rules, never at the cost of an exact fact.
+      if (req.maxOutlineTokens !== undefined && count(renderOutline(outline)) > req.maxOutlineTokens) {
+        outline = trimOutline(outline, req.maxOutlineTokens, count, { keepFacts: true });
+        path.push('condensed');
+      }
+      const text = renderOutline(outline);
+      const dropped = facts.filter((f) => !factPresent(f, text)).map((f) => f.value);
+      const factReport: FactReport = { facts_in: facts.length, kept_by_model: guarded.report.kept_by_model, restored: guarded.report.restored, dropped };
+      if (dropped.length > 0) this.logger.warn({ sessionId: s.id, dropped: dropped.length }, 'compaction dropped exact facts (named in its event)');
 
-    const outlineTokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + text });
-    if (outlineTokens >= inputTokens && !req.allowGrowth) {
-      // A "compression" that grows the window is refused; the rolling policy then truncates instead.
-      throw new ApiError('conflict', `The outline (${outlineTokens} tokens, ${method}) would not be smaller than the ${inputTokens} tokens it replaces; nothing was changed.`, 'ratio');
-    }
-    const compressionId = uuidv7();
-    const snapshotId = uuidv7();
-    const spend = summary.spend;
+      const outlineTokens = this.estimator.countMessage({ content: OUTLINE_MESSAGE_HEADER + text });
+      if (outlineTokens >= inputTokens && !req.allowGrowth) {
+        // A "compression" that grows the window is refused; the rolling policy then truncates instead.
+        throw new ApiError('conflict', `The outline (${outlineTokens} tokens, ${method}) would not be smaller than the ${inputTokens} tokens it replaces; nothing was changed.`, 'ratio');
+      }
+      const compressionId = uuidv7();
+      const snapshotId = uuidv7();
+      const spend = summary.spend;
 
-    // Everything the commit writes follows from the session row it applies to (`base`).
-    const plan = (base: SessionEntity): CompactionWrite & { res: CompressResult } => {
-      const outlineSeq = base.lastSeq + 1;
-      const keepFromSeq = req.keepFromSeq ?? outlineSeq + 1;
-      const window = applyCompaction(base.window, { keepFromSeq, outlineSeq, foldOutlines: req.foldOutlines });
-      const kept = w.recent.filter((msg) => msg.seq >= keepFromSeq);
-      const windowTokensAfter = pinnedTokensOf(base) + (req.foldOutlines ? 0 : sumTokens(w.outlines)) + outlineTokens + sumTokens(kept);
-      const achievedRatio = Math.round((inputTokens / Math.max(1, outlineTokens)) * 100) / 100;
-      const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false, inContext);
-      const res: CompressResult = {
-        snapshotId, compressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
-        fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: base.windowTokens, windowTokensAfter,
-        targetTokens, ratio: req.ratio, format, form: summary.form, path, summarizerCalls: spend.calls, costUsd: Math.round(spend.cost * 1e8) / 1e8,
-        expectedCostUsd, facts: factReport,
+      // Everything the commit writes follows from the session row it applies to (`base`).
+      const plan = (base: SessionEntity): CompactionWrite & { res: CompressResult } => {
+        const outlineSeq = base.lastSeq + 1;
+        const keepFromSeq = req.keepFromSeq ?? outlineSeq + 1;
+        const window = applyCompaction(base.window, { keepFromSeq, outlineSeq, foldOutlines: req.foldOutlines });
+        const kept = w.recent.filter((msg) => msg.seq >= keepFromSeq);
+        const windowTokensAfter = pinnedTokensOf(base) + (req.foldOutlines ? 0 : sumTokens(w.outlines)) + outlineTokens + sumTokens(kept);
+        const achievedRatio = Math.round((inputTokens / Math.max(1, outlineTokens)) * 100) / 100;
+        const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false, inContext);
+        const res: CompressResult = {
+          snapshotId, compressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
+          fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: base.windowTokens, windowTokensAfter,
+          targetTokens, ratio: req.ratio, format, form: summary.form, path, summarizerCalls: spend.calls, costUsd: Math.round(spend.cost * 1e8) / 1e8,
+          expectedCostUsd, facts: factReport,
+        };
+        // The snapshot of the window before the compaction is part of the compaction's commit.
+        const snapshot = snapshotRow(account.id, base, snapshotId, req.snapshotReason, null);
+        return {
+          res,
+          usage: summary.pending.map((r) => r.pendingUsage!),
+          snapshot,
+          outline: { seq: outlineSeq, content: text, tokens: outlineTokens },
+          session: {
+            lastSeq: outlineSeq,
+            window,
+            windowTokens: windowTokensAfter,
+            promptTokens: String(Number(base.promptTokens) + spend.prompt),
+            cachedTokens: String(Number(base.cachedTokens) + spend.cached),
+            cacheWriteTokens: String(Number(base.cacheWriteTokens) + spend.cacheWrite),
+            completionTokens: String(Number(base.completionTokens) + spend.completion),
+            costUsd: (Number(base.costUsd) + spend.cost).toFixed(8),
+          },
+          compression: {
+            id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
+            inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
+          },
+          events: [snapshot.event, { type: req.trigger === 'rolling' ? 'compaction' : 'compression', data: eventData(res) }],
+        };
       };
-      // The snapshot of the window before the compaction is part of the compaction's commit.
-      const snapshot = snapshotRow(account.id, base, snapshotId, req.snapshotReason, null);
-      return {
-        res,
-        snapshot,
-        outline: { seq: outlineSeq, content: text, tokens: outlineTokens },
-        session: {
-          lastSeq: outlineSeq,
-          window,
-          windowTokens: windowTokensAfter,
-          promptTokens: String(Number(base.promptTokens) + spend.prompt),
-          cachedTokens: String(Number(base.cachedTokens) + spend.cached),
-          cacheWriteTokens: String(Number(base.cacheWriteTokens) + spend.cacheWrite),
-          completionTokens: String(Number(base.completionTokens) + spend.completion),
-          costUsd: (Number(base.costUsd) + spend.cost).toFixed(8),
-        },
-        compression: {
-          id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
-          inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
-        },
-        events: [snapshot.event, { type: req.trigger === 'rolling' ? 'compaction' : 'compression', data: eventData(res) }],
-      };
-    };
-    // One statement, guarded by the turn lock and the version of the row the caller read under that lock;
-    // should the row have moved on (nothing changes it under a held lock but a merge into a master),
-    // the commit is planned again from the row locked in a transaction.
-    const fast = plan(s);
-    let result: CompressResult | null = (await this.state.commitCompaction(null, s.id, lockId, s.version, fast, req.releaseLock)) ? fast.res : null;
-    result ??= await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
-      const again = plan(locked);
-      return (await this.state.commitCompaction(m, s.id, lockId, locked.version, again, req.releaseLock)) ? again.res : null;
-    });
-    if (!result) throw new Error('the session changed while it was being compressed');
-    this.metrics.compacted(s.accountId, req.trigger, method, path, spend.cost, factReport);
-    return result;
+      // One statement, guarded by the turn lock and the version of the row the caller read under that lock;
+      // should the row have moved on (nothing changes it under a held lock but a merge into a master),
+      // the commit is planned again from the row locked in a transaction.
+      const fast = plan(s);
+      let result: CompressResult | null = (await this.state.commitCompaction(null, s.id, lockId, s.version, fast, req.releaseLock)) ? fast.res : null;
+      result ??= await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
+        const again = plan(locked);
+        return (await this.state.commitCompaction(m, s.id, lockId, locked.version, again, req.releaseLock)) ? again.res : null;
+      });
+      if (!result) throw new Error('the session changed while it was being compressed');
+      committed = true;
+      this.metrics.compacted(s.accountId, req.trigger, method, path, spend.cost, factReport);
+      return result;
+    } finally {
+      if (!committed) await this.summarizer.recordUnwritten(summary.pending, { sessionId: s.id, purpose: 'compress' });
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { CompressionEntity, firstResultRows, SessionEventEntity, SessionEventType, SnapshotEntity, type SessionEntity } from '@so/persistence';
+import { CompressionEntity, firstResultRows, insertUsageRowsSql, SessionEventEntity, SessionEventType, SnapshotEntity, usageRowsJson, type SessionEntity, type UsageEventEntity } from '@so/persistence';
 
 export interface LineageRow {
   id: string;
@@ -33,6 +33,8 @@ export interface CompactionWrite {
   compression: Pick<CompressionEntity, 'id' | 'sessionId' | 'snapshotId' | 'fromSeq' | 'toSeq' | 'outlineSeq' | 'inputTokens' | 'outputTokens' | 'achievedRatio' | 'targetRatio' | 'method' | 'trigger'>;
   /** In order: ids follow it. */
   events: Array<{ type: SessionEventType; data: Record<string, unknown> }>;
+  /** The summarizer calls' usage rows, written with the compaction (LlmGateway deferRecord). */
+  usage: Array<Partial<UsageEventEntity>>;
 }
 
 /** Snapshots, compressions and the session event log. */
@@ -81,7 +83,8 @@ export class SessionStateRepository {
   /**
    * A compaction in ONE statement (atomic on its own, one round trip): the session update is guarded by
    * the turn lock and the version the write was planned from; the snapshot, the outline message, the
-   * compression row and the events are inserted only if it matched. False when the guard failed (nothing written).
+   * compression row, the events and the summarizer's usage rows are inserted only if it matched. False when
+   * the guard failed (nothing written: the caller then writes the usage rows on their own).
    * `releaseLock`: the commit also releases the turn lock (the compaction was its holder's last step).
    */
   async commitCompaction(m: EntityManager | null, sessionId: string, lockId: string, expectedVersion: number, c: CompactionWrite, releaseLock = false): Promise<boolean> {
@@ -103,6 +106,8 @@ export class SessionStateRepository {
          ), ev AS (
            INSERT INTO session_events (session_id, type, data)
            SELECT upd.id, e.v->>'type', e.v->'data' FROM upd CROSS JOIN jsonb_array_elements($31::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+         ), ue AS (
+           ${insertUsageRowsSql('$33', 'upd')}
          )
          SELECT id FROM upd`,
         [
@@ -113,6 +118,7 @@ export class SessionStateRepository {
           c.compression.id, c.compression.fromSeq, c.compression.toSeq, c.compression.inputTokens, c.compression.outputTokens, c.compression.achievedRatio, c.compression.targetRatio, c.compression.method, c.compression.trigger,
           JSON.stringify(c.events),
           releaseLock,
+          usageRowsJson(c.usage),
         ],
       ),
     );

@@ -24,6 +24,11 @@ export interface SummaryResult {
   path: string[];
   problems: string[];
   spend: SummarizerSpend;
+  /**
+   * With `deferRecord`: the usage rows of the calls made, for the caller to write with its commit (or with
+   * LlmGateway.recordAfterFailure if it does not commit). Without it they were written already.
+   */
+  pending: PricedReply[];
 }
 
 /** A JSON-mode request, in OpenAI's (and Kimi's) shape. */
@@ -48,20 +53,42 @@ export class Summarizer {
     ctx: CallContext,
     model: string,
     messages: ChatMessage[],
-    opts: { format: SummaryFormat; maxTokens: number; targetTokens: number; tools?: ToolDefinition[] | null },
+    opts: { format: SummaryFormat; maxTokens: number; targetTokens: number; tools?: ToolDefinition[] | null; deferRecord?: boolean },
+  ): Promise<SummaryResult> {
+    const pending: PricedReply[] = [];
+    try {
+      return await this.run(ctx, model, messages, opts, pending);
+    } catch (err) {
+      // Calls made before the failure were paid for: their rows are written now.
+      await this.recordUnwritten(pending, ctx);
+      throw err;
+    }
+  }
+
+  /** Writes the usage rows a deferred summary left (its caller did not commit them). Never throws. */
+  async recordUnwritten(pending: PricedReply[], ctx: Pick<CallContext, 'sessionId' | 'purpose'>): Promise<void> {
+    for (const reply of pending) await this.llm.recordAfterFailure(reply, ctx);
+  }
+
+  private async run(
+    ctx: CallContext,
+    model: string,
+    messages: ChatMessage[],
+    opts: { format: SummaryFormat; maxTokens: number; targetTokens: number; tools?: ToolDefinition[] | null; deferRecord?: boolean },
+    pending: PricedReply[],
   ): Promise<SummaryResult> {
     // In context, the request carries the session's tools so its prefix matches the chat turns' (a cache hit); none may be called.
     const toolFields = opts.tools?.length ? { tools: opts.tools, tool_choice: 'none' as const } : {};
     const spend: SummarizerSpend = { calls: 0, prompt: 0, cached: 0, completion: 0, cacheWrite: 0, cost: 0 };
     const path = ['model'];
     const responseFormat = opts.format === 'json' ? JSON_MODE : undefined;
-    const first = await this.call(ctx, spend, { model, messages, max_tokens: opts.maxTokens, temperature: 0, response_format: responseFormat, ...toolFields });
+    const first = await this.call(ctx, spend, pending, opts.deferRecord === true, { model, messages, max_tokens: opts.maxTokens, temperature: 0, response_format: responseFormat, ...toolFields });
     let text = first.content ?? '';
     // Cut at max_tokens: a reply already as long as the target is salvaged (it would be trimmed anyway);
     // a shorter one is continued, since what is missing may be the facts.
     if (first.finishReason === 'length' && text !== '' && first.usage.completionTokens < opts.targetTokens) {
       try {
-        const rest = await this.call(ctx, spend, {
+        const rest = await this.call(ctx, spend, pending, opts.deferRecord === true, {
           model,
           messages: [...messages, { role: 'assistant', content: text, partial: true }],
           max_tokens: Math.max(256, Math.ceil(opts.maxTokens / 2)),
@@ -81,7 +108,7 @@ export class Summarizer {
     if (read.outline && read.salvaged) path.push('salvaged');
     if (!read.outline) {
       this.logger.warn({ sessionId: ctx.sessionId, problems: read.problems.slice(0, 5) }, 'summary unreadable; one repair call');
-      const repaired = await this.call(ctx, spend, {
+      const repaired = await this.call(ctx, spend, pending, opts.deferRecord === true, {
         model,
         messages: repairRequest(text, read.problems),
         max_tokens: Math.max(opts.maxTokens, Math.ceil(text.length / 3) + REPAIR_SLACK_TOKENS),
@@ -91,11 +118,12 @@ export class Summarizer {
       read = readOutlineTolerant(repaired.content ?? '');
       path.push('repaired');
     }
-    return { outline: read.outline, form: read.form, path, problems: read.problems, spend };
+    return { outline: read.outline, form: read.form, path, problems: read.problems, spend, pending };
   }
 
-  private async call(ctx: CallContext, spend: SummarizerSpend, req: Parameters<LlmGateway['complete']>[1]): Promise<PricedReply> {
-    const reply = await this.llm.complete(ctx, req);
+  private async call(ctx: CallContext, spend: SummarizerSpend, pending: PricedReply[], deferRecord: boolean, req: Parameters<LlmGateway['complete']>[1]): Promise<PricedReply> {
+    const reply = await this.llm.complete(ctx, req, { deferRecord });
+    if (reply.pendingUsage) pending.push(reply);
     spend.calls += 1;
     spend.prompt += reply.usage.promptTokens;
     spend.cached += reply.usage.cachedTokens;

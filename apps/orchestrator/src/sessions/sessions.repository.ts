@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { SeqRange, StoredMessage, WindowSpec } from '@so/domain';
-import { firstResultRows, MessageEntity, SessionEntity, TurnEntity, UsageEventEntity } from '@so/persistence';
+import { firstResultRows, insertUsageRowsSql, MessageEntity, SessionEntity, TurnEntity, UsageEventEntity, usageRowsJson } from '@so/persistence';
 
 export interface SessionListFilter {
   status?: string;
@@ -146,9 +146,7 @@ export class SessionsRepository {
     keepLock = false,
   ): Promise<boolean> {
     const msgs = JSON.stringify(messages.map((r) => ({ seq: r.seq, role: r.role, content: r.content, name: r.name, tool_call_id: r.toolCallId, tool_calls: r.toolCalls, tokens: r.tokens, kind: r.kind, turn_id: r.turnId })));
-    const u = usage
-      ? JSON.stringify({ account_id: usage.accountId, session_id: usage.sessionId, turn_id: usage.turnId, purpose: usage.purpose, model: usage.model, prompt_tokens: usage.promptTokens, cached_tokens: usage.cachedTokens, completion_tokens: usage.completionTokens, cache_write_tokens: usage.cacheWriteTokens ?? 0, cost_usd: usage.costUsd, latency_ms: usage.latencyMs, upstream_request_id: usage.upstreamRequestId, outcome: usage.outcome, attempts: usage.attempts })
-      : null;
+    const u = usageRowsJson(usage ? [usage] : []);
     const rows: unknown = await this.ds.query(
       `WITH upd AS (
          UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = $7,
@@ -164,10 +162,7 @@ export class SessionsRepository {
          INSERT INTO turns (id, session_id, idempotency_key, request_hash, first_seq, last_seq, response)
          SELECT $15, upd.id, $16, $17, $18, $19, $20::jsonb FROM upd
        ), ue AS (
-         INSERT INTO usage_events (account_id, session_id, turn_id, purpose, model, prompt_tokens, cached_tokens, completion_tokens, cache_write_tokens, cost_usd, latency_ms, upstream_request_id, outcome, attempts)
-         SELECT x.account_id, x.session_id, x.turn_id, x.purpose, x.model, x.prompt_tokens, x.cached_tokens, x.completion_tokens, x.cache_write_tokens, x.cost_usd, x.latency_ms, x.upstream_request_id, x.outcome, x.attempts
-         FROM upd CROSS JOIN jsonb_to_recordset(CASE WHEN $21::jsonb IS NULL THEN '[]'::jsonb ELSE jsonb_build_array($21::jsonb) END)
-           AS x(account_id uuid, session_id uuid, turn_id uuid, purpose text, model text, prompt_tokens int, cached_tokens int, completion_tokens int, cache_write_tokens int, cost_usd numeric, latency_ms int, upstream_request_id text, outcome text, attempts int)
+         ${insertUsageRowsSql('$21', 'upd')}
        )
        SELECT id FROM upd`,
       [

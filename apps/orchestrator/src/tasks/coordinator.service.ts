@@ -295,25 +295,36 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
    */
   async runChildren(taskId: string, index: number): Promise<{ ran: number; merged: number }> {
     let next: { taskId: string; index: number } | null = { taskId, index };
+    let dispatchAfterClaim: { id: string; sessionLimit: number } | null = null;
     let ran = 0;
     let merged = 0;
     while (next && !this.stopping) {
-      const r = await this.runChild(next.taskId, next.index);
+      const r = await this.runChild(next.taskId, next.index, dispatchAfterClaim);
       if (r.skipped) break;
       ran++;
       if (r.merged) merged++;
       next = r.next ?? null;
+      dispatchAfterClaim = r.moreDue ?? null;
     }
     return { ran, merged };
   }
 
   /** `next`: the account's child that takes the slot this run gave back (see runChildren). */
-  async runChild(taskId: string, index: number): Promise<{ merged: boolean; skipped?: boolean; next?: { taskId: string; index: number } | null }> {
+  /**
+   * `dispatchAfterClaim`: more of the account's children were due than the hand-over to this one fills;
+   * the rest are enqueued once this run's claim is in, so the queue never gets this child a second time.
+   */
+  async runChild(
+    taskId: string,
+    index: number,
+    dispatchAfterClaim: { id: string; sessionLimit: number } | null = null,
+  ): Promise<{ merged: boolean; skipped?: boolean; next?: { taskId: string; index: number } | null; moreDue?: { id: string; sessionLimit: number } | null }> {
     const runId = uuidv7();
     // Longer than a slot's lease: a dead run's slot has lapsed (and is reclaimed) before its child is taken over.
     const claimMs = Math.ceil(this.config.poolLeaseTtlMs * 1.5);
     // The claim asks for the child's slot in the same round trip.
-    const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7(), { holder: this.pool.holderFor('worker'), ttlMs: this.config.poolLeaseTtlMs, reserveShare: this.config.taskPoolReserveShare });
+    const claimed = await this.tasks.claimChild(taskId, index, runId, claimMs, uuidv7(), { holder: this.pool.holderFor('worker'), ttlMs: this.config.poolLeaseTtlMs, reserveShare: this.config.taskPoolReserveShare })
+      .finally(() => dispatchAfterClaim && void this.dispatch(dispatchAfterClaim));
     // Done, cancelled, or another live run holds it: nothing to do.
     if (!claimed) return { merged: false, skipped: true };
     const { child, task, freshSession, slot } = claimed;
@@ -376,10 +387,12 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
       // One round trip says whether the task's last child just ended and which child takes the slot next.
       const after = await this.tasks.afterChild(taskId, account.id, account.sessionLimit, this.reservedTasksCap(account.sessionLimit)).catch(() => null);
       finishChecked = after !== null && after.open > 0;
-      // More slots free than this hand-over fills (a slot given back elsewhere), or no answer: the rest go through the queue.
-      if (!after || after.due.length > 1) void this.dispatch(account);
+      // No answer: the queue takes over. More slots free than this hand-over fills (a slot given back elsewhere):
+      // the rest go through the queue once the next child is claimed (runChildren).
+      if (!after) void this.dispatch(account);
+      const accountRef = { id: account.id, sessionLimit: account.sessionLimit };
       // The slot goes to the account's next due child in this same job (runChildren).
-      return { merged: merged.result === 'merged', next: after?.due[0] ?? null };
+      return { merged: merged.result === 'merged', next: after?.due[0] ?? null, moreDue: after && after.due.length > 1 ? accountRef : null };
     } catch (err) {
       // Another run took the child over (this one's claim lapsed): the child, its session and its slot are that run's now.
       if (cancelled.signal.reason === 'lost') return { merged: false };
