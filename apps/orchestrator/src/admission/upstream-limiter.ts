@@ -79,8 +79,11 @@ export class UpstreamLimiter {
     return out;
   }
 
-  /** Admits one call charging `tokens` to TPM, or refuses it (429) / waits for room (background work). */
-  async admit(account: ResolvedAccount, target: UpstreamTarget, tokens: number, signal?: AbortSignal): Promise<AdmissionLease | null> {
+  /**
+   * Admits one call charging `tokens` to TPM, or refuses it (429) / waits for room (background work).
+   * `tokens` is asked for only when some limit applies to the call (counting a large prompt is not free).
+   */
+  async admit(account: ResolvedAccount, target: UpstreamTarget, tokens: number | (() => number), signal?: AbortSignal): Promise<AdmissionLease | null> {
     try {
       return await this.admitOrRefuse(account, target, tokens, signal);
     } catch (err) {
@@ -95,9 +98,10 @@ export class UpstreamLimiter {
     }
   }
 
-  private async admitOrRefuse(account: ResolvedAccount, target: UpstreamTarget, tokens: number, signal?: AbortSignal): Promise<AdmissionLease | null> {
+  private async admitOrRefuse(account: ResolvedAccount, target: UpstreamTarget, tokensOf: number | (() => number), signal?: AbortSignal): Promise<AdmissionLease | null> {
     const checks = await this.checks(account, target);
     if (checks.length === 0) return null;
+    const tokens = typeof tokensOf === 'number' ? tokensOf : tokensOf();
     const id = uuidv7();
     const leaseMs = Math.max(this.config.streamMaxMs, this.config.upstreamTimeoutMs * this.config.upstreamMaxAttempts) + 30_000;
     const bg = waiting.getStore();

@@ -23,6 +23,9 @@ function toState(r: BudgetEntity): BudgetState {
 const usd = (n: number) => n.toFixed(8);
 
 /** Budgets and reservations in Postgres: every change of a budget's counters happens under its row lock. */
+/** The amount of a call no budget covers: nothing reserved. */
+const NOTHING: SpendAmount = { usd: 0, tokens: 0 };
+
 @Injectable()
 export class BudgetsRepository {
   constructor(private readonly ds: DataSource) {}
@@ -82,7 +85,7 @@ export class BudgetsRepository {
    * task), in one transaction holding the budgets' row locks (taken in id order, so two calls never deadlock):
    * either all take it, or none does and the first that cannot is returned.
    */
-  async reserve(accountId: string, sessionId: string | null, amount: SpendAmount): Promise<{ reservationId: string | null; refused: Refusal | null }> {
+  async reserve(accountId: string, sessionId: string | null, amountOf: SpendAmount | (() => SpendAmount)): Promise<{ reservationId: string | null; refused: Refusal | null; worst: SpendAmount }> {
     // Most calls are covered by no budget: one plain look settles that without a transaction. A budget
     // created right after the look covers the next call, as if it had been created a moment later.
     const [any] = await this.ds.query<Array<{ n: number }>>(
@@ -90,7 +93,8 @@ export class BudgetsRepository {
          OR (b.scope = 'task' AND b.scope_id = (SELECT s.task_id FROM sessions s WHERE s.id = $2))`,
       [accountId, sessionId],
     );
-    if (!any || any.n === 0) return { reservationId: null, refused: null };
+    if (!any || any.n === 0) return { reservationId: null, refused: null, worst: NOTHING };
+    const amount = typeof amountOf === 'function' ? amountOf() : amountOf;
     return this.ds.transaction(async (m) => {
       const rows: BudgetEntity[] = await m
         .getRepository(BudgetEntity)
@@ -101,11 +105,11 @@ export class BudgetsRepository {
         .orderBy('b.id')
         .setLock('pessimistic_write')
         .getMany();
-      if (rows.length === 0) return { reservationId: null, refused: null };
+      if (rows.length === 0) return { reservationId: null, refused: null, worst: amount };
       const now = new Date();
       const states = rows.map((r) => rollOver(toState(r), now));
       const refused = refusal(states, amount);
-      if (refused) return { reservationId: null, refused };
+      if (refused) return { reservationId: null, refused, worst: amount };
       for (const b of states) {
         await m.query(
           `UPDATE budgets SET period_start = $2, spent_usd = $3, spent_tokens = $4, reserved_usd = reserved_usd + $5, reserved_tokens = reserved_tokens + $6, updated_at = now() WHERE id = $1`,
@@ -114,7 +118,7 @@ export class BudgetsRepository {
       }
       const id = uuidv7();
       await m.getRepository(BudgetReservationEntity).insert({ id, accountId, budgetIds: states.map((b) => b.id), usd: usd(amount.usd), tokens: String(amount.tokens) });
-      return { reservationId: id, refused: null };
+      return { reservationId: id, refused: null, worst: amount };
     });
   }
 

@@ -90,17 +90,22 @@ export class BudgetsService implements OnModuleInit, OnModuleDestroy {
     return this.repo.find(scope, scopeId);
   }
 
-  /** The worst case of a request: the estimated prompt at the miss price plus a cache write, and max_tokens at the output price. */
-  worstCase(req: Pick<UpstreamChatRequest, 'model' | 'messages' | 'tools' | 'max_tokens'>, cacheTtl: CacheTtl): SpendAmount {
+  /**
+   * The worst case of a request: the estimated prompt at the miss price plus a cache write, and max_tokens at
+   * the output price. `promptTokens`: the caller's own estimate of the prompt (a turn knows its window's), so
+   * a large prompt is not counted again.
+   */
+  worstCase(req: Pick<UpstreamChatRequest, 'model' | 'messages' | 'tools' | 'max_tokens'>, cacheTtl: CacheTtl, promptTokens?: number): SpendAmount {
     const m = this.models.get(req.model);
-    const prompt = this.estimator.countMessages(req.messages) + this.estimator.countTools(req.tools ?? null);
+    const prompt = promptTokens ?? this.estimator.countMessages(req.messages) + this.estimator.countTools(req.tools ?? null);
     const maxTokens = req.max_tokens ?? Math.max(1, Math.min(this.config.defaultMaxTokens, m.contextWindow - prompt));
     return worstCase(prompt, maxTokens, { inputCacheMissPerM: m.inputCacheMissPerM, outputPerM: m.outputPerM, cacheWritePerM: m.cacheWritePerM[cacheTtl] }, this.config.tokenEstimateMargin);
   }
 
-  /** Reserves the worst case against every budget covering the call, or refuses it (402 budget_exceeded). */
-  async reserve(accountId: string, sessionId: string | null, worst: SpendAmount): Promise<Reservation> {
-    const r = await this.repo.reserve(accountId, sessionId, worst);
+  /** Reserves the worst case against every budget covering the call, or refuses it (402 budget_exceeded); `worst` is worked out only if a budget covers it. */
+  async reserve(accountId: string, sessionId: string | null, worstOf: SpendAmount | (() => SpendAmount)): Promise<Reservation> {
+    const r = await this.repo.reserve(accountId, sessionId, worstOf);
+    const worst = r.worst;
     if (r.refused) throw refusedError(r.refused);
     return { id: r.reservationId, worst };
   }

@@ -14,6 +14,7 @@ import { insertUsageEvent, UsageEventEntity, UsagePurpose } from '@so/persistenc
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import type { SpendAmount } from '@so/domain';
 import { BudgetsService, type Reservation } from '../budgets/budgets.service';
 import { UpstreamLimiter } from '../admission/upstream-limiter';
 import { UpstreamMetrics } from './upstream-metrics';
@@ -35,6 +36,8 @@ export interface CallContext {
    * covers this call, so no reservation is made. A budget set in between covers the next call.
    */
   budgeted?: boolean;
+  /** The caller's own estimate of the prompt's tokens (a turn's window), used instead of counting the request. */
+  promptTokens?: number;
 }
 
 export interface PricedReply extends UpstreamReply {
@@ -113,12 +116,14 @@ export class LlmGateway {
     // The cache TTL goes upstream on every call and prices the writes that call reports.
     const cacheTtl = req.cacheTtl ?? this.config.cacheTtl;
     // Budgets first: the worst case is reserved (or the call refused, 402) before anything is sent.
-    const worst = this.budgets.worstCase(req, cacheTtl);
-    const reservation = ctx.budgeted === false ? NO_RESERVATION : await this.budgets.reserve(ctx.account.id, ctx.sessionId, worst);
+    // Counting a large prompt is not free: the worst case is worked out once, and only if a budget or a limit needs it.
+    let worst: SpendAmount | undefined;
+    const worstOf = () => (worst ??= this.budgets.worstCase(req, cacheTtl, ctx.promptTokens));
+    const reservation = ctx.budgeted === false ? NO_RESERVATION : await this.budgets.reserve(ctx.account.id, ctx.sessionId, worstOf);
     // Then upstream admission (concurrency, RPM, TPM charged prompt + max_tokens): refused (429) or waited for, never sent to draw the upstream's 429.
     let lease: Awaited<ReturnType<UpstreamLimiter['admit']>>;
     try {
-      lease = await this.limiter.admit(ctx.account, target, worst.tokens, ctx.signal);
+      lease = await this.limiter.admit(ctx.account, target, () => worstOf().tokens, ctx.signal);
     } catch (err) {
       await this.budgets.settle(reservation, req.model, null, cacheTtl);
       throw err;
