@@ -104,6 +104,11 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
     let devApiKey: string | null = null;
     if (secrets) devApiKey = await ensureDevAccount(app.get(AccountsService), secrets.dev_api_key);
 
+    // Node closes an idle keep-alive connection after 5 s by default: a client (or load balancer) that reuses it
+    // at that moment gets ECONNRESET. Idle connections stay longer than theirs; headers must outlast it.
+    const server = app.getHttpServer();
+    server.keepAliveTimeout = config.httpKeepAliveMs;
+    server.headersTimeout = config.httpKeepAliveMs + 1000;
     await app.listen(config.port, config.host);
     const addr = app.getHttpServer().address() as { port: number };
     const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${addr.port}`;

@@ -104,6 +104,12 @@ describe('loadConfig: hardening settings', () => {
     expect(configError({ SHARE_TTL_S: '10' }).message).toMatch(/SHARE_TTL_S/);
     expect(configError({ RATE_LIMIT_PER_MINUTE: '-1' }).message).toMatch(/RATE_LIMIT_PER_MINUTE/);
   });
+
+  it('keeps idle connections open longer than a load balancer does (65 s), and refuses less than a second', () => {
+    expect(loadConfig({}).httpKeepAliveMs).toBe(65_000);
+    expect(loadConfig({ HTTP_KEEP_ALIVE_MS: '120000' }).httpKeepAliveMs).toBe(120_000);
+    expect(configError({ HTTP_KEEP_ALIVE_MS: '10' }).message).toMatch(/HTTP_KEEP_ALIVE_MS/);
+  });
 });
 
 describe('loadConfig: API_WORKERS', () => {

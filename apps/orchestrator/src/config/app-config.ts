@@ -45,6 +45,11 @@ export interface AppConfig {
   corsOrigins: string[];
   /** On SIGTERM, how long requests in flight (turns, streams) may run before they are aborted (SHUTDOWN_GRACE_MS). */
   shutdownGraceMs: number;
+  /**
+   * How long an idle keep-alive connection stays open (HTTP_KEEP_ALIVE_MS). Longer than the idle timeout of
+   * what sits in front (load balancers: 60 s), so the server never closes a connection a client is reusing.
+   */
+  httpKeepAliveMs: number;
   /** Requests per minute per account on /v1/* unless the account says otherwise (RATE_LIMIT_PER_MINUTE; 0: unlimited). */
   rateLimitPerMinute: number;
   /** Upstream admission per account unless the account says otherwise (UPSTREAM_ACCOUNT_CONCURRENCY / _RPM / _TPM; 0: unlimited). */
@@ -279,6 +284,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     poolMaxWaiters: int(env, 'POOL_MAX_WAITERS', 50, 1, 100_000),
     corsOrigins: corsOrigins(env),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000),
+    httpKeepAliveMs: int(env, 'HTTP_KEEP_ALIVE_MS', 65_000, 1000, 3_600_000),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 1_000_000),
     upstreamAccountLimits: { concurrency: int(env, 'UPSTREAM_ACCOUNT_CONCURRENCY', 0, 0, 1_000_000), rpm: int(env, 'UPSTREAM_ACCOUNT_RPM', 0, 0, 100_000_000), tpm: int(env, 'UPSTREAM_ACCOUNT_TPM', 0, 0, 1e12) },
     upstreamKeyLimits: { concurrency: int(env, 'UPSTREAM_KEY_CONCURRENCY', 0, 0, 1_000_000), rpm: int(env, 'UPSTREAM_KEY_RPM', 0, 0, 100_000_000), tpm: int(env, 'UPSTREAM_KEY_TPM', 0, 0, 1e12) },
