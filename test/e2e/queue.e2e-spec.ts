@@ -83,6 +83,27 @@ function gate(): { open: () => void; opened: Promise<void> } {
   return { open, opened };
 }
 
+/**
+ * A job body that counts how many run at once: the first jobs hold until two run together, so a processor
+ * limited to one slot would hang (the test times out) instead of passing.
+ */
+function pairedWork(): { run: () => Promise<void>; peak: () => number } {
+  let active = 0;
+  let peak = 0;
+  const pair = gate();
+  return {
+    run: async () => {
+      active++;
+      peak = Math.max(peak, active);
+      if (active === 2) pair.open();
+      await pair.opened;
+      await new Promise((tick) => setImmediate(tick));
+      active--;
+    },
+    peak: () => peak,
+  };
+}
+
 type MakeQueue = (queues: string[], providers?: Type<unknown>[], extra?: JobQueueOptions) => Promise<JobQueue>;
 const drivers: Array<[string, MakeQueue]> = [
   ['in-process', (queues, providers, extra) => openQueue({ queues, ...extra }, providers)],
@@ -199,23 +220,13 @@ describe.each(drivers)('JobQueue contract: %s driver', (driver, make) => {
   });
 
   it('never runs more jobs of a processor at once than its concurrency', async () => {
-    let active = 0;
-    let peak = 0;
-    // The first jobs hold until two run together, so a processor limited to one slot would hang here.
-    const pair = gate();
-    jobs.process(queue, 'slot', async () => {
-      active++;
-      peak = Math.max(peak, active);
-      if (active === 2) pair.open();
-      await pair.opened;
-      await new Promise((tick) => setImmediate(tick));
-      active--;
-    }, { concurrency: 2 });
+    const work = pairedWork();
+    jobs.process(queue, 'slot', () => work.run(), { concurrency: 2 });
     const ids = [];
     for (let i = 0; i < 6; i++) ids.push((await jobs.add(queue, 'slot', { i })).id);
 
     await log.until((events) => events.filter((e) => e.type === 'completed').length === 6);
-    expect(peak).toBe(2);
+    expect(work.peak()).toBe(2);
   });
 
   it('counts jobs by state; jobs wait for a processor; removeJobs drops waiting and delayed ones', async () => {
@@ -301,17 +312,9 @@ describe.each(drivers)('@Processor classes: %s driver', (_driver, make) => {
   });
 
   it('runs the jobs added through JOB_QUEUE in the @Process method, two at once with concurrency 2', async () => {
-    let active = 0;
-    let peak = 0;
-    // The first jobs hold until two run together, so a processor limited to one slot would hang here.
-    const pair = gate();
+    const work = pairedWork();
     const processor = processorClass<{ i: number }>(queue, 'slot', 2, async (job) => {
-      active++;
-      peak = Math.max(peak, active);
-      if (active === 2) pair.open();
-      await pair.opened;
-      await new Promise((tick) => setImmediate(tick));
-      active--;
+      await work.run();
       return { tenfold: job.data.i * 10 };
     });
     const jobs = await make([queue], [processor]);
@@ -319,7 +322,7 @@ describe.each(drivers)('@Processor classes: %s driver', (_driver, make) => {
     for (let i = 0; i < 4; i++) await jobs.add(queue, 'slot', { i }, { jobId: `slot-${i}` });
 
     await log.until((events) => events.filter((e) => e.type === 'completed').length === 4);
-    expect(peak).toBe(2);
+    expect(work.peak()).toBe(2);
     expect(await jobs.getJob(queue, 'slot-3')).toMatchObject({ state: 'completed', returnValue: { tenfold: 30 } });
   });
 

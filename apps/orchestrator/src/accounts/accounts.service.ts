@@ -39,17 +39,11 @@ export interface ResolvedAccount {
 @Injectable()
 export class AccountsService {
   private readonly box: SecretBox;
-  // Short-lived cache of key hash -> account: key checks run on every request.
-  private readonly keyCache = new Map<string, { account: ResolvedAccount; until: number }>();
-  // One lookup per key in flight: a burst of requests with a cold cache shares it.
-  private readonly inFlight = new Map<string, Promise<ResolvedAccount | null>>();
-  // The same by account id, for background work (a task's every child resolves its account).
-  private readonly idCache = new Map<string, { account: ResolvedAccount; until: number }>();
-  private readonly idInFlight = new Map<string, Promise<ResolvedAccount>>();
+  // Key checks run on every request, and a task's children each resolve their account: both cached briefly.
+  private readonly byKey = new SharedLookups<ResolvedAccount | null>(5_000);
+  private readonly byId = new SharedLookups<ResolvedAccount | null>(5_000);
 
   private readonly log = new Logger('AccountsService');
-  /** Bumped on every change: a lookup that started before it must not refill the cache with what it read. */
-  private generation = 0;
   private readonly unreadableLogged = new Set<string>();
 
   constructor(
@@ -114,54 +108,20 @@ export class AccountsService {
   }
 
   /** The account a key belongs to, or null. */
-  async authenticate(key: string): Promise<ResolvedAccount | null> {
-    const hash = hashApiKey(key);
-    const now = Date.now();
-    const hit = this.keyCache.get(hash);
-    if (hit && hit.until > now) return hit.account;
-    let pending = this.inFlight.get(hash);
-    if (!pending) {
-      const generation = this.generation;
-      pending = this.repo.findByKeyHash(hash).then((row) => {
-        if (!row) return null;
-        const account = this.resolve(row);
-        if (this.keyCache.size > 10_000) this.keyCache.clear();
-        if (generation === this.generation) this.keyCache.set(hash, { account, until: Date.now() + 5_000 });
-        return account;
-      });
-      this.inFlight.set(hash, pending);
-      void pending.finally(() => this.inFlight.delete(hash)).catch(() => undefined);
-    }
-    return pending;
+  authenticate(key: string): Promise<ResolvedAccount | null> {
+    return this.byKey.get(hashApiKey(key), (hash) => this.repo.findByKeyHash(hash).then((row) => (row ? this.resolve(row) : null)));
   }
 
-  /** The account by id; cached for 5 s like key lookups, and forgotten on any account change. */
-  async resolveById(id: string): Promise<ResolvedAccount> {
-    const hit = this.idCache.get(id);
-    if (hit && hit.until > Date.now()) return hit.account;
-    // A burst with a cold cache (a task's first wave of children) shares one lookup.
-    let pending = this.idInFlight.get(id);
-    if (!pending) {
-      const generation = this.generation;
-      pending = this.mustFind(id).then((row) => {
-        const account = this.resolve(row);
-        if (this.idCache.size > 10_000) this.idCache.clear();
-        if (generation === this.generation) this.idCache.set(id, { account, until: Date.now() + 5_000 });
-        return account;
-      });
-      this.idInFlight.set(id, pending);
-      void pending.finally(() => this.idInFlight.delete(id)).catch(() => undefined);
-    }
-    return pending;
+  /** The account by id; cached like key lookups, and forgotten on any account change. */
+  resolveById(id: string): Promise<ResolvedAccount> {
+    return this.byId.get(id, async (key) => this.resolve(await this.mustFind(key))) as Promise<ResolvedAccount>;
   }
 
   private forgetCached(): void {
-    this.generation++;
-    this.keyCache.clear();
-    this.idCache.clear();
-    this.inFlight.clear();
-    this.idInFlight.clear();
+    this.byKey.clear();
+    this.byId.clear();
   }
+
 
   findByName(name: string) {
     return this.repo.findByName(name);
@@ -242,5 +202,41 @@ export class AccountsService {
       upstream_limits: r.upstreamLimits ? { concurrency: r.upstreamLimits.concurrency ?? null, rpm: r.upstreamLimits.rpm ?? null, tpm: r.upstreamLimits.tpm ?? null } : null,
       created_at: Math.floor(r.createdAt.getTime() / 1000),
     };
+  }
+}
+
+/**
+ * Lookups cached for a short while and shared while in flight (a burst with a cold cache makes one query).
+ * clear() forgets everything, and a lookup that started before it does not refill the cache with what it read.
+ * null results are not cached.
+ */
+class SharedLookups<T> {
+  private readonly hits = new Map<string, { value: T; until: number }>();
+  private readonly pending = new Map<string, Promise<T>>();
+  private generation = 0;
+
+  constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
+
+  get(key: string, load: (key: string) => Promise<T>): Promise<T> {
+    const hit = this.hits.get(key);
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.value);
+    let pending = this.pending.get(key);
+    if (!pending) {
+      const generation = this.generation;
+      pending = load(key).then((value) => {
+        if (this.hits.size > this.maxEntries) this.hits.clear();
+        if (value !== null && generation === this.generation) this.hits.set(key, { value, until: Date.now() + this.ttlMs });
+        return value;
+      });
+      this.pending.set(key, pending);
+      void pending.finally(() => this.pending.delete(key)).catch(() => undefined);
+    }
+    return pending;
+  }
+
+  clear(): void {
+    this.generation++;
+    this.hits.clear();
+    this.pending.clear();
   }
 }
