@@ -181,11 +181,15 @@ describe('budgets', () => {
 
   it('the stateless pass-through is covered by the account budget; the OpenAI SDK sees a 402', async () => {
     const a = await h.createAccount('pass', {});
+    // Served while no budget is set (the account, read with "no budget", is now cached)...
+    await a.openai.chat.completions.create({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 });
+    expect(simBill(a).requests).toBe(1);
+    // ...and refused as soon as one is: setting it forgets the cached account.
     await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { budget: { tokens: 10 } });
     const err = await a.openai.chat.completions.create({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 }).then(() => null, (e: any) => e);
     expect(err?.status).toBe(402);
     expect(err?.error?.code ?? err?.code).toBe('budget_exceeded');
-    expect(simBill(a).requests).toBe(0);
+    expect(simBill(a).requests).toBe(1);
   });
 
   it('rejects invalid budgets with 400 and changes nothing', async () => {

@@ -33,6 +33,12 @@ export interface ResolvedAccount {
   upstreamLimits?: { concurrency?: number | null; rpm?: number | null; tpm?: number | null } | null;
   /** `apiKey` is null when no configured key opens it (`keyError` says why): calls answer 503, nothing else breaks. */
   upstream: { baseUrl: string; apiKey: string | null; model: string | null; keyError?: string } | null;
+  /**
+   * Whether an account-wide budget is set, read with the account (setting one goes through the account's
+   * PATCH, which forgets every cached account on every instance: on another instance once the change notice
+   * arrives, within milliseconds). Unknown (absent): looked up per call.
+   */
+  accountBudget?: boolean;
 }
 
 /** Accounts, their hashed keys and their (encrypted) upstream settings. */
@@ -109,12 +115,18 @@ export class AccountsService {
 
   /** The account a key belongs to, or null. */
   authenticate(key: string): Promise<ResolvedAccount | null> {
-    return this.byKey.get(hashApiKey(key), (hash) => this.repo.findByKeyHash(hash).then((row) => (row ? this.resolve(row) : null)));
+    return this.byKey.get(hashApiKey(key), async (hash) => {
+      const row = await this.repo.findByKeyHash(hash);
+      return row ? this.resolve(row, (await this.budgets.find('account', row.id)) !== null) : null;
+    });
   }
 
   /** The account by id; cached like key lookups, and forgotten on any account change. */
   resolveById(id: string): Promise<ResolvedAccount> {
-    return this.byId.get(id, async (key) => this.resolve(await this.mustFind(key))) as Promise<ResolvedAccount>;
+    return this.byId.get(id, async (key) => {
+      const row = await this.mustFind(key);
+      return this.resolve(row, (await this.budgets.find('account', row.id)) !== null);
+    }) as Promise<ResolvedAccount>;
   }
 
   private forgetCached(): void {
@@ -127,8 +139,9 @@ export class AccountsService {
     return this.repo.findByName(name);
   }
 
-  private resolve(row: AccountEntity): ResolvedAccount {
+  private resolve(row: AccountEntity, accountBudget?: boolean): ResolvedAccount {
     return {
+      accountBudget,
       id: row.id,
       name: row.name,
       sessionLimit: row.sessionLimit,

@@ -119,7 +119,9 @@ export class LlmGateway {
     // Counting a large prompt is not free: the worst case is worked out once, and only if a budget or a limit needs it.
     let worst: SpendAmount | undefined;
     const worstOf = () => (worst ??= this.budgets.worstCase(req, cacheTtl, ctx.promptTokens));
-    const reservation = ctx.budgeted === false ? NO_RESERVATION : await this.budgets.reserve(ctx.account.id, ctx.sessionId, worstOf);
+    // A call outside a session is covered by the account's budget alone, known with the account.
+    const budgeted = ctx.budgeted ?? (ctx.sessionId === null && ctx.account.accountBudget === false ? false : undefined);
+    const reservation = budgeted === false ? NO_RESERVATION : await this.budgets.reserve(ctx.account.id, ctx.sessionId, worstOf);
     // Then upstream admission (concurrency, RPM, TPM charged prompt + max_tokens): refused (429) or waited for, never sent to draw the upstream's 429.
     let lease: Awaited<ReturnType<UpstreamLimiter['admit']>>;
     try {
