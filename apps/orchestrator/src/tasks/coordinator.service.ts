@@ -198,11 +198,11 @@ export class CoordinatorService implements OnApplicationBootstrap, OnModuleDestr
     const policy = resolvePolicy({}, DEFAULT_ROLLING_POLICY, contextWindow, Math.min(this.config.defaultMaxTokens, Math.floor(contextWindow / 4)));
     const created = await this.tasks.transaction(async (m) => {
       // The master waits parked (no slot) until the final answer, so children get the whole pool.
-      await m.getRepository(SessionEntity).insert({
+      await this.sessions.insert({
         id: masterId, accountId: account.id, parentId: null, rootId: masterId, taskId, role: 'master', status: 'parked',
         title: `task: ${dto.goal.slice(0, 80)}`, metadata: {}, model, system: DEFAULT_MASTER_SYSTEM, systemTokens, tools: null, toolsTokens: 0,
         fragmentRefs: [], historyBases: [], policy: policyColumn(policy), window: initialWindow(), windowTokens: systemTokens, lastSeq: 0, version: 0, tokenCalibration: 1,
-      } as never);
+      }, m);
       await this.tasks.insertTask(
         m,
         { id: taskId, accountId: account.id, masterSessionId: masterId, status: 'queued', goal: dto.goal, model, options, total: units.length, result: null, error: null, finishedAt: null, idempotencyKey, requestHash },
