@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { ADMIN_KEY, TestHarness } from './harness';
 
 // `npm run docs:screenshots`: the README's dashboard screenshots, taken from the real service the way
@@ -19,6 +19,18 @@ declare const location: { hash: string }, document: any;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUT = resolve(process.argv[2] ?? join(process.cwd(), 'docs/screenshots'));
 const VIEWPORT = { width: 1280, height: 800 };
+
+/** A page at the screenshot viewport whose console errors, warnings and page errors land in `errors`. */
+async function openPage(browser: Browser, errors: string[]): Promise<Page> {
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  return page;
+}
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (t: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -60,13 +72,7 @@ async function main(): Promise<void> {
   try {
     const acme = await h.createAccount('acme', { session_limit: 16 });
     const globex = await h.createAccount('globex', { session_limit: 4 });
-    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    const page = await openPage(browser, consoleErrors);
 
     const shot = async (name: string, height = VIEWPORT.height): Promise<void> => {
       await page.locator('#view:not([aria-busy])').waitFor({ state: 'attached' });
@@ -170,7 +176,7 @@ async function main(): Promise<void> {
     await page.locator(`[data-testid="usage-account"][data-account-id="${globex.id}"] [data-testid="usage-row"]`).first().waitFor();
     await shot('usage');
 
-    await context.close();
+    await page.context().close();
     taken.push(await fanoutInEmbeddedDefault(browser, consoleErrors));
     if (consoleErrors.length) throw new Error(`the page logged errors:\n${consoleErrors.join('\n')}`);
     const total = taken.reduce((n, p) => n + statSync(p).size, 0);
@@ -208,13 +214,7 @@ async function fanoutInEmbeddedDefault(browser: Browser, consoleErrors: string[]
     const base = `http://127.0.0.1:${port}`;
     await until('the embedded default to answer /health', () => fetch(`${base}/health`).then((r) => r.status, () => 0), (s) => s === 200, 120_000);
     const devKey = (JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { dev_api_key: string }).dev_api_key;
-    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    const page = await openPage(browser, consoleErrors);
     await page.goto(`${base}/dashboard#key=${encodeURIComponent(devKey)}`);
     await page.getByTestId('signed-in-as').filter({ hasText: 'account development' }).waitFor();
     const gauge = page.getByTestId('pool-gauge');
@@ -230,7 +230,7 @@ async function fanoutInEmbeddedDefault(browser: Browser, consoleErrors: string[]
     const code = await exDone;
     if (code !== 0) throw new Error(`code-review-fanout exited with ${code}`);
     await page.locator('[data-testid="pool-gauge"][data-in-use="0"]').waitFor(); // drained
-    await context.close();
+    await page.context().close();
     return path;
   } finally {
     svc.kill('SIGTERM');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 
 export type LeaseKind = 'idle' | 'worker';
 
@@ -218,33 +218,15 @@ export class SessionPool {
     const accounts: Array<{ account_id: string }> = await this.ds.query('SELECT DISTINCT account_id FROM session_leases WHERE expires_at < now()');
     let n = 0;
     for (const { account_id } of accounts) {
-      n += await this.ds.transaction(async (m) => {
-        await m.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [account_id]);
-        return this.reclaim(m, account_id);
-      });
+      // so_pool_reclaim (migration PoolAcquireFunction): the same reclaim an acquire does, under the account lock.
+      const [row] = await this.ds.query<Array<{ n: number }>>('SELECT so_pool_reclaim($1) AS n', [account_id]);
+      n += row?.n ?? 0;
     }
     await this.ds.query(`DELETE FROM pool_acquire_waits WHERE at < now() - ${WAIT_SAMPLE_WINDOW}`);
     await this.ds.query('DELETE FROM pool_waiters WHERE until < now()');
     return n;
   }
 
-  /** Expired idle leases park their session; expired worker leases (their holder died) count as reclaimed. */
-  private async reclaim(m: EntityManager, accountId: string): Promise<number> {
-    const gone: Array<{ session_id: string; holder: string }> = rowsOf(
-      await m.query('DELETE FROM session_leases WHERE account_id = $1 AND expires_at < now() RETURNING session_id, holder', [accountId]),
-    ) as never;
-    if (!gone.length) return 0;
-    await m.query(`UPDATE sessions SET status = 'parked' WHERE id = ANY($1::uuid[]) AND status = 'active'`, [gone.map((g) => g.session_id)]);
-    const reclaimed = gone.filter((g) => g.holder.startsWith('worker:')).length;
-    if (reclaimed) {
-      await m.query(
-        `INSERT INTO pool_counters (account_id, reclaimed_total) VALUES ($1, $2)
-         ON CONFLICT (account_id) DO UPDATE SET reclaimed_total = pool_counters.reclaimed_total + $2`,
-        [accountId, reclaimed],
-      );
-    }
-    return gone.length;
-  }
 
   async stats(accountId?: string): Promise<PoolAccountStats[]> {
     const rows: Array<Record<string, unknown>> = await this.ds.query(
