@@ -57,6 +57,16 @@ describe('housekeeping only for turns that will run', () => {
     expect(compress?.calls).toBeGreaterThanOrEqual(1);
   });
 
+  it('compressing a session with no messages says so (409), without pointing at keep_rounds', async () => {
+    const a = await h.createAccount('empty');
+    const id = await createSession(a, {});
+    const r = await h.api(a.apiKey, 'POST', path(id, '/compress'), { keep_rounds: 0 });
+    expect(r.status).toBe(409);
+    expect(r.body.error).toMatchObject({ code: 'conflict', param: null });
+    expect(r.body.error.message).toMatch(/holds no verbatim messages/);
+    expect(h.simRequestsFor(a.simKey)).toHaveLength(0);
+  });
+
   it('the snapshot a rolling compaction takes commits with it: one snapshot per compaction, at the window before it', async () => {
     const a = await h.createAccount('snapcommit');
     const id = await createSession(a, { model: 'moonshot-v1-8k', policy: { trigger_tokens: 6000, preserve_len: 4096, keep_rounds: 2 } });

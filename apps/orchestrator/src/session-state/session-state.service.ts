@@ -269,7 +269,9 @@ export class SessionStateService {
       const end = capToSummarizerCall(w.recent, compressibleEnd(w.recent, keepRounds), ratio, usableContext(this.config, this.models.get(s.model).contextWindow), s.tokenCalibration,
         summarizerInContext(this.config.summarizerContext, this.config.summarizerModel ?? s.model, s.model) ? pinnedTokensOf(s) + sumTokens(w.outlines) : 0);
       if (end === 0) {
-        throw new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
+        throw w.recent.length === 0
+          ? new ApiError('conflict', 'Nothing to compress: the window holds no verbatim messages.', null)
+          : new ApiError('conflict', `Nothing to compress: the window's verbatim part is within the last ${keepRounds} round(s). Pass keep_rounds: 0 to compress all of it.`, 'keep_rounds');
       }
       const r = await this.compactor.compress(account, s, lockId, w, {
         fromSeq: w.recent[0].seq,
