@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import { TestAccount, TestHarness } from '../support/harness';
+import { UsageRecorder } from '../../apps/orchestrator/src/upstream/usage-recorder';
 
 /**
  * The service as a drop-in for existing OpenAI code: every call here goes through the official `openai`
@@ -92,6 +93,8 @@ describe('the official openai SDK against /v1/chat/completions', () => {
       expect(sent[0]).toMatchObject({ purpose: 'passthrough', messages: 2, stream: false });
 
       // Accounted like any other upstream call: one usage_events row with purpose passthrough and no session.
+      // The row is written while the answer goes out (UsageRecorder): wait for this process's writes.
+      await h.handle.app.get(UsageRecorder).flush();
       const rows = await h.handle.dataSource.query(
         `SELECT purpose, session_id, prompt_tokens, completion_tokens FROM usage_events WHERE account_id = $1 ORDER BY id DESC LIMIT 1`,
         [a.id],

@@ -54,4 +54,25 @@ describe('turn commit', () => {
     );
     expect(c).toEqual({ turns: 3, messages: 6, usage: 3 });
   });
+
+  it('keeps serving turns and pass-throughs when a migration adds a column while the service runs (prepared statements)', async () => {
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'rolling deploy' });
+    // Enough turns for every pooled connection to have prepared the turn's statements.
+    for (let i = 0; i < 12; i++) expect((await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: `before ${i}` }] })).status).toBe(200);
+    await h.handle.dataSource.query('ALTER TABLE sessions ADD COLUMN rolling_deploy_probe int');
+    await h.handle.dataSource.query('ALTER TABLE usage_events ADD COLUMN rolling_deploy_probe int');
+    try {
+      for (let i = 0; i < 12; i++) {
+        const r = await h.api(a.apiKey, 'POST', `/v1/sessions/${s.body.id}/messages`, { messages: [{ role: 'user', content: `after ${i}` }] });
+        expect(r.status).toBe(200);
+        const p = await h.api(a.apiKey, 'POST', '/v1/chat/completions', { messages: [{ role: 'user', content: `stateless ${i}` }] });
+        expect(p.status).toBe(200);
+      }
+    } finally {
+      await h.handle.dataSource.query('ALTER TABLE sessions DROP COLUMN rolling_deploy_probe');
+      await h.handle.dataSource.query('ALTER TABLE usage_events DROP COLUMN rolling_deploy_probe');
+    }
+    const session = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}`);
+    expect(session.body.last_seq).toBe(48);
+  });
 });

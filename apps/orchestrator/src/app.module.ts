@@ -60,6 +60,7 @@ import { UpstreamLimiter } from './admission/upstream-limiter';
 import { ModelAdmission } from './models/model-admission';
 import { ModelCheck } from './upstream/model-check';
 import { UpstreamMetrics } from './upstream/upstream-metrics';
+import { UsageRecorder } from './upstream/usage-recorder';
 import { ConversationsController, ResponsesController } from './responses/responses.controller';
 import { ConversationsService } from './responses/conversations.service';
 import { ResponsesRepository } from './responses/responses.repository';
@@ -139,6 +140,7 @@ export class AppModule {
           }),
         },
         UpstreamMetrics,
+        UsageRecorder,
         OperationsMetrics,
         Shutdown,
         PoolService,

@@ -8,7 +8,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
-import { openDataSource } from '@so/persistence';
+import { disablePreparedStatements, openDataSource } from '@so/persistence';
 import type { EmbeddedPostgres } from '@so/persistence/embedded/embedded-postgres';
 import type { KimiSim } from '@so/kimi-sim';
 import { AccountsService } from './accounts/accounts.service';
@@ -81,6 +81,8 @@ export async function startOrchestrator(env: Record<string, string | undefined> 
 
     const dataSource = await openDataSource(config.databaseUrl!, { poolSize: embedded ? Math.min(config.dbPoolSize, 5) : config.dbPoolSize });
     cleanups.push(() => dataSource.destroy());
+    // PGlite is one server session shared by every connection: a statement name one prepared would exist for all.
+    if (embedded || !config.dbPreparedStatements) disablePreparedStatements(dataSource);
     await migrate(dataSource, !embedded);
 
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, dataSource }), { bufferLogs: true, bodyParser: false });

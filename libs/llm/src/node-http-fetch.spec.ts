@@ -19,6 +19,18 @@ describe('nodeHttpFetch', () => {
           // the rest never comes: the client aborts
           return;
         }
+        if (req.url === '/cut') {
+          // a JSON answer that promises more than it sends, then the connection drops
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+          res.write('{"partial":');
+          setTimeout(() => res.socket?.destroy(), 20);
+          return;
+        }
+        if (req.url === '/slow') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"slow":');
+          return;
+        }
         res.writeHead(201, { 'content-type': 'application/json', 'x-request-id': 'r-1' });
         res.end(JSON.stringify({ echo: JSON.parse(body || 'null') }));
       });
@@ -51,6 +63,15 @@ describe('nodeHttpFetch', () => {
     expect(Buffer.from(first.value).toString()).toBe('data: one\n\n');
     ac.abort();
     await expect(reader.read()).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('fails, not hangs, when a JSON answer is cut before its end, and an abort during its body ends it', async () => {
+    const f = nodeHttpFetch();
+    await expect(f(`${base}/cut`, { method: 'POST', body: '{}' })).rejects.toThrow(/closed before the response body ended|aborted|socket hang up/);
+    const ac = new AbortController();
+    const pending = f(`${base}/slow`, { method: 'POST', body: '{}', signal: ac.signal });
+    setTimeout(() => ac.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('refuses at once when the signal is already aborted, and fails on a refused connection', async () => {

@@ -1,15 +1,16 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { UsageEventEntity } from './entities';
+import { runStatement, Statement } from './prepared';
 
 // One usage_events row per upstream call, written on every pass-through and every failed call: a plain
-// parameterised INSERT (no query builder, no RETURNING), on the data source or inside a transaction.
-const INSERT_USAGE_EVENT = `INSERT INTO usage_events
+// parameterised INSERT (no query builder, no RETURNING), prepared, on the data source or inside a transaction.
+const INSERT_USAGE_EVENT = new Statement(`INSERT INTO usage_events
   (account_id, session_id, turn_id, purpose, model, prompt_tokens, cached_tokens, completion_tokens, cache_write_tokens, cost_usd, latency_ms, upstream_request_id, outcome, attempts, usage_estimated)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`);
 
 /** Inserts one usage row; fields left out take the column defaults (0 tokens, $0, outcome ok, 1 attempt, not estimated). */
-export async function insertUsageEvent(runner: Pick<EntityManager, 'query'>, e: Partial<UsageEventEntity>): Promise<void> {
-  await runner.query(INSERT_USAGE_EVENT, [
+export async function insertUsageEvent(runner: DataSource | EntityManager, e: Partial<UsageEventEntity>): Promise<void> {
+  await runStatement(runner, INSERT_USAGE_EVENT, [
     e.accountId,
     e.sessionId ?? null,
     e.turnId ?? null,

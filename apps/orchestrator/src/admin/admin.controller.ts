@@ -12,6 +12,7 @@ import { UsageRepository } from './usage.repository';
 import { UpstreamLimiter } from '../admission/upstream-limiter';
 import { AccountsService } from '../accounts/accounts.service';
 import { BudgetsRepository } from '../budgets/budgets.repository';
+import { UsageRecorder } from '../upstream/usage-recorder';
 
 class UsageQuery {
   @ApiPropertyOptional({ description: 'Hours back from now (default 24).', minimum: 1, maximum: 8760 })
@@ -37,6 +38,7 @@ export class AdminController {
     private readonly limiter: UpstreamLimiter,
     private readonly accounts: AccountsService,
     private readonly budgets: BudgetsRepository,
+    private readonly usageWrites: UsageRecorder,
   ) {}
 
   @Get('pool')
@@ -69,6 +71,8 @@ export class AdminController {
   async usage(@Query() q: UsageQuery): Promise<AdminUsageResponse> {
     const hours = q.hours ?? 24;
     if (q.account_id !== undefined && !isUuid(q.account_id)) return { object: 'list', hours, data: [], reservations: [] };
+    // This process's usage rows still being written are counted (see UsageRecorder).
+    await this.usageWrites.flush();
     return { object: 'list', hours, data: await this.usageRows.summary(hours, q.account_id), reservations: await this.budgets.reservationsByAccount(q.account_id) };
   }
 }

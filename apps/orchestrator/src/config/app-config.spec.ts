@@ -29,6 +29,13 @@ describe('loadConfig: model, cache TTL and prices', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://x@127.0.0.1/db', ENCRYPTION_KEY: '0123456789abcdef0123' }).host).toBe('0.0.0.0');
   });
 
+  it('uses prepared statements unless DB_PREPARED_STATEMENTS is false, and refuses a value that is not a boolean', () => {
+    expect(loadConfig({}).dbPreparedStatements).toBe(true);
+    expect(loadConfig({ DB_PREPARED_STATEMENTS: 'false' }).dbPreparedStatements).toBe(false);
+    expect(loadConfig({ DB_PREPARED_STATEMENTS: '0' }).dbPreparedStatements).toBe(false);
+    expect(configError({ DB_PREPARED_STATEMENTS: 'off' }).message).toMatch(/DB_PREPARED_STATEMENTS.*true or false/);
+  });
+
   it('reads the compaction settings and refuses shares outside (0, 1]', () => {
     expect(loadConfig({})).toMatchObject({ summarizerFormat: 'auto', summarizerContext: 'window', compactTargetShare: 0.5, compactEarlyShare: 0.6, tokenEstimateMargin: 0.08, metricsToken: null });
     expect(loadConfig({ SUMMARIZER_FORMAT: 'json', SUMMARIZER_CONTEXT: 'transcript', COMPACT_TARGET_SHARE: '0.4' })).toMatchObject({ summarizerFormat: 'json', summarizerContext: 'transcript', compactTargetShare: 0.4 });

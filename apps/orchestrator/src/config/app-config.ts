@@ -17,6 +17,8 @@ export interface AppConfig {
   databaseUrl: string | null;
   dataDir: string;
   dbPoolSize: number;
+  /** Hot-path statements as named prepared statements (DB_PREPARED_STATEMENTS; never with the embedded PGlite). */
+  dbPreparedStatements: boolean;
   redisUrl: string | null;
   queuePrefix: string;
   llmBaseUrl: string | null;
@@ -134,6 +136,14 @@ function corsOrigins(env: Env): string[] {
 
 /** A share token lives at most 90 days. */
 export const MAX_SHARE_TTL_S = 90 * 86_400;
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const v = str(env, name);
+  if (v === null) return def;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(name, `must be true or false, got "${v}"`);
+}
 
 function int(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = str(env, name);
@@ -267,6 +277,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseUrl,
     dataDir: str(env, 'DATA_DIR') ?? './.data',
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 200),
+    dbPreparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', true),
     redisUrl,
     queuePrefix: str(env, 'QUEUE_PREFIX') ?? 'so',
     llmBaseUrl,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { isUuid } from '../common/ids';
 import { PoolService } from '../pool/pool.service';
 import { DashboardRepository } from './dashboard.repository';
+import { UsageRecorder } from '../upstream/usage-recorder';
 
 export interface UsageBucketView {
   account_id: string;
@@ -19,7 +20,11 @@ export interface UsageBucketView {
 /** What the dashboard reads beyond the existing routes: the caller's pool and usage over time. */
 @Injectable()
 export class DashboardService {
-  constructor(private readonly repo: DashboardRepository, private readonly pools: PoolService) {}
+  constructor(
+    private readonly repo: DashboardRepository,
+    private readonly pools: PoolService,
+    private readonly usageWrites: UsageRecorder,
+  ) {}
 
   /** Pool figures of one account, or of every account (admin) when `accountId` is undefined. */
   async pool(accountId: string | undefined) {
@@ -31,6 +36,7 @@ export class DashboardService {
   async usageTimeline(hours: number, bucketMinutes: number, accountId: string | null) {
     const base = { object: 'list' as const, hours, bucket_minutes: bucketMinutes };
     if (accountId !== null && !isUuid(accountId)) return { ...base, data: [] as UsageBucketView[] };
+    await this.usageWrites.flush();
     const rows = await this.repo.usageBuckets(hours, bucketMinutes, accountId);
     const data: UsageBucketView[] = rows.map((r) => {
       const prompt = Number(r.prompt_tokens);

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { SeqRange, StoredMessage, WindowSpec } from '@so/domain';
-import { firstResultRows, insertUsageRowsSql, MessageEntity, SessionEntity, TurnEntity, UsageEventEntity, usageRowsJson } from '@so/persistence';
+import { firstResultRows, insertUsageRowsSql, MessageEntity, runStatement, SessionEntity, Statement, TurnEntity, UsageEventEntity, usageRowsJson } from '@so/persistence';
 
 export interface SessionListFilter {
   status?: string;
@@ -10,6 +10,27 @@ export interface SessionListFilter {
   after?: string;
   limit: number;
 }
+
+/** commitTurn's statement (prepared, see Statement). */
+const COMMIT_TURN = new Statement(
+  `WITH upd AS (
+         UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = $7,
+           turn_lock_id = CASE WHEN $24::boolean THEN turn_lock_id END, turn_lock_until = CASE WHEN $24::boolean THEN turn_lock_until END,
+           status = $8, prompt_tokens = $9, cached_tokens = $10, completion_tokens = $11, cost_usd = $12, token_calibration = $13,
+           cache_write_tokens = COALESCE($22::bigint, cache_write_tokens + $23::bigint), updated_at = now()
+         WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
+       ), msgs AS (
+         INSERT INTO messages (session_id, seq, role, content, name, tool_call_id, tool_calls, tokens, kind, turn_id)
+         SELECT upd.id, x.seq, x.role, x.content, x.name, x.tool_call_id, x.tool_calls, x.tokens, x.kind, x.turn_id
+         FROM upd CROSS JOIN jsonb_to_recordset($14::jsonb) AS x(seq int, role text, content text, name text, tool_call_id text, tool_calls jsonb, tokens int, kind text, turn_id uuid)
+       ), trn AS (
+         INSERT INTO turns (id, session_id, idempotency_key, request_hash, first_seq, last_seq, response)
+         SELECT $15, upd.id, $16, $17, $18, $19, $20::jsonb FROM upd
+       ), ue AS (
+         ${insertUsageRowsSql('$21', 'upd')}
+       )
+       SELECT id FROM upd`,
+);
 
 /** Sessions, their history, turns and usage: every SQL statement about a session is here. */
 @Injectable()
@@ -100,24 +121,29 @@ export class SessionsRepository {
    * Other connections see the lock at once either way. One fsync per turn instead of two.
    */
   async lockForTurn(accountId: string, sessionId: string, lockId: string, lockTtlMs: number, idleLeaseTtlMs: number, idempotencyKey: string | null = null): Promise<{ session: SessionEntity; hasLease: boolean; keyUsed: boolean; budgeted: boolean } | null> {
-    const rows: Array<Record<string, unknown>> = firstResultRows(
-      await this.ds.query(
-        `WITH lease AS (
-           UPDATE session_leases SET expires_at = CASE WHEN holder LIKE 'idle:%' THEN now() + ($5 || ' milliseconds')::interval ELSE expires_at END
-           WHERE session_id = $1 AND expires_at > now() RETURNING session_id
-         )
-         UPDATE sessions SET turn_lock_id = $3, turn_lock_until = now() + ($4 || ' milliseconds')::interval
-         WHERE id = $1 AND account_id = $2 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now())
-           AND set_config('synchronous_commit', 'off', true) IS NOT NULL
-         RETURNING *, EXISTS (SELECT 1 FROM lease) AS has_lease,
-           ($6::text IS NOT NULL AND EXISTS (SELECT 1 FROM turns t WHERE t.session_id = $1 AND t.idempotency_key = $6)) AS key_used,
-           EXISTS (SELECT 1 FROM budgets b WHERE (b.scope = 'account' AND b.scope_id = $2) OR (b.scope = 'session' AND b.scope_id = $1)
-                     OR (b.scope = 'task' AND b.scope_id = sessions.task_id)) AS budgeted`,
-        [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs), idempotencyKey],
-      ),
-    ) as never;
+    const rows = await runStatement(this.ds, this.turnLockStatement(), [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs), idempotencyKey]);
     if (!rows.length) return null;
     return { session: this.sessionFromRow(rows[0]), hasLease: rows[0].has_lease === true, keyUsed: rows[0].key_used === true, budgeted: rows[0].budgeted !== false };
+  }
+
+  private turnLock?: Statement;
+
+  /** lockForTurn's statement, prepared; its columns are listed from the entity (see Statement). */
+  private turnLockStatement(): Statement {
+    return (this.turnLock ??= new Statement(
+      `WITH lease AS (
+         UPDATE session_leases SET expires_at = CASE WHEN holder LIKE 'idle:%' THEN now() + ($5 || ' milliseconds')::interval ELSE expires_at END
+         WHERE session_id = $1 AND expires_at > now() RETURNING session_id
+       )
+       UPDATE sessions SET turn_lock_id = $3, turn_lock_until = now() + ($4 || ' milliseconds')::interval
+       WHERE id = $1 AND account_id = $2 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now())
+         AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+       RETURNING ${this.ds.getMetadata(SessionEntity).columns.map((c) => `sessions."${c.databaseName}"`).join(', ')},
+         EXISTS (SELECT 1 FROM lease) AS has_lease,
+         ($6::text IS NOT NULL AND EXISTS (SELECT 1 FROM turns t WHERE t.session_id = $1 AND t.idempotency_key = $6)) AS key_used,
+         EXISTS (SELECT 1 FROM budgets b WHERE (b.scope = 'account' AND b.scope_id = $2) OR (b.scope = 'session' AND b.scope_id = $1)
+                   OR (b.scope = 'task' AND b.scope_id = sessions.task_id)) AS budgeted`,
+    ));
   }
 
   /** A raw `sessions` row (snake_case) as the entity, using TypeORM's column metadata. */
@@ -147,25 +173,7 @@ export class SessionsRepository {
   ): Promise<boolean> {
     const msgs = JSON.stringify(messages.map((r) => ({ seq: r.seq, role: r.role, content: r.content, name: r.name, tool_call_id: r.toolCallId, tool_calls: r.toolCalls, tokens: r.tokens, kind: r.kind, turn_id: r.turnId })));
     const u = usageRowsJson(usage ? [usage] : []);
-    const rows: unknown = await this.ds.query(
-      `WITH upd AS (
-         UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = $7,
-           turn_lock_id = CASE WHEN $24::boolean THEN turn_lock_id END, turn_lock_until = CASE WHEN $24::boolean THEN turn_lock_until END,
-           status = $8, prompt_tokens = $9, cached_tokens = $10, completion_tokens = $11, cost_usd = $12, token_calibration = $13,
-           cache_write_tokens = COALESCE($22::bigint, cache_write_tokens + $23::bigint), updated_at = now()
-         WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
-       ), msgs AS (
-         INSERT INTO messages (session_id, seq, role, content, name, tool_call_id, tool_calls, tokens, kind, turn_id)
-         SELECT upd.id, x.seq, x.role, x.content, x.name, x.tool_call_id, x.tool_calls, x.tokens, x.kind, x.turn_id
-         FROM upd CROSS JOIN jsonb_to_recordset($14::jsonb) AS x(seq int, role text, content text, name text, tool_call_id text, tool_calls jsonb, tokens int, kind text, turn_id uuid)
-       ), trn AS (
-         INSERT INTO turns (id, session_id, idempotency_key, request_hash, first_seq, last_seq, response)
-         SELECT $15, upd.id, $16, $17, $18, $19, $20::jsonb FROM upd
-       ), ue AS (
-         ${insertUsageRowsSql('$21', 'upd')}
-       )
-       SELECT id FROM upd`,
-      [
+    const rows = await runStatement(this.ds, COMMIT_TURN, [
         sessionId, lockId, expectedVersion,
         p.lastSeq, JSON.stringify(p.window), p.windowTokens, p.version, p.status, p.promptTokens, p.cachedTokens, p.completionTokens, p.costUsd, p.tokenCalibration,
         msgs,
@@ -174,9 +182,8 @@ export class SessionsRepository {
         p.cacheWriteTokens ?? null,
         String(usage?.cacheWriteTokens ?? 0),
         keepLock,
-      ],
-    );
-    return Array.isArray(rows) && rows.length > 0;
+      ]);
+    return rows.length > 0;
   }
 
   /** Takes the session's turn lock if it is free or expired; false when another turn holds it. */

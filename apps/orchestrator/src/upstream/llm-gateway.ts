@@ -18,6 +18,7 @@ import type { SpendAmount } from '@so/domain';
 import { BudgetsService, type Reservation } from '../budgets/budgets.service';
 import { UpstreamLimiter } from '../admission/upstream-limiter';
 import { UpstreamMetrics } from './upstream-metrics';
+import { UsageRecorder } from './usage-recorder';
 
 /** A call no budget covers: nothing reserved, nothing to settle. */
 const NO_RESERVATION: Reservation = { id: null, worst: { usd: 0, tokens: 0 } };
@@ -74,6 +75,7 @@ export class LlmGateway {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly budgets: BudgetsService,
     private readonly limiter: UpstreamLimiter,
+    private readonly usage: UsageRecorder,
   ) {}
 
   target(account: ResolvedAccount): UpstreamTarget {
@@ -155,7 +157,9 @@ export class LlmGateway {
         attempts: reply.attempts,
       };
       if (opts.deferRecord) return { ...reply, costUsd, pendingUsage: row };
-      await insertUsageEvent(this.ds.manager, row);
+      // Nothing reserved, nothing to settle against it: the answer need not wait for the row (see UsageRecorder).
+      if (reservation.id === null) this.usage.writeBehind(row);
+      else await insertUsageEvent(this.ds.manager, row);
       return { ...reply, costUsd };
     } catch (err) {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';

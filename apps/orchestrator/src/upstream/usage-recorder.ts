@@ -1,0 +1,44 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { insertUsageEvent, UsageEventEntity } from '@so/persistence';
+import { UpstreamMetrics } from './upstream-metrics';
+
+/**
+ * Writes the usage row of a call that no budget covers while its answer goes to the client, instead of
+ * before. Exactly as durable as writing it first: in both orders a crash between the upstream's answer
+ * and the row's commit loses the row, and nothing else waits on it. A failed write is retried once,
+ * then logged and counted (so_usage_write_failures_total), never silent; before, the same failure
+ * turned a paid answer into an error for the client. Reads of usage from this process (the admin usage
+ * route, the dashboard) first wait for its writes in flight (`flush`), and so does shutdown.
+ */
+@Injectable()
+export class UsageRecorder implements OnApplicationShutdown {
+  private readonly logger = new Logger(UsageRecorder.name);
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly metrics: UpstreamMetrics,
+  ) {}
+
+  /** Starts writing `row`; returns at once. */
+  writeBehind(row: Partial<UsageEventEntity>): void {
+    const p: Promise<void> = insertUsageEvent(this.ds, row)
+      .catch(() => insertUsageEvent(this.ds, row))
+      .catch((err: unknown) => {
+        this.metrics.usageWriteFailed(row.outcome ?? 'ok');
+        this.logger.error({ sessionId: row.sessionId ?? null, purpose: row.purpose, err: err instanceof Error ? err.message : String(err) }, 'could not write the usage row of an upstream call');
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  /** Resolves when every row this process started writing so far is written (or given up on). */
+  async flush(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.flush();
+  }
+}
