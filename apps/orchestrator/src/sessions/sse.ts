@@ -1,6 +1,11 @@
 import type { Response } from 'express';
 
-/** Server-sent events in OpenAI's format; headers go out with the first event, so early errors stay JSON. */
+/**
+ * Server-sent events in OpenAI's format; headers go out with the first event, so early errors stay JSON.
+ * They leave in the same socket write as that event (no flushHeaders): a write costs 0.1 to 0.3 ms of CPU
+ * on a small VM, and a burst of streams is bound by them. Node's response already writes what one tick
+ * produced together.
+ */
 export class SseWriter {
   private started = false;
 
@@ -31,7 +36,6 @@ export class SseWriter {
     this.res.setHeader('Cache-Control', 'no-cache, no-transform');
     this.res.setHeader('Connection', 'keep-alive');
     this.res.setHeader('X-Accel-Buffering', 'no');
-    this.res.flushHeaders();
     this.res.socket?.setNoDelay(true);
   }
 }
