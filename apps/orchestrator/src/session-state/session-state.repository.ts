@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { CompressionEntity, firstResultRows, insertUsageRowsSql, SessionEventEntity, SessionEventType, SnapshotEntity, usageRowsJson, type SessionEntity, type UsageEventEntity } from '@so/persistence';
+import { CompressionEntity, firstResultRows, insertUsageRowsSql, runStatement, Statement, SessionEventEntity, SessionEventType, SnapshotEntity, usageRowsJson, type SessionEntity, type UsageEventEntity } from '@so/persistence';
 
 export interface LineageRow {
   id: string;
@@ -89,27 +89,7 @@ export class SessionStateRepository {
    */
   async commitCompaction(m: EntityManager | null, sessionId: string, lockId: string, expectedVersion: number, c: CompactionWrite, releaseLock = false): Promise<boolean> {
     const rows = firstResultRows(
-      await (m ?? this.ds.manager).query(
-        `WITH upd AS (
-           UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = version + 1, prompt_tokens = $7, cached_tokens = $8,
-             cache_write_tokens = $9, completion_tokens = $10, cost_usd = $11, updated_at = now(),
-             turn_lock_id = CASE WHEN $32::boolean THEN NULL ELSE turn_lock_id END, turn_lock_until = CASE WHEN $32::boolean THEN NULL ELSE turn_lock_until END
-           WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
-         ), snap AS (
-           INSERT INTO snapshots (id, session_id, account_id, at_seq, "window", window_tokens, fragment_refs, reason, label)
-           SELECT $12::uuid, upd.id, $13::uuid, $14::int, $15::jsonb, $16::int, $17::jsonb, $18::text, $19::text FROM upd RETURNING id
-         ), msg AS (
-           INSERT INTO messages (session_id, seq, role, content, tokens, kind) SELECT upd.id, $4::int, 'system', $20::text, $21::int, 'outline' FROM upd
-         ), comp AS (
-           INSERT INTO compressions (id, session_id, snapshot_id, from_seq, to_seq, outline_seq, input_tokens, output_tokens, achieved_ratio, target_ratio, method, "trigger")
-           SELECT $22::uuid, upd.id, snap.id, $23::int, $24::int, $4::int, $25::int, $26::int, $27::float8, $28::float8, $29::text, $30::text FROM upd, snap
-         ), ev AS (
-           INSERT INTO session_events (session_id, type, data)
-           SELECT upd.id, e.v->>'type', e.v->'data' FROM upd CROSS JOIN jsonb_array_elements($31::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
-         ), ue AS (
-           ${insertUsageRowsSql('$33', 'upd')}
-         )
-         SELECT id FROM upd`,
+      await runStatement(m ?? this.ds, COMMIT_COMPACTION,
         [
           sessionId, lockId, expectedVersion,
           c.session.lastSeq, JSON.stringify(c.session.window), c.session.windowTokens, c.session.promptTokens, c.session.cachedTokens, c.session.cacheWriteTokens, c.session.completionTokens, c.session.costUsd,
@@ -182,3 +162,27 @@ export class SessionStateRepository {
   }
 
 }
+
+/** commitCompaction: prepared (see Statement). */
+const COMMIT_COMPACTION = new Statement(
+  `WITH upd AS (
+           UPDATE sessions SET last_seq = $4, "window" = $5::jsonb, window_tokens = $6, version = version + 1, prompt_tokens = $7, cached_tokens = $8,
+             cache_write_tokens = $9, completion_tokens = $10, cost_usd = $11, updated_at = now(),
+             turn_lock_id = CASE WHEN $32::boolean THEN NULL ELSE turn_lock_id END, turn_lock_until = CASE WHEN $32::boolean THEN NULL ELSE turn_lock_until END
+           WHERE id = $1 AND turn_lock_id = $2 AND version = $3 RETURNING id
+         ), snap AS (
+           INSERT INTO snapshots (id, session_id, account_id, at_seq, "window", window_tokens, fragment_refs, reason, label)
+           SELECT $12::uuid, upd.id, $13::uuid, $14::int, $15::jsonb, $16::int, $17::jsonb, $18::text, $19::text FROM upd RETURNING id
+         ), msg AS (
+           INSERT INTO messages (session_id, seq, role, content, tokens, kind) SELECT upd.id, $4::int, 'system', $20::text, $21::int, 'outline' FROM upd
+         ), comp AS (
+           INSERT INTO compressions (id, session_id, snapshot_id, from_seq, to_seq, outline_seq, input_tokens, output_tokens, achieved_ratio, target_ratio, method, "trigger")
+           SELECT $22::uuid, upd.id, snap.id, $23::int, $24::int, $4::int, $25::int, $26::int, $27::float8, $28::float8, $29::text, $30::text FROM upd, snap
+         ), ev AS (
+           INSERT INTO session_events (session_id, type, data)
+           SELECT upd.id, e.v->>'type', e.v->'data' FROM upd CROSS JOIN jsonb_array_elements($31::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+         ), ue AS (
+           ${insertUsageRowsSql('$33', 'upd')}
+         )
+         SELECT id FROM upd`,
+);

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { WindowSpec } from '@so/domain';
 import { POOL_RELEASE_CHANNEL } from '@so/pool';
-import { CompressionEntity, firstResultRows, SessionEntity, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
+import { CompressionEntity, firstResultRows, runStatement, SessionEntity, Statement, TaskChildEntity, TaskChildStatus, TaskEntity, TaskMergeEntity, TaskStatus } from '@so/persistence';
 
 export interface ChildCounts {
   total: number;
@@ -158,10 +158,7 @@ export class TasksRepository {
    * or running (none: the final answer is due) and the account's children that can take a slot now.
    */
   async afterChild(taskId: string, accountId: string, poolLimit: number, tasksCap: number): Promise<{ open: number; due: Array<{ taskId: string; index: number; runs: number }> }> {
-    const rows: Array<{ open: number; due: Array<{ task_id: string; index: number; runs: number }> | null }> = await this.ds.query(
-      `${DUE_CHILDREN_SQL}
-       SELECT (SELECT count(*)::int FROM task_children WHERE task_id = $4 AND status IN ('queued', 'running')) AS open,
-              (SELECT json_agg(json_build_object('task_id', task_id, 'index', index, 'runs', runs)) FROM due_now) AS due`,
+    const rows: Array<{ open: number; due: Array<{ task_id: string; index: number; runs: number }> | null }> = await runStatement(this.ds, AFTER_CHILD,
       [accountId, poolLimit, tasksCap, taskId],
     );
     return { open: rows[0]?.open ?? 0, due: (rows[0]?.due ?? []).map((r) => ({ taskId: r.task_id, index: r.index, runs: r.runs })) };
@@ -175,18 +172,7 @@ export class TasksRepository {
    * task's max_parallel, or for a task without it the account's pool less the interactive reserve share).
    */
   async claimChild(taskId: string, index: number, claimId: string, ttlMs: number, newSessionId: string, slot?: ChildSlotRequest): Promise<{ child: TaskChildEntity; task: TaskEntity; freshSession: boolean; slot: boolean } | null> {
-    const r: unknown = await this.ds.query(
-      `WITH c AS (
-         UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1, session_id = COALESCE(session_id, $5)
-         WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < now())
-           AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
-         RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs)
-       SELECT c.*, t.id AS t_id, t.account_id AS t_account_id, t.master_session_id AS t_master_session_id, t.status AS t_status, t.goal AS t_goal,
-              t.model AS t_model, t.options AS t_options, t.total AS t_total, t.created_at AS t_created_at,
-              CASE WHEN $6::text IS NOT NULL THEN so_pool_try_acquire(t.account_id, c.session_id, t.id, $6::text, $7::int, a.session_limit,
-                (t.options->>'max_parallel')::int,
-                CASE WHEN t.options->>'max_parallel' IS NULL THEN GREATEST(1, floor(a.session_limit * (1 - $8::float8))::int) END, NULL) END AS slot
-       FROM c JOIN tasks t ON t.id = $1 JOIN accounts a ON a.id = t.account_id`,
+    const r: unknown = await runStatement(this.ds, CLAIM_CHILD,
       [taskId, index, claimId, String(ttlMs), newSessionId, slot?.holder ?? null, slot?.ttlMs ?? null, slot?.reserveShare ?? null],
     );
     const row = firstResultRows(r)[0] as Record<string, unknown> | undefined;
@@ -211,23 +197,7 @@ export class TasksRepository {
   async startChild(taskId: string, index: number, attempts: number, session: ChildSessionRow | null = null): Promise<boolean> {
     const s = session;
     const rows = firstResultRows(
-      await this.ds.query(
-        `WITH t AS (UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING ${NOTIFY_TASK}),
-         c AS (
-           UPDATE task_children SET status = 'running', attempts = $3, started_at = COALESCE(started_at, now())
-           WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running')
-             AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running'))
-           RETURNING ${NOTIFY_CHILD}
-         ), s AS (
-           INSERT INTO sessions (id, account_id, parent_id, root_id, task_id, role, status, title, metadata, model, system, system_tokens, tools, tools_tokens,
-                                 fragment_refs, history_bases, policy, "window", window_tokens, last_seq, version, token_calibration)
-           SELECT $4::uuid, m.account_id, m.id, m.root_id, $1, 'child', 'active', $5::text, $6::jsonb, $7::text, $8::text, $9::int, NULL, 0,
-                  '[]'::jsonb, '[]'::jsonb, m.policy, $10::jsonb, $9::int, 0, 0, 1
-           FROM sessions m JOIN tasks tk ON tk.master_session_id = m.id
-           WHERE tk.id = $1 AND $4::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM c)
-           ON CONFLICT (id) DO NOTHING RETURNING id
-         )
-         SELECT (SELECT count(*)::int FROM c) AS started, (SELECT count(*) FROM t) + (SELECT count(*) FROM s) >= 0 AS written`,
+      await runStatement(this.ds, START_CHILD,
         [taskId, index, attempts, s?.id ?? null, s?.title ?? null, s ? JSON.stringify(s.metadata) : null, s?.model ?? null, s?.system ?? null, s?.systemTokens ?? null, s ? JSON.stringify(s.window) : null],
       ),
     ) as Array<{ started: number }>;
@@ -236,11 +206,7 @@ export class TasksRepository {
 
   /** The run's heartbeat: renews its claim; answers whether it still holds it and the task's status. */
   async renewClaim(taskId: string, index: number, claimId: string, ttlMs: number): Promise<{ owned: boolean; taskStatus: TaskStatus | null }> {
-    const rows: Array<{ owned: boolean; task_status: TaskStatus | null }> = await this.ds.query(
-      `WITH renewed AS (
-         UPDATE task_children SET claimed_until = now() + ($4 || ' milliseconds')::interval
-         WHERE task_id = $1 AND index = $2 AND claim_id = $3 AND status IN ('queued', 'running') RETURNING 1)
-       SELECT EXISTS (SELECT 1 FROM renewed) AS owned, (SELECT status FROM tasks WHERE id = $1) AS task_status`,
+    const rows: Array<{ owned: boolean; task_status: TaskStatus | null }> = await runStatement(this.ds, RENEW_CLAIM,
       [taskId, index, claimId, String(ttlMs)],
     );
     return { owned: rows[0]?.owned ?? false, taskStatus: rows[0]?.task_status ?? null };
@@ -293,38 +259,7 @@ export class TasksRepository {
     foldAboveTokens: number,
   ): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; windowTokens: number; released: boolean } | null> {
     const rows = firstResultRows(
-      await this.ds.query(
-        `WITH m AS (
-           SELECT id, last_seq, window_tokens FROM sessions WHERE id = $3::uuid FOR UPDATE
-         ), s AS (
-           SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2::int WHERE t.id = $1::uuid FOR SHARE OF t
-         ), ok AS (
-           SELECT m.id, m.last_seq + 1 AS seq FROM m, s WHERE s.task <> 'cancelled' AND s.child <> 'cancelled'
-         ), ins AS (
-           INSERT INTO task_merges (task_id, child_index, master_session_id, master_seq, child_session_id, snapshot_id, from_seq, to_seq)
-           SELECT $1::uuid, $2::int, ok.id, ok.seq, $4::uuid, $5::uuid, $6::int, $7::int FROM ok
-           ON CONFLICT (task_id, child_index) DO NOTHING RETURNING master_seq
-         ), msg AS (
-           INSERT INTO messages (session_id, seq, role, content, tokens, kind) SELECT $3::uuid, ins.master_seq, 'system', $8::text, $9::int, 'outline' FROM ins
-         ), upd AS (
-           UPDATE sessions x SET last_seq = ins.master_seq, version = x.version + 1, window_tokens = x.window_tokens + $9::int, updated_at = now(),
-             "window" = jsonb_set(x."window", '{outlineSeqs}', COALESCE(x."window"->'outlineSeqs', '[]'::jsonb) || to_jsonb(ins.master_seq))
-           FROM ins WHERE x.id = $3::uuid RETURNING x.window_tokens
-         ), done AS (
-           UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL
-           WHERE task_id = $1::uuid AND index = $2::int AND status IN ('running', 'queued') AND EXISTS (SELECT 1 FROM ok) RETURNING ${NOTIFY_CHILD}
-         ), closed AS (
-           UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $4::uuid AND status <> 'closed' AND EXISTS (SELECT 1 FROM ok) RETURNING id
-         ), gone AS (
-           DELETE FROM session_leases WHERE session_id = $4::uuid AND EXISTS (SELECT 1 FROM ok)
-             AND COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) <= $10::int
-           RETURNING pg_notify('${POOL_RELEASE_CHANNEL}', account_id::text)
-         )
-         SELECT s.task, s.child, EXISTS (SELECT 1 FROM ins) AS fresh,
-                COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) AS window_tokens,
-                EXISTS (SELECT 1 FROM gone) AS released,
-                (SELECT count(*) FROM done) + (SELECT count(*) FROM closed) >= 0 AS written
-         FROM s`,
+      await runStatement(this.ds, MERGE_CHILD,
         [row.taskId, row.childIndex, row.masterSessionId, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq, outline.content, outline.tokens, foldAboveTokens],
       ),
     ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; window_tokens: number; released: boolean }>;
@@ -362,3 +297,88 @@ export class TasksRepository {
     return this.ds.getRepository(TaskMergeEntity).find({ where: { taskId }, order: { childIndex: 'ASC' } });
   }
 }
+
+/** afterChild: prepared (see Statement). */
+const AFTER_CHILD = new Statement(
+  `${DUE_CHILDREN_SQL}
+       SELECT (SELECT count(*)::int FROM task_children WHERE task_id = $4 AND status IN ('queued', 'running')) AS open,
+              (SELECT json_agg(json_build_object('task_id', task_id, 'index', index, 'runs', runs)) FROM due_now) AS due`,
+);
+
+/** claimChild: prepared (see Statement). */
+const CLAIM_CHILD = new Statement(
+  `WITH c AS (
+         UPDATE task_children SET claim_id = $3, claimed_until = now() + ($4 || ' milliseconds')::interval, runs = runs + 1, session_id = COALESCE(session_id, $5)
+         WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running') AND (claimed_until IS NULL OR claimed_until < now())
+           AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $1 AND t.status IN ('queued', 'running'))
+         RETURNING index, title, content, tokens, status, session_id, attempts, error, started_at, finished_at, runs)
+       SELECT c.*, t.id AS t_id, t.account_id AS t_account_id, t.master_session_id AS t_master_session_id, t.status AS t_status, t.goal AS t_goal,
+              t.model AS t_model, t.options AS t_options, t.total AS t_total, t.created_at AS t_created_at,
+              CASE WHEN $6::text IS NOT NULL THEN so_pool_try_acquire(t.account_id, c.session_id, t.id, $6::text, $7::int, a.session_limit,
+                (t.options->>'max_parallel')::int,
+                CASE WHEN t.options->>'max_parallel' IS NULL THEN GREATEST(1, floor(a.session_limit * (1 - $8::float8))::int) END, NULL) END AS slot
+       FROM c JOIN tasks t ON t.id = $1 JOIN accounts a ON a.id = t.account_id`,
+);
+
+/** startChild: prepared (see Statement). */
+const START_CHILD = new Statement(
+  `WITH t AS (UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING ${NOTIFY_TASK}),
+         c AS (
+           UPDATE task_children SET status = 'running', attempts = $3, started_at = COALESCE(started_at, now())
+           WHERE task_id = $1 AND index = $2 AND status IN ('queued', 'running')
+             AND EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND status IN ('queued', 'running'))
+           RETURNING ${NOTIFY_CHILD}
+         ), s AS (
+           INSERT INTO sessions (id, account_id, parent_id, root_id, task_id, role, status, title, metadata, model, system, system_tokens, tools, tools_tokens,
+                                 fragment_refs, history_bases, policy, "window", window_tokens, last_seq, version, token_calibration)
+           SELECT $4::uuid, m.account_id, m.id, m.root_id, $1, 'child', 'active', $5::text, $6::jsonb, $7::text, $8::text, $9::int, NULL, 0,
+                  '[]'::jsonb, '[]'::jsonb, m.policy, $10::jsonb, $9::int, 0, 0, 1
+           FROM sessions m JOIN tasks tk ON tk.master_session_id = m.id
+           WHERE tk.id = $1 AND $4::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM c)
+           ON CONFLICT (id) DO NOTHING RETURNING id
+         )
+         SELECT (SELECT count(*)::int FROM c) AS started, (SELECT count(*) FROM t) + (SELECT count(*) FROM s) >= 0 AS written`,
+);
+
+/** renewClaim: prepared (see Statement). */
+const RENEW_CLAIM = new Statement(
+  `WITH renewed AS (
+         UPDATE task_children SET claimed_until = now() + ($4 || ' milliseconds')::interval
+         WHERE task_id = $1 AND index = $2 AND claim_id = $3 AND status IN ('queued', 'running') RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM renewed) AS owned, (SELECT status FROM tasks WHERE id = $1) AS task_status`,
+);
+
+/** mergeChild: prepared (see Statement). */
+const MERGE_CHILD = new Statement(
+  `WITH m AS (
+           SELECT id, last_seq, window_tokens FROM sessions WHERE id = $3::uuid FOR UPDATE
+         ), s AS (
+           SELECT t.status AS task, c.status AS child FROM tasks t JOIN task_children c ON c.task_id = t.id AND c.index = $2::int WHERE t.id = $1::uuid FOR SHARE OF t
+         ), ok AS (
+           SELECT m.id, m.last_seq + 1 AS seq FROM m, s WHERE s.task <> 'cancelled' AND s.child <> 'cancelled'
+         ), ins AS (
+           INSERT INTO task_merges (task_id, child_index, master_session_id, master_seq, child_session_id, snapshot_id, from_seq, to_seq)
+           SELECT $1::uuid, $2::int, ok.id, ok.seq, $4::uuid, $5::uuid, $6::int, $7::int FROM ok
+           ON CONFLICT (task_id, child_index) DO NOTHING RETURNING master_seq
+         ), msg AS (
+           INSERT INTO messages (session_id, seq, role, content, tokens, kind) SELECT $3::uuid, ins.master_seq, 'system', $8::text, $9::int, 'outline' FROM ins
+         ), upd AS (
+           UPDATE sessions x SET last_seq = ins.master_seq, version = x.version + 1, window_tokens = x.window_tokens + $9::int, updated_at = now(),
+             "window" = jsonb_set(x."window", '{outlineSeqs}', COALESCE(x."window"->'outlineSeqs', '[]'::jsonb) || to_jsonb(ins.master_seq))
+           FROM ins WHERE x.id = $3::uuid RETURNING x.window_tokens
+         ), done AS (
+           UPDATE task_children SET status = 'succeeded', finished_at = now(), error = NULL, claim_id = NULL, claimed_until = NULL
+           WHERE task_id = $1::uuid AND index = $2::int AND status IN ('running', 'queued') AND EXISTS (SELECT 1 FROM ok) RETURNING ${NOTIFY_CHILD}
+         ), closed AS (
+           UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = $4::uuid AND status <> 'closed' AND EXISTS (SELECT 1 FROM ok) RETURNING id
+         ), gone AS (
+           DELETE FROM session_leases WHERE session_id = $4::uuid AND EXISTS (SELECT 1 FROM ok)
+             AND COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) <= $10::int
+           RETURNING pg_notify('${POOL_RELEASE_CHANNEL}', account_id::text)
+         )
+         SELECT s.task, s.child, EXISTS (SELECT 1 FROM ins) AS fresh,
+                COALESCE((SELECT window_tokens FROM upd), (SELECT window_tokens FROM m)) AS window_tokens,
+                EXISTS (SELECT 1 FROM gone) AS released,
+                (SELECT count(*) FROM done) + (SELECT count(*) FROM closed) >= 0 AS written
+         FROM s`,
+);
