@@ -238,7 +238,7 @@ export class TurnService {
         };
         // A stream is bounded in total (STREAM_MAX_MS); a plain call has the upstream deadline.
         // A stream is bounded by STREAM_MAX_MS; any turn is aborted (writing nothing) when a shutdown's grace period ends.
-        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, budgeted: locked.budgeted, promptTokens: applyCalibration(windowEstimate, s.tokenCalibration), signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : AbortSignal.any([this.shutdown.signal]) };
+        const ctx = { account, sessionId: s.id, turnId, purpose: 'chat' as const, budgeted: locked.budgeted, promptTokens: applyCalibration(windowEstimate, s.tokenCalibration), signal: sink ? AbortSignal.any([AbortSignal.timeout(this.config.streamMaxMs), this.shutdown.signal]) : this.shutdown.signal };
         // The usage row of a successful call is written inside the turn's transaction (one round trip less).
         await sink?.begin?.({ turnId, sessionId: s.id, firstSeq: s.lastSeq + 1, replySeq: s.lastSeq + incoming.length + 1, compaction });
         reply = sink ? await this.llm.stream(ctx, req, (c) => sink.chunk(c), { deferRecord: true }) : await this.llm.complete(ctx, req, { deferRecord: true });
