@@ -21,6 +21,7 @@ import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
 import { APP_CONFIG, AppConfig, loadConfig } from './config/app-config';
 import { ModelCheck } from './upstream/model-check';
+import { HOT_BODY_CHECKS } from './openai-compat/hot-body-checks';
 import { OperationsMetrics } from './health/operations-metrics';
 import { Shutdown } from './common/shutdown';
 
@@ -144,7 +145,7 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(jsonBodies());
   answerClientErrors(app.getHttpServer());
   app.useGlobalFilters(new ErrorFilter());
-  app.useGlobalPipes(apiValidationPipe());
+  app.useGlobalPipes(apiValidationPipe(HOT_BODY_CHECKS));
   app.disable('x-powered-by');
   app.set('etag', false);
   const doc = new DocumentBuilder()
