@@ -17,6 +17,7 @@ import { mountDashboard } from './dashboard/static';
 import { AppModule } from './app.module';
 import { answerClientErrors, jsonBodies } from './common/body-limits';
 import { ErrorFilter } from './common/error.filter';
+import { directJsonReplies } from './common/json-reply';
 import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
 import { APP_CONFIG, AppConfig, loadConfig } from './config/app-config';
@@ -148,6 +149,7 @@ export function configureApp(app: NestExpressApplication): void {
   app.useGlobalPipes(apiValidationPipe(HOT_BODY_CHECKS));
   app.disable('x-powered-by');
   app.set('etag', false);
+  directJsonReplies(app.getHttpAdapter());
   const doc = new DocumentBuilder()
     .setTitle('session-orchestrator')
     .setDescription('Durable server-side sessions for long-context LLM work: append with streaming, truncate, snapshots, compression, fan-out. Errors use the OpenAI error shape.')
