@@ -30,6 +30,9 @@ class ApiValidationPipe extends ValidationPipe {
   }
 
   override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    // What ValidationPipe returns for these without validating: a custom decorator's value (the account,
+    // a header) as it is, a string route parameter as String(value).
+    if (metadata.type === 'custom' || (metadata.type === 'param' && metadata.metatype === String && typeof value === 'string')) return Promise.resolve(value);
     const check = metadata.type === 'body' && metadata.metatype ? this.fast.get(metadata.metatype as abstract new () => object) : undefined;
     if (check) {
       const dto = check(value);

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { isDeepStrictEqual } from 'node:util';
-import type { ArgumentMetadata } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { NOPE } from '../common/fast-validation';
 import { apiValidationPipe } from '../common/validation';
@@ -179,5 +179,17 @@ describe('hot body checks', () => {
       }
     }
     expect(taken).toBeGreaterThan(50);
+  });
+
+  it('custom and string route parameters: the value ValidationPipe returns', async () => {
+    const account = { id: 'a1' };
+    const params: Array<[unknown, ArgumentMetadata]> = [
+      [account, { type: 'custom', metatype: Object, data: undefined }],
+      ['key-1', { type: 'custom', metatype: String, data: 'idempotency-key' }],
+      [undefined, { type: 'custom', metatype: String, data: 'idempotency-key' }],
+      ['sess_1', { type: 'param', metatype: String, data: 'id' }],
+      ['7', { type: 'param', metatype: Number, data: 'n' }],
+    ];
+    for (const [value, m] of params) expect(await fast.transform(value, m)).toBe(await ValidationPipe.prototype.transform.call(slow, value, m));
   });
 });
