@@ -1,20 +1,24 @@
 import { createCipheriv, createDecipheriv, createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/** crypto.hash exists from Node 20.12 (package.json allows any Node 20). */
+const oneShotHash = typeof hash === 'function';
+
 /**
  * API keys are random 256-bit strings, so a fast SHA-256 is the right hash (no password stretching needed).
  * Every /v1 request hashes its key: the one-shot crypto.hash, several times cheaper than a Hash object.
  */
 export function hashApiKey(key: string): string {
-  return hash('sha256', key, 'hex');
+  return oneShotHash ? hash('sha256', key, 'hex') : createHash('sha256').update(key, 'utf8').digest('hex');
 }
+
 
 export function newApiKey(prefix = 'sk-so'): string {
   return `${prefix}-${randomBytes(24).toString('base64url')}`;
 }
 
 export function safeEqual(a: string, b: string): boolean {
-  const x = hash('sha256', a, 'buffer');
-  const y = hash('sha256', b, 'buffer');
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
   return timingSafeEqual(x, y);
 }
 
