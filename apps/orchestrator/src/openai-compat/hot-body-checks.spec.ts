@@ -1,12 +1,14 @@
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
+import { getMetadataStorage } from 'class-validator';
 import { isDeepStrictEqual } from 'node:util';
 import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { NOPE } from '../common/fast-validation';
 import { apiValidationPipe } from '../common/validation';
-import { AppendMessagesDto } from '../sessions/sessions.dto';
-import { ChatCompletionDto } from './chat-completions.dto';
+import { AppendMessagesDto, FunctionDto, InputMessageDto, ToolCallDto, ToolCallFunctionDto, ToolDto } from '../sessions/sessions.dto';
 import { HOT_BODY_CHECKS } from './hot-body-checks';
+import { ChatCompletionDto, ChatInputMessageDto, StreamOptionsDto } from './chat-completions.dto';
 
 const slow = apiValidationPipe();
 const fast = apiValidationPipe(HOT_BODY_CHECKS);
@@ -191,5 +193,17 @@ describe('hot body checks', () => {
       ['7', { type: 'param', metatype: Number, data: 'n' }],
     ];
     for (const [value, m] of params) expect(await fast.transform(value, m)).toBe(await ValidationPipe.prototype.transform.call(slow, value, m));
+  });
+
+  it('the DTO rules are the ones the checks were written for (after changing a hot DTO, update hot-body-checks.ts, then this fingerprint)', () => {
+    const classes = [ChatCompletionDto, ChatInputMessageDto, InputMessageDto, AppendMessagesDto, ToolCallDto, ToolCallFunctionDto, ToolDto, FunctionDto, StreamOptionsDto];
+    const rules = classes.map((c) => [
+      c.name,
+      getMetadataStorage()
+        .getTargetValidationMetadatas(c, '', true, false)
+        .map((m) => [m.propertyName, m.type, m.name ?? '', JSON.stringify(m.constraints ?? []), m.each ?? false])
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ]);
+    expect(createHash('sha256').update(JSON.stringify(rules)).digest('hex').slice(0, 16)).toBe('b24d3e3833d3ad83');
   });
 });
