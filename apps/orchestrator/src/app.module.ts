@@ -1,6 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ModelRegistry, OpenAIUpstream, TokenEstimator, UPSTREAM } from '@so/llm';
 import { QueueModule } from '@so/queue';
@@ -32,6 +31,7 @@ import { RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
 import { ACCOUNT_EVENTS, LocalAccountEvents, RedisAccountEvents } from './accounts/account-events';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { BufferedLogOutput } from './common/log-output';
+import { requestLogOptions } from './common/request-log';
 import { FragmentsController } from './fragments/fragments.controller';
 import { FragmentsRepository } from './fragments/fragments.repository';
 import { FragmentsService } from './fragments/fragments.service';
@@ -85,23 +85,7 @@ export class AppModule {
         LoggerModule.forRoot({
           // Log lines go to stdout in batches (at 4 KB or every 200 ms; flushed on exit): see BufferedLogOutput.
           pinoHttp: [
-            {
-              level: config.logLevel,
-              genReqId: (req, res) => {
-                const given = req.headers['x-request-id'];
-                const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
-                res.setHeader('x-request-id', id);
-                return id;
-              },
-              // Never log keys or bodies: only method, path and ids.
-              serializers: {
-                req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }),
-                res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-              },
-              redact: { paths: ['req.headers', 'res.headers', '*.authorization', '*.api_key', '*.apiKey'], remove: true },
-              customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-              autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
-            },
+            requestLogOptions(config.logLevel),
             logOutput.stream,
           ],
         }),

@@ -17,10 +17,12 @@ import { mountDashboard } from './dashboard/static';
 import { AppModule } from './app.module';
 import { answerClientErrors, jsonBodies } from './common/body-limits';
 import { ErrorFilter } from './common/error.filter';
+import { directJsonReplies } from './common/json-reply';
 import { hashApiKey, newApiKey } from './common/secrets';
 import { apiValidationPipe } from './common/validation';
 import { APP_CONFIG, AppConfig, loadConfig } from './config/app-config';
 import { ModelCheck } from './upstream/model-check';
+import { HOT_BODY_CHECKS } from './openai-compat/hot-body-checks';
 import { OperationsMetrics } from './health/operations-metrics';
 import { Shutdown } from './common/shutdown';
 
@@ -146,9 +148,10 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(jsonBodies());
   answerClientErrors(app.getHttpServer());
   app.useGlobalFilters(new ErrorFilter());
-  app.useGlobalPipes(apiValidationPipe());
+  app.useGlobalPipes(apiValidationPipe(HOT_BODY_CHECKS));
   app.disable('x-powered-by');
   app.set('etag', false);
+  directJsonReplies(app.getHttpAdapter());
   const doc = new DocumentBuilder()
     .setTitle('session-orchestrator')
     .setDescription('Durable server-side sessions for long-context LLM work: append with streaming, truncate, snapshots, compression, fan-out. Errors use the OpenAI error shape.')

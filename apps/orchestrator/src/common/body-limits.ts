@@ -59,23 +59,96 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
 }
 
+/** body-parser's reading of a limit ('12mb': 1024-based). */
+function limitBytes(limit: string): number {
+  const m = /^(\d+)(kb|mb)$/.exec(limit);
+  if (!m) throw new Error(`body limit ${limit} is not <n>kb or <n>mb`);
+  return Number(m[1]) * (m[2] === 'kb' ? 1024 : 1024 * 1024);
+}
+
+/** `application/json`, optionally with charset utf-8: what the fast read takes; anything else goes to body-parser. */
+const PLAIN_JSON = /^application\/json[\t ]*(?:;[\t ]*charset=(?:utf-8|"utf-8")[\t ]*)?$/i;
+
+/** An error as body-parser raises it for a request that stops early (the error filter reads status, expose and type). */
+function readError(message: string, type?: string): Error {
+  return Object.assign(new Error(message), { status: 400, statusCode: 400, expose: true, ...(type ? { type } : {}) });
+}
+
+/**
+ * What body-parser's json() does for the common request (Content-Length, no Content-Encoding, JSON in
+ * UTF-8, within the limit), without its generic machinery (type, charset and decoder look-ups, decompression,
+ * async resources): the same depth check on the bytes, the same UTF-8 decoding (BOM dropped), the same
+ * strict parse (an object or an array), the same error types. Returns false when the request is not one of those.
+ */
+function readPlainJson(req: Request, limit: number, next: NextFunction): boolean {
+  const type = req.headers['content-type'];
+  const len = req.headers['content-length'];
+  if (type === undefined || len === undefined || req.headers['content-encoding'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
+  if (!PLAIN_JSON.test(type) || !/^\d{1,15}$/.test(len)) return false;
+  const length = Number(len);
+  if (length > limit || length === 0) return false;
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let done = false;
+  const finish = (err?: Error) => {
+    if (done) return;
+    done = true;
+    req.removeListener('data', onData);
+    req.removeListener('end', onEnd);
+    req.removeListener('aborted', onAborted);
+    req.removeListener('error', onError);
+    next(err);
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    chunks.push(chunk);
+  };
+  const onAborted = () => finish(readError('request aborted', 'request.aborted'));
+  const onError = (err: Error) => finish(readError(err.message));
+  const onEnd = () => {
+    if (received !== length) return finish(readError('request size did not match content length', 'request.size.invalid'));
+    const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received);
+    if (jsonDepthExceeds(buf, MAX_JSON_DEPTH)) return finish(new BodyTooDeepError());
+    let text = buf.toString('utf8');
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    try {
+      let body: unknown = {};
+      if (text.length > 0) {
+        const first = /^[ \t\n\r]*([^ \t\n\r]|$)/.exec(text)?.[1];
+        if (first !== '{' && first !== '[') throw new SyntaxError('strict violation');
+        body = JSON.parse(text);
+      }
+      (req as Request & { body: unknown }).body = body;
+    } catch (err) {
+      return finish(Object.assign(err as Error, { status: 400, statusCode: 400, expose: true, type: 'entity.parse.failed' }));
+    }
+    finish();
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('aborted', onAborted);
+  req.on('error', onError);
+  return true;
+}
+
 /**
  * JSON bodies only, with a size limit per route and a depth limit everywhere. A body in any other
  * format is refused with 415 rather than parsed as nothing (which used to create a session with its
- * system prompt silently dropped).
+ * system prompt silently dropped). The common request is read by readPlainJson, the others by body-parser.
  */
 export function jsonBodies(): RequestHandler {
-  const parsers = BODY_LIMITS.map(({ route, limit }) => ({ route, parser: json({ limit, verify: verifyDepth }) }));
-  const fallback = json({ limit: DEFAULT_BODY_LIMIT, verify: verifyDepth });
+  const parsers = BODY_LIMITS.map(({ route, limit }) => ({ route, limit: limitBytes(limit), parser: json({ limit, verify: verifyDepth }) }));
+  const fallback = { limit: limitBytes(DEFAULT_BODY_LIMIT), parser: json({ limit: DEFAULT_BODY_LIMIT, verify: verifyDepth }) };
   return (req: Request, res: Response, next: NextFunction) => {
     if (!hasBody(req)) return next();
+    const path = req.path;
+    const hit = parsers.find((p) => p.route.test(path)) ?? fallback;
+    if (readPlainJson(req, hit.limit, next)) return;
     if (!req.is(['application/json', 'application/*+json'])) {
       const given = req.headers['content-type'];
       return next(new ApiError('unsupported_media_type', `The request body must be JSON (Content-Type: application/json)${given ? `, not ${given.split(';')[0]}` : ''}.`, 'Content-Type'));
     }
-    const path = req.path;
-    const hit = parsers.find((p) => p.route.test(path));
-    return (hit ? hit.parser : fallback)(req, res, next);
+    return hit.parser(req, res, next);
   };
 }
 

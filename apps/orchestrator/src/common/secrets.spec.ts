@@ -1,5 +1,5 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { SealedValueUnreadable, SecretBox } from './secrets';
+import { hashApiKey, safeEqual, SealedValueUnreadable, SecretBox } from './secrets';
 
 // What a value sealed before the key ring looks like (v1: no key id).
 function sealV1(secret: string, plain: string): string {
@@ -45,5 +45,17 @@ describe('SecretBox key ring', () => {
     parts[4] = Buffer.from('tampered').toString('base64');
     expect(() => new SecretBox(K1).open(parts.join(':'))).toThrow(SealedValueUnreadable);
     expect(() => new SecretBox(K1).open('garbage')).toThrow(SealedValueUnreadable);
+  });
+});
+
+describe('key hashing', () => {
+  it('hashApiKey is the hex SHA-256 of the UTF-8 key, as stored before', () => {
+    for (const key of ['sk-so-abc', 'sk-so-é😀', '']) expect(hashApiKey(key)).toBe(createHash('sha256').update(key, 'utf8').digest('hex'));
+  });
+
+  it('safeEqual compares whole strings', () => {
+    expect(safeEqual('sk-admin-x', 'sk-admin-x')).toBe(true);
+    expect(safeEqual('sk-admin-x', 'sk-admin-y')).toBe(false);
+    expect(safeEqual('sk-admin-x', 'sk-admin-xx')).toBe(false);
   });
 });

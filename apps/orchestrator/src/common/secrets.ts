@@ -1,9 +1,16 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** API keys are random 256-bit strings, so a fast SHA-256 is the right hash (no password stretching needed). */
+/** crypto.hash exists from Node 20.12 (package.json allows any Node 20). */
+const oneShotHash = typeof hash === 'function';
+
+/**
+ * API keys are random 256-bit strings, so a fast SHA-256 is the right hash (no password stretching needed).
+ * Every /v1 request hashes its key: the one-shot crypto.hash, several times cheaper than a Hash object.
+ */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return oneShotHash ? hash('sha256', key, 'hex') : createHash('sha256').update(key, 'utf8').digest('hex');
 }
+
 
 export function newApiKey(prefix = 'sk-so'): string {
   return `${prefix}-${randomBytes(24).toString('base64url')}`;

@@ -20,6 +20,10 @@ import {
 } from 'class-validator';
 import { InputMessageDto, IsMetadata, IsResponseFormat, IsToolChoice, ToolDto } from '../sessions/sessions.dto';
 
+export function isStopSequences(v: unknown): boolean {
+  return (typeof v === 'string' && v.length <= 256) || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string' && s.length <= 256));
+}
+
 /** OpenAI's `stop`: a string or up to 4 strings, each at most 256 characters. */
 function IsStopSequences() {
   return (object: object, propertyName: string) =>
@@ -28,7 +32,7 @@ function IsStopSequences() {
       target: object.constructor,
       propertyName,
       validator: {
-        validate: (v: unknown) => (typeof v === 'string' && v.length <= 256) || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string' && s.length <= 256)),
+        validate: isStopSequences,
         defaultMessage: (a: ValidationArguments) => `${a.property} must be a string or an array of at most 4 strings, each at most 256 characters`,
       },
     });

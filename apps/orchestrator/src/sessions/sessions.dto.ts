@@ -40,6 +40,10 @@ function contentChars(v: unknown): number {
   return (v as Array<{ text: string }>).reduce((n: number, p) => n + p.text.length, 0);
 }
 
+export function isMessageContent(v: unknown): boolean {
+  return contentShapeOk(v) && contentChars(v) <= MAX_MESSAGE_CHARS;
+}
+
 /** `content` is a string, null, or OpenAI text parts ([{type: 'text', text}]), which are joined; bounded in length. */
 export function IsMessageContent() {
   return (object: object, propertyName: string) =>
@@ -48,15 +52,19 @@ export function IsMessageContent() {
       target: object.constructor,
       propertyName,
       validator: {
-        validate(v: unknown) {
-          return contentShapeOk(v) && contentChars(v) <= MAX_MESSAGE_CHARS;
-        },
+        validate: isMessageContent,
         defaultMessage: (a: ValidationArguments) =>
           contentShapeOk(a.value)
             ? `${a.property} must be at most ${MAX_MESSAGE_CHARS} characters`
             : `${a.property} must be a string, null, or an array of at most ${MAX_CONTENT_PARTS} {type: "text", text} parts`,
       },
     });
+}
+
+export function isMetadata(v: unknown): boolean {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const entries = Object.entries(v as Record<string, unknown>);
+  return entries.length <= 16 && entries.every(([k, val]) => k.length <= 64 && typeof val === 'string' && val.length <= 512);
 }
 
 /** Small string->string map, as OpenAI's `metadata`. */
@@ -67,17 +75,23 @@ export function IsMetadata() {
       target: object.constructor,
       propertyName,
       validator: {
-        validate(v: unknown) {
-          if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-          const entries = Object.entries(v as Record<string, unknown>);
-          return entries.length <= 16 && entries.every(([k, val]) => k.length <= 64 && typeof val === 'string' && val.length <= 512);
-        },
+        validate: isMetadata,
         defaultMessage: (a: ValidationArguments) => `${a.property} must be an object of at most 16 string values (keys <= 64, values <= 512 characters)`,
       },
     });
 }
 
 const TOOL_CHOICE_MODES = ['auto', 'none', 'required'];
+
+export function isToolChoice(v: unknown): boolean {
+  if (typeof v === 'string') return TOOL_CHOICE_MODES.includes(v);
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const o = v as { type?: unknown; function?: { name?: unknown } };
+  const keys = Object.keys(o);
+  const fn = o.function;
+  return o.type === 'function' && keys.every((k) => k === 'type' || k === 'function') && !!fn && typeof fn === 'object' && !Array.isArray(fn) &&
+    typeof fn.name === 'string' && fn.name.length > 0 && fn.name.length <= 64 && Object.keys(fn).every((k) => k === 'name');
+}
 
 /** OpenAI's `tool_choice`: "auto", "none", "required" or {type: "function", function: {name}}. */
 export function IsToolChoice() {
@@ -87,21 +101,26 @@ export function IsToolChoice() {
       target: object.constructor,
       propertyName,
       validator: {
-        validate(v: unknown) {
-          if (typeof v === 'string') return TOOL_CHOICE_MODES.includes(v);
-          if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-          const o = v as { type?: unknown; function?: { name?: unknown } };
-          const keys = Object.keys(o);
-          const fn = o.function;
-          return o.type === 'function' && keys.every((k) => k === 'type' || k === 'function') && !!fn && typeof fn === 'object' && !Array.isArray(fn) &&
-            typeof fn.name === 'string' && fn.name.length > 0 && fn.name.length <= 64 && Object.keys(fn).every((k) => k === 'name');
-        },
+        validate: isToolChoice,
         defaultMessage: (a: ValidationArguments) => `${a.property} must be "auto", "none", "required" or {"type": "function", "function": {"name": "<tool name>"}}`,
       },
     });
 }
 
 const RESPONSE_FORMAT_TYPES = ['text', 'json_object', 'json_schema'];
+
+export function isResponseFormat(v: unknown): boolean {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const o = v as { type?: unknown; json_schema?: Record<string, unknown> };
+  if (typeof o.type !== 'string' || !RESPONSE_FORMAT_TYPES.includes(o.type)) return false;
+  if (o.type !== 'json_schema') return Object.keys(o).every((k) => k === 'type');
+  const js = o.json_schema;
+  if (!js || typeof js !== 'object' || Array.isArray(js) || Object.keys(o).some((k) => k !== 'type' && k !== 'json_schema')) return false;
+  return typeof js.name === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(js.name) &&
+    (js.schema === undefined || (typeof js.schema === 'object' && js.schema !== null && !Array.isArray(js.schema))) &&
+    (js.strict === undefined || js.strict === null || typeof js.strict === 'boolean') &&
+    (js.description === undefined || (typeof js.description === 'string' && js.description.length <= 4000));
+}
 
 /** OpenAI's `response_format`: {type: "text"}, {type: "json_object"} or {type: "json_schema", json_schema: {name, schema?, strict?, description?}}. */
 export function IsResponseFormat() {
@@ -111,18 +130,7 @@ export function IsResponseFormat() {
       target: object.constructor,
       propertyName,
       validator: {
-        validate(v: unknown) {
-          if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-          const o = v as { type?: unknown; json_schema?: Record<string, unknown> };
-          if (typeof o.type !== 'string' || !RESPONSE_FORMAT_TYPES.includes(o.type)) return false;
-          if (o.type !== 'json_schema') return Object.keys(o).every((k) => k === 'type');
-          const js = o.json_schema;
-          if (!js || typeof js !== 'object' || Array.isArray(js) || Object.keys(o).some((k) => k !== 'type' && k !== 'json_schema')) return false;
-          return typeof js.name === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(js.name) &&
-            (js.schema === undefined || (typeof js.schema === 'object' && js.schema !== null && !Array.isArray(js.schema))) &&
-            (js.strict === undefined || js.strict === null || typeof js.strict === 'boolean') &&
-            (js.description === undefined || (typeof js.description === 'string' && js.description.length <= 4000));
-        },
+        validate: isResponseFormat,
         defaultMessage: (a: ValidationArguments) =>
           `${a.property} must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": "<1-64 of a-z, A-Z, 0-9, _ or ->", "schema": {...}}}`,
       },
