@@ -1,3 +1,5 @@
+import { AccountsService } from '../../apps/orchestrator/src/accounts/accounts.service';
+import { TurnService } from '../../apps/orchestrator/src/sessions/turn.service';
 import { TestAccount, TestHarness } from '../support/harness';
 
 describe('turn commit', () => {
@@ -74,5 +76,20 @@ describe('turn commit', () => {
     }
     const session = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}`);
     expect(session.body.last_seq).toBe(48);
+  });
+
+  it('replays a keyed turn retried without the lock hold it first had (a coordinator run after a worker died)', async () => {
+    const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'retried child round' });
+    const turns = h.handle.app.get(TurnService);
+    const account = await h.handle.app.get(AccountsService).resolveById(a.id);
+    const dto = { messages: [{ role: 'user' as const, content: 'round 1' }] };
+    const first = await turns.appendTurn(account, s.body.id, dto, 'task:x:0:r1', null, { task: true, holdLock: true });
+    expect(first.held).toBeDefined();
+    // The run died holding the lock; its lease lapses (here: released) and a new run repeats the round.
+    await h.handle.dataSource.query('UPDATE sessions SET turn_lock_id = NULL, turn_lock_until = NULL WHERE id = $1', [s.body.id]);
+    const again = await turns.appendTurn(account, s.body.id, dto, 'task:x:0:r1', null, { task: true });
+    expect(again.response).toMatchObject({ id: first.response.id, idempotent_replay: true, seqs: first.response.seqs });
+    const session = await h.api(a.apiKey, 'GET', `/v1/sessions/${s.body.id}`);
+    expect(session.body.last_seq).toBe(2);
   });
 });

@@ -475,6 +475,8 @@ function toStored(r: Partial<MessageEntity>): StoredMessage {
 /** The request's identity for Idempotency-Key; `stream` is left out so a replay may use either mode. */
 function hashRequest(dto: AppendMessagesDto, opts: TurnOptions = {}): string {
   const { stream: _stream, ...rest } = dto;
-  const { expectLastSeq: _expect, ...call } = opts;
+  // How the caller handles the lock and the session's position are not the request: a retry that differs
+  // only there (a coordinator's run after a worker died holds no lock) is the same turn.
+  const { expectLastSeq: _expect, holdLock: _hold, ...call } = opts;
   return createHash('sha256').update(JSON.stringify(Object.keys(call).length ? { ...rest, call } : rest)).digest('hex');
 }
