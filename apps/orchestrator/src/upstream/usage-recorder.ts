@@ -21,9 +21,13 @@ export class UsageRecorder implements OnApplicationShutdown {
     private readonly metrics: UpstreamMetrics,
   ) {}
 
-  /** Starts writing `row`; returns at once. */
+  /**
+   * Writes `row` once the current turn of the event loop is over (setImmediate): the answer, written in
+   * this turn, leaves before the row's statement, so the client does not wait for that socket write either.
+   */
   writeBehind(row: Partial<UsageEventEntity>): void {
-    const p: Promise<void> = insertUsageEvent(this.ds, row)
+    const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => insertUsageEvent(this.ds, row))
       .catch(() => insertUsageEvent(this.ds, row))
       .catch((err: unknown) => {
         this.metrics.usageWriteFailed(row.outcome ?? 'ok');
