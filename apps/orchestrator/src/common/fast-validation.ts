@@ -17,18 +17,21 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Each item through `f`; NOPE as soon as one is NOPE. */
+function mapOrNope(items: unknown[], f: (v: unknown) => unknown): unknown {
+  const out: unknown[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const c = f(items[i]);
+    if (c === NOPE) return NOPE;
+    out[i] = c;
+  }
+  return out;
+}
+
 /** class-transformer's copy of a parsed JSON value without a @Type (new objects and arrays, same key order). */
 export function copyJson(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
-  if (Array.isArray(v)) {
-    const out: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      const c = copyJson(v[i]);
-      if (c === NOPE) return NOPE;
-      out[i] = c;
-    }
-    return out;
-  }
+  if (Array.isArray(v)) return mapOrNope(v, copyJson);
   if (Object.getPrototypeOf(v) !== Object.prototype) return NOPE;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v)) {
@@ -99,12 +102,6 @@ export function nested(check: (v: unknown) => unknown): FieldCheck {
 export function nestedArray(check: (v: unknown) => unknown, min: number, max: number): FieldCheck {
   return (v) => {
     if (!Array.isArray(v) || v.length < min || v.length > max) return NOPE;
-    const out: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      const c = check(v[i]);
-      if (c === NOPE) return NOPE;
-      out[i] = c;
-    }
-    return out;
+    return mapOrNope(v, check);
   };
 }
