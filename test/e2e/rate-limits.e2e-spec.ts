@@ -71,4 +71,23 @@ describe('rate limits per account', () => {
     expect((await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { rate_limit_per_minute: null })).body.effective_rate_limit_per_minute).toBe(6000);
     expect((await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${a.id}`, { rate_limit_per_minute: -1 })).status).toBe(400);
   });
+
+  it('counts the same way in one process without Redis: the limit, then 429 with Retry-After, per account', async () => {
+    const solo = await TestHarness.start({ redis: false });
+    try {
+      const a = await solo.createAccount('solo-limited', { rate_limit_per_minute: 2 });
+      const b = await solo.createAccount('solo-neighbour', { rate_limit_per_minute: 2 });
+      const first = await solo.api(a.apiKey, 'GET', '/v1/models');
+      expect(first.headers.get('x-ratelimit-remaining-requests')).toBe('1');
+      expect((await solo.api(a.apiKey, 'GET', '/v1/models')).status).toBe(200);
+      const refused = await solo.api(a.apiKey, 'GET', '/v1/models');
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('rate_limited');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+      expect((await solo.api(b.apiKey, 'GET', '/v1/models')).status).toBe(200);
+    } finally {
+      await solo.stop();
+    }
+  });
 });

@@ -25,9 +25,8 @@ import { SecretBox } from './common/secrets';
 import { OperationsMetrics } from './health/operations-metrics';
 import { Shutdown } from './common/shutdown';
 import { UsageRepository } from './admin/usage.repository';
-import { ThrottlerStorageService } from '@nestjs/throttler';
 import { AccountRateLimit, RATE_LIMIT_STORAGE } from './rate-limit/account-rate-limit';
-import { RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
+import { MemoryThrottlerStorage, RedisThrottlerStorage } from './rate-limit/rate-limit.storage';
 import { ACCOUNT_EVENTS, LocalAccountEvents, RedisAccountEvents } from './accounts/account-events';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { BufferedLogOutput } from './common/log-output';
@@ -107,7 +106,7 @@ export class AppModule {
         { provide: ACCOUNT_EVENTS, useFactory: () => (config.redisUrl ? new RedisAccountEvents(config.redisUrl, config.queuePrefix) : new LocalAccountEvents()) },
         {
           provide: RATE_LIMIT_STORAGE,
-          useFactory: () => (config.redisUrl ? new RedisThrottlerStorage(config.redisUrl, config.queuePrefix) : new ThrottlerStorageService()),
+          useFactory: () => (config.redisUrl ? new RedisThrottlerStorage(config.redisUrl, config.queuePrefix) : new MemoryThrottlerStorage()),
         },
         AccountRateLimit,
         { provide: SecretBox, useValue: new SecretBox(config.encryptionKey!, config.encryptionKeysOld) },

@@ -47,3 +47,39 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnModuleDestroy 
     this.redis.disconnect();
   }
 }
+
+/**
+ * Without Redis (one process): the same fixed window per key as RedisThrottlerStorage, O(1) per request.
+ * @nestjs/throttler's own in-memory storage keeps every hit's expiry and filters that list on each
+ * request, up to the whole minute's hits for a busy account.
+ */
+export class MemoryThrottlerStorage implements ThrottlerStorage, OnModuleDestroy {
+  private readonly windows = new Map<string, { hits: number; expiresAt: number }>();
+  // Windows that ended are forgotten once a minute, so the map holds only the accounts seen lately.
+  private readonly sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [k, w] of this.windows) if (w.expiresAt <= now) this.windows.delete(k);
+  }, 60_000).unref();
+
+  increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    const k = `${throttlerName}:${key}`;
+    const now = Date.now();
+    let w = this.windows.get(k);
+    if (!w || w.expiresAt <= now) {
+      w = { hits: 0, expiresAt: now + ttl };
+      this.windows.set(k, w);
+    }
+    w.hits++;
+    const timeToExpire = Math.max(1, Math.ceil((w.expiresAt - now) / 1000));
+    return Promise.resolve({ totalHits: w.hits, timeToExpire, isBlocked: w.hits > limit, timeToBlockExpire: w.hits > limit ? timeToExpire : 0 });
+  }
+
+  /** How many windows it holds (for tests). */
+  get size(): number {
+    return this.windows.size;
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweep);
+  }
+}
