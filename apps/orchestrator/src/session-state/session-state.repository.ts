@@ -88,8 +88,7 @@ export class SessionStateRepository {
    * `releaseLock`: the commit also releases the turn lock (the compaction was its holder's last step).
    */
   async commitCompaction(m: EntityManager | null, sessionId: string, lockId: string, expectedVersion: number, c: CompactionWrite, releaseLock = false): Promise<boolean> {
-    const rows = firstResultRows(
-      await runStatement(m ?? this.ds, COMMIT_COMPACTION,
+    const rows = await runStatement(m ?? this.ds, COMMIT_COMPACTION,
         [
           sessionId, lockId, expectedVersion,
           c.session.lastSeq, JSON.stringify(c.session.window), c.session.windowTokens, c.session.promptTokens, c.session.cachedTokens, c.session.cacheWriteTokens, c.session.completionTokens, c.session.costUsd,
@@ -100,7 +99,6 @@ export class SessionStateRepository {
           releaseLock,
           usageRowsJson(c.usage),
         ],
-      ),
     );
     return rows.length > 0;
   }

@@ -172,10 +172,7 @@ export class TasksRepository {
    * task's max_parallel, or for a task without it the account's pool less the interactive reserve share).
    */
   async claimChild(taskId: string, index: number, claimId: string, ttlMs: number, newSessionId: string, slot?: ChildSlotRequest): Promise<{ child: TaskChildEntity; task: TaskEntity; freshSession: boolean; slot: boolean } | null> {
-    const r: unknown = await runStatement(this.ds, CLAIM_CHILD,
-      [taskId, index, claimId, String(ttlMs), newSessionId, slot?.holder ?? null, slot?.ttlMs ?? null, slot?.reserveShare ?? null],
-    );
-    const row = firstResultRows(r)[0] as Record<string, unknown> | undefined;
+    const [row] = await runStatement(this.ds, CLAIM_CHILD, [taskId, index, claimId, String(ttlMs), newSessionId, slot?.holder ?? null, slot?.ttlMs ?? null, slot?.reserveShare ?? null]);
     if (!row) return null;
     const child = {
       taskId, index: row.index, title: row.title, content: row.content, tokens: row.tokens, status: row.status, sessionId: row.session_id,
@@ -196,11 +193,9 @@ export class TasksRepository {
    */
   async startChild(taskId: string, index: number, attempts: number, session: ChildSessionRow | null = null): Promise<boolean> {
     const s = session;
-    const rows = firstResultRows(
-      await runStatement(this.ds, START_CHILD,
-        [taskId, index, attempts, s?.id ?? null, s?.title ?? null, s ? JSON.stringify(s.metadata) : null, s?.model ?? null, s?.system ?? null, s?.systemTokens ?? null, s ? JSON.stringify(s.window) : null],
-      ),
-    ) as Array<{ started: number }>;
+    const rows = await runStatement<{ started: number }>(this.ds, START_CHILD, [
+      taskId, index, attempts, s?.id ?? null, s?.title ?? null, s ? JSON.stringify(s.metadata) : null, s?.model ?? null, s?.system ?? null, s?.systemTokens ?? null, s ? JSON.stringify(s.window) : null,
+    ]);
     return (rows[0]?.started ?? 0) > 0;
   }
 
@@ -258,11 +253,9 @@ export class TasksRepository {
     outline: { content: string; tokens: number },
     foldAboveTokens: number,
   ): Promise<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; windowTokens: number; released: boolean } | null> {
-    const rows = firstResultRows(
-      await runStatement(this.ds, MERGE_CHILD,
-        [row.taskId, row.childIndex, row.masterSessionId, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq, outline.content, outline.tokens, foldAboveTokens],
-      ),
-    ) as Array<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; window_tokens: number; released: boolean }>;
+    const rows = await runStatement<{ task: TaskStatus; child: TaskChildStatus; fresh: boolean; window_tokens: number; released: boolean }>(this.ds, MERGE_CHILD, [
+      row.taskId, row.childIndex, row.masterSessionId, row.childSessionId, row.snapshotId, row.fromSeq, row.toSeq, outline.content, outline.tokens, foldAboveTokens,
+    ]);
     const r = rows[0];
     return r ? { task: r.task, child: r.child, fresh: r.fresh, windowTokens: Number(r.window_tokens), released: r.released } : null;
   }
