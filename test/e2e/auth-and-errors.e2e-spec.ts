@@ -166,10 +166,23 @@ describe('auth and errors', () => {
         const r = await api(a.apiKey, 'POST', path, '{"messages": [');
         expect(r.status).toBe(400);
         expectErrorShape(r.body, 'invalid_request');
+        // Says what is wrong, with the parser's detail (Nest used to replace the message with the bare detail).
+        expect(r.body.error.message).toMatch(/^The request body is not valid JSON \(.+\)\.$/);
       }
       const admin = await api(ADMIN_KEY, 'POST', '/admin/accounts', '{name:');
       expect(admin.status).toBe(400);
       expectErrorShape(admin.body, 'invalid_request');
+      expect(admin.body.error.message).toMatch(/^The request body is not valid JSON \(.*position 1.*\)\.$/);
+      // A chunked body goes through body-parser rather than the plain read: the same answer.
+      const chunked = await raw(`${h.url}/v1/sessions/${sid}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json' },
+        body: new ReadableStream({ start: (c) => { c.enqueue(new TextEncoder().encode('{"messages": [')); c.close(); } }),
+        duplex: 'half',
+      });
+      expect(chunked.status).toBe(400);
+      expectErrorShape(chunked.body, 'invalid_request');
+      expect(chunked.body.error.message).toMatch(/^The request body is not valid JSON \(.+\)\.$/);
     });
 
     it('answers 400 to a JSON body that is not an object', async () => {
@@ -177,6 +190,7 @@ describe('auth and errors', () => {
         const r = await api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, body);
         expect(r.status).toBe(400);
         expectErrorShape(r.body, 'invalid_request');
+        if (['null', '"text"', '42'].includes(body)) expect(r.body.error.message).toBe('The request body is not valid JSON (the body must be a JSON object or array).');
       }
     });
 

@@ -3,10 +3,10 @@ import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { ApiError } from './api-error';
-import { BODY_LIMITS, DEFAULT_BODY_LIMIT, jsonBodies, jsonDepthExceeds, MAX_JSON_DEPTH, BodyTooDeepError } from './body-limits';
+import { BODY_LIMITS, DEFAULT_BODY_LIMIT, jsonBodies, jsonDepthExceeds, MAX_JSON_DEPTH, BodyTooDeepError, notJson } from './body-limits';
 import { toApiError } from './error.filter';
 
-/** jsonBodies as it was before the fast read: body-parser for every JSON body. */
+/** jsonBodies as it was before the fast read: body-parser for every JSON body (its parse errors mapped by notJson). */
 function bodyParserOnly() {
   const verify = (_req: unknown, _res: unknown, buf: Buffer) => {
     if (jsonDepthExceeds(buf, MAX_JSON_DEPTH)) throw new BodyTooDeepError();
@@ -21,7 +21,7 @@ function bodyParserOnly() {
       return next(new ApiError('unsupported_media_type', `The request body must be JSON (Content-Type: application/json)${given ? `, not ${given.split(';')[0]}` : ''}.`, 'Content-Type'));
     }
     const hit = parsers.find((p) => p.route.test(req.path));
-    return (hit ? hit.parser : fallback)(req, res, next);
+    return (hit ? hit.parser : fallback)(req, res, (err?: unknown) => next(notJson(err)));
   };
 }
 

@@ -50,6 +50,34 @@ export function jsonDepthExceeds(buf: Buffer, max: number): boolean {
   return false;
 }
 
+/**
+ * A body that does not parse as JSON. Not a SyntaxError on purpose: Nest turns any SyntaxError raised
+ * by Express middleware into a BadRequestException carrying the parser's bare message, before the error
+ * filter sees it, which lost this error's type and therefore its message.
+ */
+export class BodyNotJsonError extends Error {
+  readonly status = 400;
+  readonly statusCode = 400;
+  readonly expose = true;
+  readonly type = 'entity.parse.failed';
+  constructor(readonly detail: string) {
+    super(`The request body is not valid JSON (${detail.replace(/\.$/, '')}).`);
+  }
+}
+
+const NOT_A_CONTAINER = 'the body must be a JSON object or array';
+
+/**
+ * The parser's error as a BodyNotJsonError: a SyntaxError from JSON.parse, or from body-parser, which
+ * keeps the text it read in `body` and words its refusal of a top-level scalar its own way.
+ */
+export function notJson(err: unknown): unknown {
+  if (!(err instanceof SyntaxError)) return err;
+  const body = (err as { body?: unknown }).body;
+  const first = typeof body === 'string' ? /^[ \t\n\r]*([^ \t\n\r]|$)/.exec(body)?.[1] : undefined;
+  return new BodyNotJsonError(first !== undefined && first !== '{' && first !== '[' ? NOT_A_CONTAINER : err.message);
+}
+
 function verifyDepth(_req: unknown, _res: unknown, buf: Buffer): void {
   if (jsonDepthExceeds(buf, MAX_JSON_DEPTH)) throw new BodyTooDeepError();
 }
@@ -115,12 +143,12 @@ function readPlainJson(req: Request, limit: number, next: NextFunction): boolean
       let body: unknown = {};
       if (text.length > 0) {
         const first = /^[ \t\n\r]*([^ \t\n\r]|$)/.exec(text)?.[1];
-        if (first !== '{' && first !== '[') throw new SyntaxError('strict violation');
+        if (first !== '{' && first !== '[') throw new SyntaxError(NOT_A_CONTAINER);
         body = JSON.parse(text);
       }
       (req as Request & { body: unknown }).body = body;
     } catch (err) {
-      return finish(Object.assign(err as Error, { status: 400, statusCode: 400, expose: true, type: 'entity.parse.failed' }));
+      return finish(notJson(err) as Error);
     }
     finish();
   };
@@ -148,7 +176,7 @@ export function jsonBodies(): RequestHandler {
       const given = req.headers['content-type'];
       return next(new ApiError('unsupported_media_type', `The request body must be JSON (Content-Type: application/json)${given ? `, not ${given.split(';')[0]}` : ''}.`, 'Content-Type'));
     }
-    return hit.parser(req, res, next);
+    return hit.parser(req, res, (err?: unknown) => next(notJson(err)));
   };
 }
 

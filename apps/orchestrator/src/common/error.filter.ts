@@ -5,6 +5,7 @@ import { DomainError } from '@so/domain';
 import { UpstreamError } from '@so/llm';
 import { PoolExhaustedError } from '@so/pool';
 import { ApiError, ApiErrorCode } from './api-error';
+import { BodyNotJsonError } from './body-limits';
 import { isShuttingDown } from './shutdown';
 
 const CODE_FOR_STATUS: Record<number, ApiErrorCode> = {
@@ -67,7 +68,7 @@ export function toApiError(err: unknown): ApiError {
   }
   // body-parser errors (malformed JSON, body over the limit) carry `type` and `status`.
   const e = err as { type?: string; status?: number; message?: string };
-  if (e && e.type === 'entity.parse.failed') return new ApiError('invalid_request', 'The request body is not valid JSON.');
+  if (e && e.type === 'entity.parse.failed') return new ApiError('invalid_request', err instanceof BodyNotJsonError ? err.message : 'The request body is not valid JSON.');
   if (e && e.type === 'entity.too.large') {
     const limit = (err as { limit?: number }).limit;
     return new ApiError('request_too_large', `The request body is too large${typeof limit === 'number' ? ` (at most ${limit} bytes on this route)` : ''}.`);
