@@ -247,6 +247,33 @@ export async function createBenchAccount(
   return httpJson(serviceUrl, 'POST', '/admin/accounts', BENCH_ADMIN_KEY, { name: account.name, session_limit: account.sessionLimit, upstream }, 201);
 }
 
+/**
+ * The floor relay (floor-relay.ts) as its own process: the least a relay adds here, with and without a
+ * turn's two statements on `dbUrl`. Routes /relay and /turn/{n}; the port is http://127.0.0.1:{port}.
+ */
+export async function startFloorRelay(cleanups: CleanupStack, upstreamBaseUrl: string, dbUrl: string): Promise<{ port: number; pid: number }> {
+  const { fork } = await import('node:child_process');
+  const child = fork(join(__dirname, 'floor-relay.js'), [], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', FLOOR_UPSTREAM: upstreamBaseUrl.replace(/\/v1\/?$/, ''), FLOOR_DB_URL: dbUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let exited = false;
+  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  const kill = () => !exited && child.kill('SIGKILL');
+  process.once('exit', kill);
+  cleanups.push('stop floor relay', async () => {
+    process.off('exit', kill);
+    if (!exited) child.kill('SIGTERM');
+    await gone;
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port?: number }) => (typeof m?.port === 'number' ? resolve(m.port) : reject(new Error('floor relay: no port'))));
+    child.once('exit', (code) => reject(new Error(`floor relay exited (${code}) before listening`)));
+  });
+  console.log(`floor relay: pid ${child.pid} at http://127.0.0.1:${port}`);
+  return { port, pid: child.pid! };
+}
+
 // ---------------------------------------------------------------- seeded text
 
 /** An English-looking word list for seeded filler text. */

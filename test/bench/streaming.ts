@@ -1,6 +1,9 @@
-// Streaming bench: 100 concurrent streams, four routes in one run: directly to kimi-sim (A), through
+// Streaming bench: 100 concurrent streams, six routes in one run: directly to kimi-sim (A), through
 // Portkey's open-source gateway (P, a devDependency run as its own process), through the service's
-// stateless /v1/chat/completions (C) and as session appends (B). Target (BENCH.md, issue 8): added
+// stateless /v1/chat/completions (C), as session appends (B), and the floor: a bare node:http relay in its
+// own process (R), and the same relay around a turn's two statements, a lock before the call and a durable
+// commit after it (F; floor-relay.ts). R and F are what any relay, and any service that refuses a
+// concurrent turn before paying for it, add on this machine at the least. Target (BENCH.md, issue 8): added
 // time-to-first-byte p50 <= 10 ms for the append; no buffering (chunks arrive as produced).
 //
 //   npm run bench:streaming                  full run: 10 rounds (~1 min on 2 cores)
@@ -29,10 +32,10 @@
 // runs single streams one at a time (A/B pairs) to show what one turn adds without 99 others beside it.
 // Env: BENCH_QUICK=1, BENCH_ROUNDS, BENCH_STREAMS (100), BENCH_SEQ_PAIRS, BENCH_DB_POOL_SIZE (the service's; default its own, 10),
 // BENCH_SERVICE_NODE_ARGS (node flags for the service, e.g. --cpu-prof), BENCH_API_WORKERS (the service's API_WORKERS,
-// default 1), BENCH_PORTKEY=0 (without the gateway). The service runs with LOG_LEVEL info and NODE_ENV production.
+// default 1), BENCH_PORTKEY=0 (without the gateway), BENCH_FLOOR=0 (without the floor relay). The service runs with LOG_LEVEL info and NODE_ENV production.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { announceRun, createBenchAccount, deployedServiceEnv, finishRun, runBench, startPortkey, startServiceStack, withCleanups } from './bench-stack';
+import { announceRun, createBenchAccount, deployedServiceEnv, finishRun, runBench, startFloorRelay, startPortkey, startServiceStack, withCleanups } from './bench-stack';
 import { envFlag, envNumber, fmtMs, fmtSpread, formatTable, httpJson, mapLimit, medianSpread, passFail, percentile, round, summarize } from './bench-util';
 
 const TARGET_TTFB_P50 = 10;
@@ -164,8 +167,15 @@ function side(rs: StreamResult[]): SideFigures {
   };
 }
 
-type Route = 'A' | 'P' | 'C' | 'B';
-const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append' };
+type Route = 'A' | 'P' | 'C' | 'B' | 'R' | 'F';
+const ROUTE_NAMES: Record<Route, string> = {
+  A: 'direct (kimi-sim)',
+  P: 'Portkey gateway',
+  C: 'service pass-through',
+  B: 'service session append',
+  R: 'floor: bare relay',
+  F: 'floor: bare relay + lock/commit',
+};
 
 async function main(): Promise<number> {
   const P = params();
@@ -174,7 +184,7 @@ async function main(): Promise<number> {
     `service: node dist/.../main.js as its own process, LOG_LEVEL info, NODE_ENV production, API_WORKERS ${process.env.BENCH_API_WORKERS?.trim() || '1'}`,
   ]);
   return withCleanups('streaming', async (cleanups) => {
-    const { sim, svc } = await startServiceStack(cleanups, {
+    const { db, sim, svc } = await startServiceStack(cleanups, {
       sim: { ...P.sim, requestLogSize: 8 * P.streams },
       env: { ...(P.db_pool_size ? { DB_POOL_SIZE: P.db_pool_size } : {}), ...deployedServiceEnv() },
       nodeArgs: P.node_args,
@@ -194,7 +204,8 @@ async function main(): Promise<number> {
         gateway = null;
       }
     }
-    const routes: Route[] = gateway ? ['A', 'P', 'C', 'B'] : ['A', 'C', 'B'];
+    const floor = process.env.BENCH_FLOOR !== '0' ? await startFloorRelay(cleanups, sim.baseUrl, db.url) : null;
+    const routes: Route[] = [...(['A', 'P', 'C', 'B'] as const).filter((x) => x !== 'P' || gateway), ...(floor ? (['R', 'F'] as const) : [])];
     const agents = Object.fromEntries(routes.map((r) => [r, new http.Agent({ keepAlive: true, maxSockets: Infinity })])) as Record<Route, http.Agent>;
     cleanups.push('close client agents', () => {
       for (const a of Object.values(agents)) a.destroy();
@@ -223,6 +234,10 @@ async function main(): Promise<number> {
           return streamPost(agents.C, svc.port, '/v1/chat/completions', apiKey, chat, P.stream_timeout_ms);
         case 'B':
           return streamPost(agents.B, svc.port, `/v1/sessions/${s.id}/messages`, apiKey, { messages: [user], max_tokens: P.max_tokens, stream: true }, P.stream_timeout_ms);
+        case 'R':
+          return streamPost(agents.R, floor!.port, '/relay', directKey, chat, P.stream_timeout_ms);
+        case 'F':
+          return streamPost(agents.F, floor!.port, `/turn/${sessions.indexOf(s)}`, directKey, chat, P.stream_timeout_ms);
       }
     };
     let counter = 0;
@@ -324,6 +339,14 @@ async function main(): Promise<number> {
     const total = rounds.length * P.streams;
     const targets = [
       { name: 'session append: added TTFB p50 (100 at once)', target: `<= ${TARGET_TTFB_P50} ms`, value: b.added_ttfb_p50.median, pass: b.added_ttfb_p50.median <= TARGET_TTFB_P50 },
+      // No target: what a bare relay with a turn's two statements adds in the same run, the least a design that
+      // refuses a concurrent turn before paying for it can add on this machine (and what a stateless relay adds).
+      ...(floor
+        ? [
+            { name: 'reference: floor, bare relay + lock/commit: added TTFB p50', target: 'none', value: fig.F.added_ttfb_p50.median, pass: null },
+            { name: 'reference: floor, bare relay: added TTFB p50', target: 'none', value: fig.R.added_ttfb_p50.median, pass: null },
+          ]
+        : []),
       ...(gateway ? [{ name: 'session append: added TTFB p50 below Portkey\'s', target: `< ${fmtMs(fig.P.added_ttfb_p50.median)} ms`, value: b.added_ttfb_p50.median, pass: b.added_ttfb_p50.median < fig.P.added_ttfb_p50.median }] : []),
       { name: 'session append: no buffering (lag p99 <= 25 ms, no coalesced events)', target: 'as produced', value: `lag p99 ${fmtMs(b.lag_p99!.median)} ms, <1 ms gaps ${b.gaps_under_1ms.median} vs ${fig.A.gaps_under_1ms.median}`, pass: b.failed === 0 && noBuffering('B') },
       { name: 'pass-through: no buffering', target: 'as produced', value: `lag p99 ${fmtMs(fig.C.lag_p99!.median)} ms`, pass: fig.C.failed === 0 && noBuffering('C') },
@@ -355,6 +378,7 @@ async function main(): Promise<number> {
         portkey: 'P: the same body through the gateway (x-portkey-provider: openai, x-portkey-custom-host: kimi-sim /v1)',
         pass_through: 'C: the same body to the service\'s POST /v1/chat/completions',
         append: 'B: POST /v1/sessions/{id}/messages {messages: [user], max_tokens, stream: true}',
+        floor: 'R: the direct body through a bare node:http relay in its own process (floor-relay.ts); F: the same relay taking a turn lock (one prepared single-row UPDATE, synchronous_commit off) before the call and committing (UPDATE + INSERT, durable) after it, on the scratch database',
         ttfb: 'arrival of the first SSE event whose delta.content is non-empty, from request start',
         gap: 'time between consecutive content events of a stream, pooled over the round',
         lag: '(X_k - X_0) - (A_k - A_0) for chunk k of the same session in the same round (same prompt, same planned reply)',
