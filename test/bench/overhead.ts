@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Client as PgClient } from 'pg';
-import { announceRun, createBenchAccount, deployedServiceEnv, finishRun, loadTokenText, runBench, startPortkey, startServiceStack, withCleanups } from './bench-stack';
+import { announceRun, createBenchAccount, deployedServiceEnv, finishRun, loadTokenText, runBench, startFloorRelay, startPortkey, startServiceStack, withCleanups } from './bench-stack';
 import {
   envFlag,
   envNumber,
@@ -67,13 +67,15 @@ interface WorkerInit {
   maxTokens: number;
   /** Portkey's gateway, when it runs: its port and the headers that route to kimi-sim. */
   portkey: { port: number; headers: Record<string, string> } | null;
+  /** The floor relay (floor-relay.ts), when it runs: its port. */
+  floor: { port: number } | null;
 }
 
 /**
  * The routes of one interleaved run. A: kimi-sim directly. P: the same body through Portkey's gateway.
  * C: the same body through the service's stateless /v1/chat/completions. B: the session append.
  */
-type Route = 'A' | 'P' | 'C' | 'B';
+type Route = 'A' | 'P' | 'C' | 'B' | 'F';
 
 type ToWorker =
   | { type: 'init'; id: number; init: WorkerInit }
@@ -90,9 +92,11 @@ interface SeqResult {
   /** Portkey (empty when it does not run) and the service's pass-through. */
   p: number[];
   c: number[];
+  /** The floor relay's persisted turn (empty when it does not run): one at a time and at the window sizes. */
+  f: number[];
   /** Turn ids of B's 200 answers, to check they were persisted. */
   turnIds: string[];
-  failures: { a: number; b: number; p: number; c: number };
+  failures: { a: number; b: number; p: number; c: number; f: number };
   firstError: string | null;
 }
 
@@ -152,6 +156,9 @@ function runWorker(): void {
       req.end(body);
     });
 
+  /** The floor relay's row for a session (one row per session, like the service's). */
+  const floorRows = new Map<string, number>();
+  const floorRow = (id: string) => floorRows.get(id) ?? floorRows.set(id, floorRows.size).get(id)!;
   const directBody = (m: MirrorInit, history: ChatMsg[], user: ChatMsg) => JSON.stringify({ model: m.model, messages: [...history, user], max_tokens: cfg.maxTokens });
   const turnBody = (user: ChatMsg) => JSON.stringify({ messages: [user], max_tokens: cfg.maxTokens });
   const directReply = (text: string): ChatMsg => ({ role: 'assistant', content: (JSON.parse(text) as { choices: { message: { content: string } }[] }).choices[0].message.content });
@@ -161,13 +168,14 @@ function runWorker(): void {
   };
 
   async function seq(sessionIds: string[], tag: string): Promise<SeqResult> {
-    const out: SeqResult = { a: [], b: [], p: [], c: [], turnIds: [], failures: { a: 0, b: 0, p: 0, c: 0 }, firstError: null };
+    const out: SeqResult = { a: [], b: [], p: [], c: [], f: [], turnIds: [], failures: { a: 0, b: 0, p: 0, c: 0, f: 0 }, firstError: null };
     const fail = (what: string) => (out.firstError ??= what.slice(0, 300));
     // The stateless routes send the same body; each is timed on its own keep-alive connection.
-    const stateless: Array<{ route: 'a' | 'p' | 'c'; port: number; key: string; headers: Record<string, string> }> = [
+    const stateless: Array<{ route: 'a' | 'p' | 'c' | 'f'; port: number; key: string; headers: Record<string, string> }> = [
       { route: 'a', port: cfg.simPort, key: cfg.simKey, headers: {} },
       ...(cfg.portkey ? [{ route: 'p' as const, port: cfg.portkey.port, key: cfg.simKey, headers: cfg.portkey.headers }] : []),
       { route: 'c', port: cfg.servicePort, key: cfg.apiKey, headers: {} },
+      ...(cfg.floor ? [{ route: 'f' as const, port: cfg.floor.port, key: cfg.simKey, headers: {} }] : []),
     ];
     for (const id of sessionIds) {
       const m = mirrors.get(id)!;
@@ -175,7 +183,7 @@ function runWorker(): void {
       const body = directBody(m, m.messages, user);
       for (const r of stateless) {
         try {
-          const x = await post(r.port, '/v1/chat/completions', r.key, body, r.headers);
+          const x = await post(r.port, r.route === 'f' ? `/turn/${floorRow(id)}` : '/v1/chat/completions', r.key, body, r.headers);
           if (x.status === 200) out[r.route].push(x.ms);
           else {
             out.failures[r.route]++;
@@ -394,6 +402,8 @@ interface Params {
   db_pool_size: string;
   api_workers: string;
   portkey: boolean;
+  /** The floor relay beside the routes one at a time (BENCH_FLOOR=0: without). */
+  floor: boolean;
   node_args: string[];
 }
 
@@ -423,6 +433,7 @@ function params(): Params {
     db_pool_size: process.env.DB_POOL_SIZE ?? '10',
     api_workers: process.env.BENCH_API_WORKERS?.trim() || '1',
     portkey: process.env.BENCH_PORTKEY !== '0',
+    floor: process.env.BENCH_FLOOR !== '0',
     node_args: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
   };
 }
@@ -443,14 +454,15 @@ function figures(a: number[], b: number[]): PhaseFigures {
 /** Per route: its latency and what it adds to the direct call (A), in one round. */
 interface RouteRound {
   direct: LatencySummary;
-  routes: Partial<Record<'P' | 'C' | 'B', PhaseFigures>>;
+  routes: Partial<Record<'P' | 'C' | 'B' | 'F', PhaseFigures>>;
 }
 
-const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append' };
+const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append', F: 'floor: bare relay + lock/commit' };
 
-function routeRound(r: { a: number[]; p: number[]; c: number[]; b: number[] }): RouteRound {
+function routeRound(r: { a: number[]; p: number[]; c: number[]; b: number[]; f?: number[] }): RouteRound {
   const routes: RouteRound['routes'] = { C: figures(r.a, r.c), B: figures(r.a, r.b) };
   if (r.p.length) routes.P = figures(r.a, r.p);
+  if (r.f?.length) routes.F = figures(r.a, r.f);
   return { direct: summarize(r.a), routes };
 }
 
@@ -468,7 +480,7 @@ export function ratioTarget(name: string, route: { added_p50: Spread; ratio_to_p
 
 /** Median over rounds [min..max] of each route's latency and added latency, and its ratio to Portkey's added p50/p99. */
 function routeSummary(rounds: RouteRound[]) {
-  const routes = (['P', 'C', 'B'] as const).filter((k) => rounds.every((x) => x.routes[k]));
+  const routes = (['P', 'C', 'B', 'F'] as const).filter((k) => rounds.every((x) => x.routes[k]));
   const out: Record<string, unknown> = { direct_p50: medianSpread(rounds.map((x) => x.direct.p50)), direct_p99: medianSpread(rounds.map((x) => x.direct.p99)) };
   for (const k of routes) {
     const f = (g: (x: PhaseFigures) => number) => medianSpread(rounds.map((x) => g(x.routes[k]!)));
@@ -490,7 +502,7 @@ function routeSummary(rounds: RouteRound[]) {
   return out as {
     direct_p50: Spread;
     direct_p99: Spread;
-  } & Partial<Record<'P' | 'C' | 'B', { name: string; p50: Spread; p99: Spread; added_p50: Spread; added_p99: Spread; ratio_to_portkey_p50?: Spread; ratio_to_portkey_p99?: Spread }>>;
+  } & Partial<Record<'P' | 'C' | 'B' | 'F', { name: string; p50: Spread; p99: Spread; added_p50: Spread; added_p99: Spread; ratio_to_portkey_p50?: Spread; ratio_to_portkey_p99?: Spread }>>;
 }
 
 async function main(): Promise<number> {
@@ -502,6 +514,8 @@ async function main(): Promise<number> {
     // The stack and the tokenizer are loaded inside these helpers, not at the top: the worker thread runs this file too and needs none of it.
     const { db, sim, svc } = await startServiceStack(cleanups, { sim: { ...P.sim, requestLogSize: 2_000 }, env: { DB_POOL_SIZE: P.db_pool_size, ...deployedServiceEnv() }, logLevel: 'info', nodeArgs: P.node_args });
     const { gateway, reason: portkeyMissing } = P.portkey ? await startPortkey(cleanups) : { gateway: null, reason: 'BENCH_PORTKEY=0' };
+    // The floor (one at a time and at the window sizes): a bare relay around a turn's lock and durable commit.
+    const floor = P.floor ? { port: (await startFloorRelay(cleanups, sim.baseUrl, db.url)).port } : null;
     const { textOfTokens } = await loadTokenText();
     const load = new LoadWorker();
     cleanups.push('stop load worker', () => load.terminate());
@@ -511,7 +525,7 @@ async function main(): Promise<number> {
     const json = (method: string, path: string, key: string, body?: unknown, expect = 200) => httpJson(svc.url, method, path, key, body, expect);
     const account = await createBenchAccount(svc.url, { name: 'bench-overhead', sessionLimit: 100_000, simBaseUrl: sim.baseUrl, simKey });
     const apiKey: string = account.api_key;
-    await load.call({ type: 'init', init: { simPort: sim.port, simKey, servicePort: svc.port, apiKey, maxTokens: P.max_tokens, portkey: gateway ? { port: gateway.port, headers: gateway.headers(sim.baseUrl) } : null } });
+    await load.call({ type: 'init', init: { simPort: sim.port, simKey, servicePort: svc.port, apiKey, maxTokens: P.max_tokens, portkey: gateway ? { port: gateway.port, headers: gateway.headers(sim.baseUrl) } : null, floor } });
     const routes: Route[] = gateway ? ['A', 'P', 'C', 'B'] : ['A', 'C', 'B'];
 
     const SYSTEM = 'You are a terse assistant. Answer in one short sentence.';
@@ -583,7 +597,7 @@ async function main(): Promise<number> {
     const simKeyStats = () => sim.stats().keys[simKey] ?? { requests: 0, prompt_tokens: 0 };
     /** The last n sessions' upstream requests, one group per session (one per route): same message count, prompt tokens and last user text? */
     const checkGroups = (n: number): { pairs: number; mismatched: number } => {
-      const k = routes.length;
+      const k = routes.length + (floor ? 1 : 0);
       const log = sim.requests(k * n);
       let mismatched = 0;
       let pairs = 0;
@@ -602,8 +616,8 @@ async function main(): Promise<number> {
     const seqRun = async (ids: string[], tag: string): Promise<SeqResult> => {
       const r = await load.call<SeqResult>({ type: 'seq', sessionIds: ids, tag });
       okTurnIds.push(...r.turnIds);
-      const failures = r.failures.a + r.failures.b + r.failures.c + r.failures.p;
-      if (failures > 0) console.log(`  ! ${tag}: failures direct ${r.failures.a}, portkey ${r.failures.p}, pass-through ${r.failures.c}, append ${r.failures.b}; first: ${r.firstError}`);
+      const failures = r.failures.a + r.failures.b + r.failures.c + r.failures.p + r.failures.f;
+      if (failures > 0) console.log(`  ! ${tag}: failures direct ${r.failures.a}, portkey ${r.failures.p}, pass-through ${r.failures.c}, append ${r.failures.b}, floor ${r.failures.f}; first: ${r.firstError}`);
       else if (ids.length <= 1_000) {
         const c = checkGroups(ids.length);
         bodyCheck.pairs += c.pairs;
@@ -614,23 +628,23 @@ async function main(): Promise<number> {
     const pick = (ids: string[], start: number, n: number) => Array.from({ length: n }, (_, i) => ids[(start + i) % ids.length]);
     const line = (rr: RouteRound) =>
       `direct p50 ${fmtMs(rr.direct.p50)} p99 ${fmtMs(rr.direct.p99)} | added p50/p99: ` +
-      (['P', 'C', 'B'] as const)
+      (['P', 'C', 'B', 'F'] as const)
         .filter((k) => rr.routes[k])
-        .map((k) => `${k === 'P' ? 'portkey' : k === 'C' ? 'pass-through' : 'append'} ${fmtMs(rr.routes[k]!.added_p50)}/${fmtMs(rr.routes[k]!.added_p99)}`)
+        .map((k) => `${{ P: 'portkey', C: 'pass-through', B: 'append', F: 'floor' }[k]} ${fmtMs(rr.routes[k]!.added_p50)}/${fmtMs(rr.routes[k]!.added_p99)}`)
         .join(', ') +
       ' ms';
 
     // ---------------------------------------------------------------- 1. one request at a time
-    console.log(`sequential: ${P.seq_rounds} rounds x ${P.seq_pairs_per_round} sessions, each ${routes.join(', ')} in turn (+${P.seq_warmup_pairs} warm-up)`);
+    console.log(`sequential: ${P.seq_rounds} rounds x ${P.seq_pairs_per_round} sessions, each ${[...routes, ...(floor ? ['F'] : [])].join(', ')} in turn (+${P.seq_warmup_pairs} warm-up)`);
     let cursor = 0;
     await seqRun(pick(baseIds, cursor, P.seq_warmup_pairs), 'seq-warmup');
     cursor += P.seq_warmup_pairs;
     const seqRounds: RouteRound[] = [];
-    const seqAll = { a: [] as number[], p: [] as number[], c: [] as number[], b: [] as number[] };
+    const seqAll = { a: [] as number[], p: [] as number[], c: [] as number[], b: [] as number[], f: [] as number[] };
     for (let r = 0; r < P.seq_rounds; r++) {
       const res = await seqRun(pick(baseIds, cursor, P.seq_pairs_per_round), `seq-r${r}`);
       cursor += P.seq_pairs_per_round;
-      for (const k of ['a', 'p', 'c', 'b'] as const) seqAll[k].push(...res[k]);
+      for (const k of ['a', 'p', 'c', 'b', 'f'] as const) seqAll[k].push(...res[k]);
       const rr = routeRound(res);
       seqRounds.push(rr);
       console.log(`  round ${r + 1}: ${line(rr)}`);
@@ -748,13 +762,16 @@ async function main(): Promise<number> {
       // drift between rounds that a median of each route taken apart would not.
       ratioTarget('append added p50 below Portkey\'s (one at a time)', sequential.B!, pk, 1),
       ratioTarget('pass-through added p50 below half of Portkey\'s', sequential.C!, pk, 0.5),
+      // No target: what a bare relay around a turn's lock and durable commit adds in the same rounds, the least
+      // a service that persists every turn and refuses a concurrent one before paying for it can add here.
+      ...(sequential.F ? [{ ...ratioTarget('reference: floor, bare relay + lock/commit (one at a time)', sequential.F, pk, 1), target: 'none', pass: null }] : []),
       { name: 'append added p99 at 100 RPS', target: '<= 15 ms', value: at100?.B?.added_p99.median ?? null, pass: at100?.B ? at100.B.added_p99.median <= 15 : null },
       { name: 'append added p50 at 200K window', target: '<= 10 ms', value: w200?.B?.added_p50.median ?? null, pass: w200?.B ? w200.B.added_p50.median <= 10 : null },
       { name: 'every turn persisted', target: 'all', value: persisted ? `${persisted.turns_with_reply_in_db}/${persisted.ok_responses}` : null, pass: persisted ? persisted.all_persisted : null },
     ];
 
     const rows = (x: ReturnType<typeof routeSummary>) =>
-      (['P', 'C', 'B'] as const)
+      (['P', 'C', 'B', 'F'] as const)
         .filter((k) => x[k])
         .map((k) => [ROUTE_NAMES[k], fmtSpread(x[k]!.p50), fmtSpread(x[k]!.p99), fmtSpread(x[k]!.added_p50), fmtSpread(x[k]!.added_p99), x[k]!.ratio_to_portkey_p50 ? fmtSpread(x[k]!.ratio_to_portkey_p50) : '-', x[k]!.ratio_to_portkey_p99 ? fmtSpread(x[k]!.ratio_to_portkey_p99) : '-']);
     const header = ['route', 'p50', 'p99', 'added p50', 'added p99', 'x Portkey p50', 'x Portkey p99'];
@@ -787,8 +804,8 @@ async function main(): Promise<number> {
     out.push(`Window size (one request at a time, ${P.window_rounds} rounds); ms, median over rounds [min..max]`);
     out.push(
       formatTable(
-        ['window', 'tokens', 'direct p50', ...(gateway ? ['Portkey +p50'] : []), 'pass +p50', 'append +p50', 'append +p99'],
-        windows.map((w) => [w.label, w.sim_mean_prompt_tokens, fmtSpread(w.direct_p50), ...(gateway ? [fmtSpread(w.P!.added_p50)] : []), fmtSpread(w.C!.added_p50), fmtSpread(w.B!.added_p50), fmtSpread(w.B!.added_p99)]),
+        ['window', 'tokens', 'direct p50', ...(gateway ? ['Portkey +p50'] : []), 'pass +p50', 'append +p50', 'append +p99', ...(floor ? ['floor +p50'] : [])],
+        windows.map((w) => [w.label, w.sim_mean_prompt_tokens, fmtSpread(w.direct_p50), ...(gateway ? [fmtSpread(w.P!.added_p50)] : []), fmtSpread(w.C!.added_p50), fmtSpread(w.B!.added_p50), fmtSpread(w.B!.added_p99), ...(floor && w.F ? [fmtSpread(w.F.added_p50)] : [])]),
       ),
     );
     out.push('');
