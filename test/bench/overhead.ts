@@ -167,6 +167,8 @@ function runWorker(): void {
     return { reply: { role: 'assistant', content: t.message.content }, turnId: t.id };
   };
 
+  /** Turns timed one at a time so far: where the next session's route order starts. */
+  let seqTurn = 0;
   async function seq(sessionIds: string[], tag: string): Promise<SeqResult> {
     const out: SeqResult = { a: [], b: [], p: [], c: [], f: [], turnIds: [], failures: { a: 0, b: 0, p: 0, c: 0, f: 0 }, firstError: null };
     const fail = (what: string) => (out.firstError ??= what.slice(0, 300));
@@ -177,23 +179,7 @@ function runWorker(): void {
       { route: 'c', port: cfg.servicePort, key: cfg.apiKey, headers: {} },
       ...(cfg.floor ? [{ route: 'f' as const, port: cfg.floor.port, key: cfg.simKey, headers: {} }] : []),
     ];
-    for (const id of sessionIds) {
-      const m = mirrors.get(id)!;
-      const user = userMessage(tag);
-      const body = directBody(m, m.messages, user);
-      for (const r of stateless) {
-        try {
-          const x = await post(r.port, r.route === 'f' ? `/turn/${floorRow(id)}` : '/v1/chat/completions', r.key, body, r.headers);
-          if (x.status === 200) out[r.route].push(x.ms);
-          else {
-            out.failures[r.route]++;
-            fail(`${r.route.toUpperCase()} ${x.status}: ${x.text}`);
-          }
-        } catch (err) {
-          out.failures[r.route]++;
-          fail(`${r.route.toUpperCase()}: ${(err as Error).message}`);
-        }
-      }
+    const appendTurn = async (id: string, m: MirrorInit, user: ChatMsg) => {
       try {
         const b = await post(cfg.servicePort, `/v1/sessions/${id}/messages`, cfg.apiKey, turnBody(user));
         if (b.status === 200) {
@@ -208,6 +194,33 @@ function runWorker(): void {
       } catch (err) {
         out.failures.b++;
         fail(`B: ${(err as Error).message}`);
+      }
+    };
+    for (const id of sessionIds) {
+      const m = mirrors.get(id)!;
+      const user = userMessage(tag);
+      // Every route sends the window as it was before this turn (the append updates the mirror after it answers).
+      const body = directBody(m, m.messages, user);
+      // The order rotates from one session to the next: a route that always ran last would meet the garbage
+      // the others left (kimi-sim parses every body in this process), a bias that grows with the window.
+      const order: Array<(typeof stateless)[number] | 'b'> = [...stateless, 'b'];
+      const shift = seqTurn++ % order.length;
+      for (const r of [...order.slice(shift), ...order.slice(0, shift)]) {
+        if (r === 'b') {
+          await appendTurn(id, m, user);
+          continue;
+        }
+        try {
+          const x = await post(r.port, r.route === 'f' ? `/turn/${floorRow(id)}` : '/v1/chat/completions', r.key, body, r.headers);
+          if (x.status === 200) out[r.route].push(x.ms);
+          else {
+            out.failures[r.route]++;
+            fail(`${r.route.toUpperCase()} ${x.status}: ${x.text}`);
+          }
+        } catch (err) {
+          out.failures[r.route]++;
+          fail(`${r.route.toUpperCase()}: ${(err as Error).message}`);
+        }
       }
     }
     return out;

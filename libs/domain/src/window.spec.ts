@@ -139,6 +139,24 @@ describe('window assembly', () => {
     expect(windowPrefixHash(pinned, outlines)).toBe(windowPrefixHash(pinned, outlines));
   });
 
+  it('gives the same frozen wire objects for the same stored messages, turn after turn', () => {
+    const first = assembleWindow(pinned, outlines, recent);
+    const again = assembleWindow(pinned, outlines, [...recent, ...conversation(45).round(10, 10).build()]);
+    // Outlines and recent messages: the same objects (the upstream adapter keeps their encoding).
+    for (let i = 3; i < first.length; i++) expect(again[i]).toBe(first[i]);
+    for (const m of first.slice(3)) {
+      expect(Object.isFrozen(m)).toBe(true);
+      for (const c of m.tool_calls ?? []) expect(Object.isFrozen(c) && Object.isFrozen(c.function)).toBe(true);
+    }
+    expect(() => {
+      (first[4] as { content: string | null }).content = 'changed';
+    }).toThrow(TypeError);
+    // A new stored message object with the same fields gets its own (equal) wire object.
+    const copy = recent.map((m) => ({ ...m }));
+    expect(assembleWindow(pinned, outlines, copy)[4]).not.toBe(first[4]);
+    expect(assembleWindow(pinned, outlines, copy)).toEqual(first);
+  });
+
   it('the prefix hash changes only when the prefix does (a new outline), not with recent messages', () => {
     const withNewOutline = [...outlines, outlineMessage(60, '# Outline\n## Goal\nmore', 300)];
     expect(windowPrefixHash(pinned, withNewOutline)).not.toBe(windowPrefixHash(pinned, outlines));

@@ -158,21 +158,44 @@ export function assemblePrefix(pinned: PinnedPrefix, outlines: readonly StoredMe
   const out: ChatMessage[] = [];
   if (pinned.system !== null && pinned.system !== '') out.push({ role: 'system', content: pinned.system });
   for (const fragment of pinned.fragments) out.push({ role: 'system', content: fragmentMessageContent(fragment) });
-  for (const outline of outlines) out.push({ role: 'system', content: OUTLINE_MESSAGE_HEADER + (outline.content ?? '') });
+  for (const outline of outlines) out.push(outlineMessage(outline));
   return out;
 }
 
-/** A stored message in the OpenAI wire shape; optional fields only when set. */
+/**
+ * Wire messages of stored messages, one per stored message object, frozen. A stored message never
+ * changes (history is append-only), and a window's stored messages are the same objects from one turn to
+ * the next (the service's window cache), so the same frozen wire objects come back every turn: the
+ * upstream adapter keeps the encoded JSON of a frozen message (it cannot change) instead of serializing
+ * the whole window on every call, which took 4 to 6 ms a turn at 200K tokens.
+ */
+const wireOf = new WeakMap<StoredMessage, ChatMessage>();
+const outlineWireOf = new WeakMap<StoredMessage, ChatMessage>();
+
+function outlineMessage(outline: StoredMessage): ChatMessage {
+  let out = outlineWireOf.get(outline);
+  if (!out) {
+    out = Object.freeze<ChatMessage>({ role: 'system', content: OUTLINE_MESSAGE_HEADER + (outline.content ?? '') });
+    outlineWireOf.set(outline, out);
+  }
+  return out;
+}
+
+/** A stored message in the OpenAI wire shape; optional fields only when set. Frozen, and the same object for the same stored message. */
 export function toChatMessage(message: StoredMessage): ChatMessage {
+  const known = wireOf.get(message);
+  if (known) return known;
   const out: ChatMessage = { role: message.role, content: message.content ?? null };
   if (message.name) out.name = message.name;
   if (message.toolCallId) out.tool_call_id = message.toolCallId;
-  if (message.toolCalls && message.toolCalls.length > 0) out.tool_calls = message.toolCalls.map(toWireToolCall);
+  if (message.toolCalls && message.toolCalls.length > 0) out.tool_calls = Object.freeze(message.toolCalls.map(toWireToolCall)) as ToolCall[];
+  Object.freeze(out);
+  wireOf.set(message, out);
   return out;
 }
 
 function toWireToolCall(call: ToolCall): ToolCall {
-  return { id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } };
+  return Object.freeze({ id: call.id, type: 'function' as const, function: Object.freeze({ name: call.function.name, arguments: call.function.arguments }) });
 }
 
 /** sha256 of the assembled prefix: equal hashes mean the upstream can reuse its cached prefix. */

@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OpenAIUpstream, SseDecoder } from './openai-upstream';
+import { encodeBody, OpenAIUpstream, SseDecoder } from './openai-upstream';
 import { fetchServedModels } from './served-models';
 
 /** A tiny OpenAI-shaped upstream that records request bodies and answers with the given usage. */
@@ -257,5 +257,34 @@ describe('OpenAIUpstream: the wire, errors and retries', () => {
     } finally {
       await up.stop();
     }
+  });
+});
+
+describe('encodeBody', () => {
+  const frozen = <T extends object>(o: T): T => Object.freeze(o);
+  const bodies: Array<[string, Record<string, unknown>]> = [
+    ['no frozen message', { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }],
+    ['frozen and plain messages, unicode', { seed: 7, model: 'm', messages: [frozen({ role: 'system', content: 'é — 你好 😀 "quoted" \\ \n' }), { role: 'user', content: 'next', name: undefined }], tools: [{ type: 'function', function: { name: 'f' } }], temperature: undefined, stream: true, stream_options: { include_usage: true } }],
+    ['messages first, nothing after', { messages: [frozen({ role: 'user', content: 'a' }), frozen({ role: 'assistant', content: null, tool_calls: frozen([frozen({ id: 'c', type: 'function', function: frozen({ name: 'n', arguments: '{}' }) })]) })] }],
+    ['an empty message list', { model: 'm', messages: [] }],
+  ];
+
+  it.each(bodies)('%s: the bytes of JSON.stringify(body)', (_name, body) => {
+    expect(encodeBody(body).equals(Buffer.from(JSON.stringify(body)))).toBe(true);
+  });
+
+  it('encodes a frozen message once and reuses it; a plain message every time', () => {
+    const kept = frozen({ role: 'user' as const, content: 'x'.repeat(10_000) });
+    const spy = jest.spyOn(JSON, 'stringify');
+    try {
+      encodeBody({ model: 'm', messages: [kept, { role: 'user', content: 'new' }] });
+      const calls = spy.mock.calls.filter(([v]) => v === kept).length;
+      encodeBody({ model: 'm', messages: [kept, { role: 'user', content: 'newer' }] });
+      expect(spy.mock.calls.filter(([v]) => v === kept).length).toBe(calls);
+      expect(calls).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(encodeBody({ model: 'm', messages: [kept] }).equals(Buffer.from(JSON.stringify({ model: 'm', messages: [kept] })))).toBe(true);
   });
 });

@@ -57,10 +57,11 @@ export class WindowCache {
 
   private put(sessionId: string, version: number, outlines: StoredMessage[], recent: StoredMessage[]): void {
     this.drop(sessionId);
-    // JS strings are UTF-16: two bytes a character, plus a little per message.
+    // JS strings are up to two bytes a character, plus a little per message; a message sent upstream also
+    // keeps its encoded JSON (UTF-8, about one byte a character in most text: see encodeBody in @so/llm).
     let bytes = 0;
-    for (const m of outlines) bytes += 2 * (m.content?.length ?? 0) + 200;
-    for (const m of recent) bytes += 2 * (m.content?.length ?? 0) + 200;
+    for (const m of outlines) bytes += 3 * (m.content?.length ?? 0) + 200;
+    for (const m of recent) bytes += 3 * (m.content?.length ?? 0) + 200;
     if (bytes > this.maxBytes) return;
     this.entries.set(sessionId, { version, outlines, recent, bytes });
     this.bytes += bytes;
