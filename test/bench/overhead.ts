@@ -12,6 +12,11 @@
 //   P = the same through Portkey's gateway (x-portkey-provider: openai, x-portkey-custom-host: kimi-sim)
 //   C = the same through the service's stateless /v1/chat/completions (pass-through)
 //   B = POST service /v1/sessions/{id}/messages with {messages: [new user message], max_tokens}
+//   F = the same body as A through the floor relay's /turn/{n} (floor-relay.ts: a bare node:http relay
+//       around a turn's lock and durable commit), one at a time and at each window size; no target
+// One at a time, each session's routes run in an order that rotates from one session to the next: a
+// route always run last would meet the garbage the others left (kimi-sim parses every body in this
+// process), a bias that grows with the window.
 // The client keeps a mirror of every session's window (system prompt + all messages, updated from
 // B's replies), so A, P and C send byte-for-byte the messages the service sends upstream for B; this is
 // checked against kimi-sim's request log. Under a fixed rate, each stateless route grows a shadow copy
@@ -21,7 +26,8 @@
 // Env: BENCH_QUICK=1, BENCH_RATES=50,100,200,400, BENCH_RATE_ROUNDS, BENCH_RATE_DURATION_S,
 // BENCH_RPS_PER_CONNECTION (autocannon connections = max(2, ceil(rate / this)), default 50), BENCH_SEQ_ROUNDS,
 // BENCH_API_WORKERS (the service's API_WORKERS, default 1; above 1 with Redis), BENCH_PORTKEY=0 (without
-// the gateway), BENCH_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof for the service process).
+// the gateway), BENCH_FLOOR=0 (without the floor relay), BENCH_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof
+// for the service process).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';

@@ -157,7 +157,7 @@ export function assembleWindow(
 export function assemblePrefix(pinned: PinnedPrefix, outlines: readonly StoredMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
   if (pinned.system !== null && pinned.system !== '') out.push({ role: 'system', content: pinned.system });
-  for (const fragment of pinned.fragments) out.push({ role: 'system', content: fragmentMessageContent(fragment) });
+  for (const fragment of pinned.fragments) out.push(fragmentMessage(fragment));
   for (const outline of outlines) out.push(outlineMessage(outline));
   return out;
 }
@@ -171,6 +171,17 @@ export function assemblePrefix(pinned: PinnedPrefix, outlines: readonly StoredMe
  */
 const wireOf = new WeakMap<StoredMessage, ChatMessage>();
 const outlineWireOf = new WeakMap<StoredMessage, ChatMessage>();
+const fragmentWireOf = new WeakMap<PinnedFragment, ChatMessage>();
+
+/** A pinned fragment's message, made once per PinnedFragment object (the fragments service keeps one per pinned version). */
+function fragmentMessage(fragment: PinnedFragment): ChatMessage {
+  let out = fragmentWireOf.get(fragment);
+  if (!out) {
+    out = Object.freeze<ChatMessage>({ role: 'system', content: fragmentMessageContent(fragment) });
+    fragmentWireOf.set(fragment, out);
+  }
+  return out;
+}
 
 function outlineMessage(outline: StoredMessage): ChatMessage {
   let out = outlineWireOf.get(outline);

@@ -16,6 +16,7 @@ const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 export class FragmentsService {
   // Fragment versions are immutable, so they can be cached forever (bounded).
   private readonly versionCache = new Map<string, FragmentVersionEntity>();
+  private readonly pinnedCache = new Map<string, PinnedFragment>();
 
   constructor(private readonly repo: FragmentsRepository, private readonly estimator: TokenEstimator) {}
 
@@ -69,12 +70,24 @@ export class FragmentsService {
     return { system: s.system, systemTokens: s.systemTokens, fragments: await this.pinned(s.fragmentRefs), tools: s.tools, toolsTokens: s.toolsTokens };
   }
 
-  /** The pinned fragments of a session, in its order, at the versions it pinned. */
+  /**
+   * The pinned fragments of a session, in its order, at the versions it pinned. One frozen object per
+   * pinned version (a version never changes), so every turn gets the same objects back: the window's
+   * fragment messages are then the same too, and the upstream adapter encodes a large fragment once
+   * rather than on every turn (see assemblePrefix in @so/domain).
+   */
   async pinned(refs: FragmentRef[] | null | undefined): Promise<PinnedFragment[]> {
     const out: PinnedFragment[] = [];
     for (const r of refs ?? []) {
-      const v = await this.cachedVersion(r.id, r.version);
-      out.push({ id: r.id, version: r.version, name: r.name, content: v.content, tokens: r.tokens });
+      const key = `${r.id}:${r.version}:${r.tokens}:${r.name}`;
+      let p = this.pinnedCache.get(key);
+      if (!p) {
+        const v = await this.cachedVersion(r.id, r.version);
+        p = Object.freeze({ id: r.id, version: r.version, name: r.name, content: v.content, tokens: r.tokens });
+        if (this.pinnedCache.size > 2000) this.pinnedCache.clear();
+        this.pinnedCache.set(key, p);
+      }
+      out.push(p);
     }
     return out;
   }
