@@ -12,8 +12,9 @@
 //   P = the same through Portkey's gateway (x-portkey-provider: openai, x-portkey-custom-host: kimi-sim)
 //   C = the same through the service's stateless /v1/chat/completions (pass-through)
 //   B = POST service /v1/sessions/{id}/messages with {messages: [new user message], max_tokens}
-//   F = the same body as A through the floor relay's /turn/{n} (floor-relay.ts: a bare node:http relay
-//       around a turn's lock and durable commit), one at a time and at each window size; no target
+//   R = the same body as A through the floor relay's /relay (floor-relay.ts: a bare node:http relay), and
+//   F = through its /turn/{n} (the same relay around a turn's lock and durable commit): one at a time and
+//       at each window size; no target, the floor of C and of B
 // One at a time, each session's routes run in an order that rotates from one session to the next: a
 // route always run last would meet the garbage the others left (kimi-sim parses every body in this
 // process), a bias that grows with the window.
@@ -81,7 +82,7 @@ interface WorkerInit {
  * The routes of one interleaved run. A: kimi-sim directly. P: the same body through Portkey's gateway.
  * C: the same body through the service's stateless /v1/chat/completions. B: the session append.
  */
-type Route = 'A' | 'P' | 'C' | 'B' | 'F';
+type Route = 'A' | 'P' | 'C' | 'B' | 'R' | 'F';
 
 type ToWorker =
   | { type: 'init'; id: number; init: WorkerInit }
@@ -98,11 +99,12 @@ interface SeqResult {
   /** Portkey (empty when it does not run) and the service's pass-through. */
   p: number[];
   c: number[];
-  /** The floor relay's persisted turn (empty when it does not run): one at a time and at the window sizes. */
+  /** The floor relay, bare and around a persisted turn (empty when it does not run): one at a time and at the window sizes. */
+  r: number[];
   f: number[];
   /** Turn ids of B's 200 answers, to check they were persisted. */
   turnIds: string[];
-  failures: { a: number; b: number; p: number; c: number; f: number };
+  failures: { a: number; b: number; p: number; c: number; r: number; f: number };
   firstError: string | null;
 }
 
@@ -176,14 +178,14 @@ function runWorker(): void {
   /** Turns timed one at a time so far: where the next session's route order starts. */
   let seqTurn = 0;
   async function seq(sessionIds: string[], tag: string): Promise<SeqResult> {
-    const out: SeqResult = { a: [], b: [], p: [], c: [], f: [], turnIds: [], failures: { a: 0, b: 0, p: 0, c: 0, f: 0 }, firstError: null };
+    const out: SeqResult = { a: [], b: [], p: [], c: [], r: [], f: [], turnIds: [], failures: { a: 0, b: 0, p: 0, c: 0, r: 0, f: 0 }, firstError: null };
     const fail = (what: string) => (out.firstError ??= what.slice(0, 300));
     // The stateless routes send the same body; each is timed on its own keep-alive connection.
-    const stateless: Array<{ route: 'a' | 'p' | 'c' | 'f'; port: number; key: string; headers: Record<string, string> }> = [
+    const stateless: Array<{ route: 'a' | 'p' | 'c' | 'r' | 'f'; port: number; key: string; headers: Record<string, string> }> = [
       { route: 'a', port: cfg.simPort, key: cfg.simKey, headers: {} },
       ...(cfg.portkey ? [{ route: 'p' as const, port: cfg.portkey.port, key: cfg.simKey, headers: cfg.portkey.headers }] : []),
       { route: 'c', port: cfg.servicePort, key: cfg.apiKey, headers: {} },
-      ...(cfg.floor ? [{ route: 'f' as const, port: cfg.floor.port, key: cfg.simKey, headers: {} }] : []),
+      ...(cfg.floor ? (['r', 'f'] as const).map((route) => ({ route, port: cfg.floor!.port, key: cfg.simKey, headers: {} })) : []),
     ];
     const appendTurn = async (id: string, m: MirrorInit, user: ChatMsg) => {
       try {
@@ -217,7 +219,7 @@ function runWorker(): void {
           continue;
         }
         try {
-          const x = await post(r.port, r.route === 'f' ? `/turn/${floorRow(id)}` : '/v1/chat/completions', r.key, body, r.headers);
+          const x = await post(r.port, r.route === 'f' ? `/turn/${floorRow(id)}` : r.route === 'r' ? '/relay' : '/v1/chat/completions', r.key, body, r.headers);
           if (x.status === 200) out[r.route].push(x.ms);
           else {
             out.failures[r.route]++;
@@ -473,14 +475,15 @@ function figures(a: number[], b: number[]): PhaseFigures {
 /** Per route: its latency and what it adds to the direct call (A), in one round. */
 interface RouteRound {
   direct: LatencySummary;
-  routes: Partial<Record<'P' | 'C' | 'B' | 'F', PhaseFigures>>;
+  routes: Partial<Record<'P' | 'C' | 'B' | 'R' | 'F', PhaseFigures>>;
 }
 
-const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append', F: 'floor: bare relay + lock/commit' };
+const ROUTE_NAMES: Record<Route, string> = { A: 'direct (kimi-sim)', P: 'Portkey gateway', C: 'service pass-through', B: 'service session append', R: 'floor: bare relay', F: 'floor: bare relay + lock/commit' };
 
-function routeRound(r: { a: number[]; p: number[]; c: number[]; b: number[]; f?: number[] }): RouteRound {
+function routeRound(r: { a: number[]; p: number[]; c: number[]; b: number[]; r?: number[]; f?: number[] }): RouteRound {
   const routes: RouteRound['routes'] = { C: figures(r.a, r.c), B: figures(r.a, r.b) };
   if (r.p.length) routes.P = figures(r.a, r.p);
+  if (r.r?.length) routes.R = figures(r.a, r.r);
   if (r.f?.length) routes.F = figures(r.a, r.f);
   return { direct: summarize(r.a), routes };
 }
@@ -499,7 +502,7 @@ export function ratioTarget(name: string, route: { added_p50: Spread; ratio_to_p
 
 /** Median over rounds [min..max] of each route's latency and added latency, and its ratio to Portkey's added p50/p99. */
 function routeSummary(rounds: RouteRound[]) {
-  const routes = (['P', 'C', 'B', 'F'] as const).filter((k) => rounds.every((x) => x.routes[k]));
+  const routes = (['P', 'C', 'B', 'R', 'F'] as const).filter((k) => rounds.every((x) => x.routes[k]));
   const out: Record<string, unknown> = { direct_p50: medianSpread(rounds.map((x) => x.direct.p50)), direct_p99: medianSpread(rounds.map((x) => x.direct.p99)) };
   for (const k of routes) {
     const f = (g: (x: PhaseFigures) => number) => medianSpread(rounds.map((x) => g(x.routes[k]!)));
@@ -521,7 +524,7 @@ function routeSummary(rounds: RouteRound[]) {
   return out as {
     direct_p50: Spread;
     direct_p99: Spread;
-  } & Partial<Record<'P' | 'C' | 'B' | 'F', { name: string; p50: Spread; p99: Spread; added_p50: Spread; added_p99: Spread; ratio_to_portkey_p50?: Spread; ratio_to_portkey_p99?: Spread }>>;
+  } & Partial<Record<'P' | 'C' | 'B' | 'R' | 'F', { name: string; p50: Spread; p99: Spread; added_p50: Spread; added_p99: Spread; ratio_to_portkey_p50?: Spread; ratio_to_portkey_p99?: Spread }>>;
 }
 
 async function main(): Promise<number> {
@@ -616,7 +619,7 @@ async function main(): Promise<number> {
     const simKeyStats = () => sim.stats().keys[simKey] ?? { requests: 0, prompt_tokens: 0 };
     /** The last n sessions' upstream requests, one group per session (one per route): same message count, prompt tokens and last user text? */
     const checkGroups = (n: number): { pairs: number; mismatched: number } => {
-      const k = routes.length + (floor ? 1 : 0);
+      const k = routes.length + (floor ? 2 : 0);
       const log = sim.requests(k * n);
       let mismatched = 0;
       let pairs = 0;
@@ -635,8 +638,8 @@ async function main(): Promise<number> {
     const seqRun = async (ids: string[], tag: string): Promise<SeqResult> => {
       const r = await load.call<SeqResult>({ type: 'seq', sessionIds: ids, tag });
       okTurnIds.push(...r.turnIds);
-      const failures = r.failures.a + r.failures.b + r.failures.c + r.failures.p + r.failures.f;
-      if (failures > 0) console.log(`  ! ${tag}: failures direct ${r.failures.a}, portkey ${r.failures.p}, pass-through ${r.failures.c}, append ${r.failures.b}, floor ${r.failures.f}; first: ${r.firstError}`);
+      const failures = r.failures.a + r.failures.b + r.failures.c + r.failures.p + r.failures.r + r.failures.f;
+      if (failures > 0) console.log(`  ! ${tag}: failures direct ${r.failures.a}, portkey ${r.failures.p}, pass-through ${r.failures.c}, append ${r.failures.b}, floor ${r.failures.r}/${r.failures.f}; first: ${r.firstError}`);
       else if (ids.length <= 1_000) {
         const c = checkGroups(ids.length);
         bodyCheck.pairs += c.pairs;
@@ -647,23 +650,23 @@ async function main(): Promise<number> {
     const pick = (ids: string[], start: number, n: number) => Array.from({ length: n }, (_, i) => ids[(start + i) % ids.length]);
     const line = (rr: RouteRound) =>
       `direct p50 ${fmtMs(rr.direct.p50)} p99 ${fmtMs(rr.direct.p99)} | added p50/p99: ` +
-      (['P', 'C', 'B', 'F'] as const)
+      (['P', 'C', 'B', 'R', 'F'] as const)
         .filter((k) => rr.routes[k])
-        .map((k) => `${{ P: 'portkey', C: 'pass-through', B: 'append', F: 'floor' }[k]} ${fmtMs(rr.routes[k]!.added_p50)}/${fmtMs(rr.routes[k]!.added_p99)}`)
+        .map((k) => `${{ P: 'portkey', C: 'pass-through', B: 'append', R: 'relay', F: 'floor' }[k]} ${fmtMs(rr.routes[k]!.added_p50)}/${fmtMs(rr.routes[k]!.added_p99)}`)
         .join(', ') +
       ' ms';
 
     // ---------------------------------------------------------------- 1. one request at a time
-    console.log(`sequential: ${P.seq_rounds} rounds x ${P.seq_pairs_per_round} sessions, each ${[...routes, ...(floor ? ['F'] : [])].join(', ')} in turn (+${P.seq_warmup_pairs} warm-up)`);
+    console.log(`sequential: ${P.seq_rounds} rounds x ${P.seq_pairs_per_round} sessions, each ${[...routes, ...(floor ? ['R', 'F'] : [])].join(', ')} in turn (+${P.seq_warmup_pairs} warm-up)`);
     let cursor = 0;
     await seqRun(pick(baseIds, cursor, P.seq_warmup_pairs), 'seq-warmup');
     cursor += P.seq_warmup_pairs;
     const seqRounds: RouteRound[] = [];
-    const seqAll = { a: [] as number[], p: [] as number[], c: [] as number[], b: [] as number[], f: [] as number[] };
+    const seqAll = { a: [] as number[], p: [] as number[], c: [] as number[], b: [] as number[], r: [] as number[], f: [] as number[] };
     for (let r = 0; r < P.seq_rounds; r++) {
       const res = await seqRun(pick(baseIds, cursor, P.seq_pairs_per_round), `seq-r${r}`);
       cursor += P.seq_pairs_per_round;
-      for (const k of ['a', 'p', 'c', 'b', 'f'] as const) seqAll[k].push(...res[k]);
+      for (const k of ['a', 'p', 'c', 'b', 'r', 'f'] as const) seqAll[k].push(...res[k]);
       const rr = routeRound(res);
       seqRounds.push(rr);
       console.log(`  round ${r + 1}: ${line(rr)}`);
@@ -783,14 +786,15 @@ async function main(): Promise<number> {
       ratioTarget('pass-through added p50 below half of Portkey\'s', sequential.C!, pk, 0.5),
       // No target: what a bare relay around a turn's lock and durable commit adds in the same rounds, the least
       // a service that persists every turn and refuses a concurrent one before paying for it can add here.
-      ...(sequential.F ? [{ ...ratioTarget('reference: floor, bare relay + lock/commit (one at a time)', sequential.F, pk, 1), target: 'none', pass: null }] : []),
+      ...(sequential.R ? [{ ...ratioTarget('reference: floor of the pass-through, bare relay (one at a time)', sequential.R, pk, 0.5), target: 'none', pass: null }] : []),
+      ...(sequential.F ? [{ ...ratioTarget('reference: floor of the append, bare relay + lock/commit (one at a time)', sequential.F, pk, 1), target: 'none', pass: null }] : []),
       { name: 'append added p99 at 100 RPS', target: '<= 15 ms', value: at100?.B?.added_p99.median ?? null, pass: at100?.B ? at100.B.added_p99.median <= 15 : null },
       { name: 'append added p50 at 200K window', target: '<= 10 ms', value: w200?.B?.added_p50.median ?? null, pass: w200?.B ? w200.B.added_p50.median <= 10 : null },
       { name: 'every turn persisted', target: 'all', value: persisted ? `${persisted.turns_with_reply_in_db}/${persisted.ok_responses}` : null, pass: persisted ? persisted.all_persisted : null },
     ];
 
     const rows = (x: ReturnType<typeof routeSummary>) =>
-      (['P', 'C', 'B', 'F'] as const)
+      (['P', 'C', 'B', 'R', 'F'] as const)
         .filter((k) => x[k])
         .map((k) => [ROUTE_NAMES[k], fmtSpread(x[k]!.p50), fmtSpread(x[k]!.p99), fmtSpread(x[k]!.added_p50), fmtSpread(x[k]!.added_p99), x[k]!.ratio_to_portkey_p50 ? fmtSpread(x[k]!.ratio_to_portkey_p50) : '-', x[k]!.ratio_to_portkey_p99 ? fmtSpread(x[k]!.ratio_to_portkey_p99) : '-']);
     const header = ['route', 'p50', 'p99', 'added p50', 'added p99', 'x Portkey p50', 'x Portkey p99'];
@@ -823,8 +827,8 @@ async function main(): Promise<number> {
     out.push(`Window size (one request at a time, ${P.window_rounds} rounds); ms, median over rounds [min..max]`);
     out.push(
       formatTable(
-        ['window', 'tokens', 'direct p50', ...(gateway ? ['Portkey +p50'] : []), 'pass +p50', 'append +p50', 'append +p99', ...(floor ? ['floor +p50'] : [])],
-        windows.map((w) => [w.label, w.sim_mean_prompt_tokens, fmtSpread(w.direct_p50), ...(gateway ? [fmtSpread(w.P!.added_p50)] : []), fmtSpread(w.C!.added_p50), fmtSpread(w.B!.added_p50), fmtSpread(w.B!.added_p99), ...(floor && w.F ? [fmtSpread(w.F.added_p50)] : [])]),
+        ['window', 'tokens', 'direct p50', ...(gateway ? ['Portkey +p50'] : []), 'pass +p50', 'append +p50', 'append +p99', ...(floor ? ['relay +p50', 'relay+lock/commit +p50'] : [])],
+        windows.map((w) => [w.label, w.sim_mean_prompt_tokens, fmtSpread(w.direct_p50), ...(gateway ? [fmtSpread(w.P!.added_p50)] : []), fmtSpread(w.C!.added_p50), fmtSpread(w.B!.added_p50), fmtSpread(w.B!.added_p99), ...(floor && w.R && w.F ? [fmtSpread(w.R.added_p50), fmtSpread(w.F.added_p50)] : [])]),
       ),
     );
     out.push('');
