@@ -3,7 +3,7 @@
 // and the frame around a bench's main() (start lines, cleanup on exit and on signals, the result file).
 // Heavy modules (kimi-sim, the service, the tokenizer) are loaded inside the functions, so a worker
 // thread that runs a bench file (overhead's load generator) loads none of them.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { KimiSim, KimiSimOptionsPatch } from '@so/kimi-sim';
@@ -169,6 +169,22 @@ export function deployedServiceEnv(): Record<string, string> {
   return env;
 }
 
+/** Stops `child` at cleanup (SIGTERM, SIGKILL after 3 s) and kills it if this process exits first. */
+function ownChild(cleanups: CleanupStack, name: string, child: ChildProcess): { exited: () => boolean } {
+  let exited = false;
+  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  const kill = () => !exited && child.kill('SIGKILL');
+  process.once('exit', kill);
+  cleanups.push(name, async () => {
+    process.off('exit', kill);
+    if (!exited) child.kill('SIGTERM');
+    const t = setTimeout(kill, 3000);
+    await gone;
+    clearTimeout(t);
+  });
+  return { exited: () => exited };
+}
+
 export interface PortkeyGateway {
   /** http://127.0.0.1:PORT (no /v1). */
   url: string;
@@ -206,20 +222,10 @@ export async function startPortkey(cleanups: CleanupStack): Promise<{ gateway: P
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
   child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
-  let exited = false;
-  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
-  const kill = () => !exited && child.kill('SIGKILL');
-  process.once('exit', kill);
-  cleanups.push('stop portkey gateway', async () => {
-    process.off('exit', kill);
-    if (!exited) child.kill('SIGTERM');
-    const t = setTimeout(kill, 3000);
-    await gone;
-    clearTimeout(t);
-  });
+  const owned = ownChild(cleanups, 'stop portkey gateway', child);
   const url = `http://127.0.0.1:${port}`;
   const end = Date.now() + 30_000;
-  while (Date.now() < end && !exited) {
+  while (Date.now() < end && !owned.exited()) {
     const up = await fetch(`${url}/`).then(
       () => true,
       () => false,
@@ -233,7 +239,7 @@ export async function startPortkey(cleanups: CleanupStack): Promise<{ gateway: P
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const reason = `the gateway did not answer within 30 s${exited ? ' (it exited)' : ''}: ${out.slice(-500)}`;
+  const reason = `the gateway did not answer within 30 s${owned.exited() ? ' (it exited)' : ''}: ${out.slice(-500)}`;
   console.log(`portkey gateway: not measured: ${reason}`);
   return { gateway: null, reason };
 }
@@ -257,15 +263,7 @@ export async function startFloorRelay(cleanups: CleanupStack, upstreamBaseUrl: s
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', FLOOR_UPSTREAM: upstreamBaseUrl.replace(/\/v1\/?$/, ''), FLOOR_DB_URL: dbUrl },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  let exited = false;
-  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
-  const kill = () => !exited && child.kill('SIGKILL');
-  process.once('exit', kill);
-  cleanups.push('stop floor relay', async () => {
-    process.off('exit', kill);
-    if (!exited) child.kill('SIGTERM');
-    await gone;
-  });
+  ownChild(cleanups, 'stop floor relay', child);
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port?: number }) => (typeof m?.port === 'number' ? resolve(m.port) : reject(new Error('floor relay: no port'))));
     child.once('exit', (code) => reject(new Error(`floor relay exited (${code}) before listening`)));
