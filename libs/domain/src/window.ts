@@ -173,36 +173,34 @@ const wireOf = new WeakMap<StoredMessage, ChatMessage>();
 const outlineWireOf = new WeakMap<StoredMessage, ChatMessage>();
 const fragmentWireOf = new WeakMap<PinnedFragment, ChatMessage>();
 
-/** A pinned fragment's message, made once per PinnedFragment object (the fragments service keeps one per pinned version). */
-function fragmentMessage(fragment: PinnedFragment): ChatMessage {
-  let out = fragmentWireOf.get(fragment);
+/** The frozen wire message of `key`, made by `make` the first time. */
+function wireMessage<K extends object>(cache: WeakMap<K, ChatMessage>, key: K, make: () => ChatMessage): ChatMessage {
+  let out = cache.get(key);
   if (!out) {
-    out = Object.freeze<ChatMessage>({ role: 'system', content: fragmentMessageContent(fragment) });
-    fragmentWireOf.set(fragment, out);
+    out = Object.freeze(make());
+    cache.set(key, out);
   }
   return out;
 }
 
+/** A pinned fragment's message, made once per PinnedFragment object (the fragments service keeps one per pinned version). */
+function fragmentMessage(fragment: PinnedFragment): ChatMessage {
+  return wireMessage(fragmentWireOf, fragment, () => ({ role: 'system', content: fragmentMessageContent(fragment) }));
+}
+
 function outlineMessage(outline: StoredMessage): ChatMessage {
-  let out = outlineWireOf.get(outline);
-  if (!out) {
-    out = Object.freeze<ChatMessage>({ role: 'system', content: OUTLINE_MESSAGE_HEADER + (outline.content ?? '') });
-    outlineWireOf.set(outline, out);
-  }
-  return out;
+  return wireMessage(outlineWireOf, outline, () => ({ role: 'system', content: OUTLINE_MESSAGE_HEADER + (outline.content ?? '') }));
 }
 
 /** A stored message in the OpenAI wire shape; optional fields only when set. Frozen, and the same object for the same stored message. */
 export function toChatMessage(message: StoredMessage): ChatMessage {
-  const known = wireOf.get(message);
-  if (known) return known;
-  const out: ChatMessage = { role: message.role, content: message.content ?? null };
-  if (message.name) out.name = message.name;
-  if (message.toolCallId) out.tool_call_id = message.toolCallId;
-  if (message.toolCalls && message.toolCalls.length > 0) out.tool_calls = Object.freeze(message.toolCalls.map(toWireToolCall)) as ToolCall[];
-  Object.freeze(out);
-  wireOf.set(message, out);
-  return out;
+  return wireMessage(wireOf, message, () => {
+    const out: ChatMessage = { role: message.role, content: message.content ?? null };
+    if (message.name) out.name = message.name;
+    if (message.toolCallId) out.tool_call_id = message.toolCallId;
+    if (message.toolCalls && message.toolCalls.length > 0) out.tool_calls = Object.freeze(message.toolCalls.map(toWireToolCall)) as ToolCall[];
+    return out;
+  });
 }
 
 function toWireToolCall(call: ToolCall): ToolCall {
