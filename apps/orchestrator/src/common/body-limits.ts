@@ -67,6 +67,12 @@ export class BodyNotJsonError extends Error {
 
 const NOT_A_CONTAINER = 'the body must be a JSON object or array';
 
+/** Whether a JSON text starts (after whitespace) with `{` or `[`: the only bodies taken (body-parser's strict mode). */
+function startsAsContainer(text: string): boolean {
+  const first = /^[ \t\n\r]*([^ \t\n\r]|$)/.exec(text)?.[1];
+  return first === '{' || first === '[';
+}
+
 /**
  * The parser's error as a BodyNotJsonError: a SyntaxError from JSON.parse, or from body-parser, which
  * keeps the text it read in `body` and words its refusal of a top-level scalar its own way.
@@ -74,8 +80,7 @@ const NOT_A_CONTAINER = 'the body must be a JSON object or array';
 export function notJson(err: unknown): unknown {
   if (!(err instanceof SyntaxError)) return err;
   const body = (err as { body?: unknown }).body;
-  const first = typeof body === 'string' ? /^[ \t\n\r]*([^ \t\n\r]|$)/.exec(body)?.[1] : undefined;
-  return new BodyNotJsonError(first !== undefined && first !== '{' && first !== '[' ? NOT_A_CONTAINER : err.message);
+  return new BodyNotJsonError(typeof body === 'string' && !startsAsContainer(body) ? NOT_A_CONTAINER : err.message);
 }
 
 function verifyDepth(_req: unknown, _res: unknown, buf: Buffer): void {
@@ -142,8 +147,7 @@ function readPlainJson(req: Request, limit: number, next: NextFunction): boolean
     try {
       let body: unknown = {};
       if (text.length > 0) {
-        const first = /^[ \t\n\r]*([^ \t\n\r]|$)/.exec(text)?.[1];
-        if (first !== '{' && first !== '[') throw new SyntaxError(NOT_A_CONTAINER);
+        if (!startsAsContainer(text)) throw new SyntaxError(NOT_A_CONTAINER);
         body = JSON.parse(text);
       }
       (req as Request & { body: unknown }).body = body;
