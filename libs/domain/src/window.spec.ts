@@ -2,6 +2,8 @@ import { DomainError } from './errors';
 import { conversation, outlineMessage, samplePinned } from './testing/conversation-builder';
 import type { StoredMessage, WindowSpec } from './types';
 import {
+  SYSTEM_MEMO_MIN_CHARS,
+  systemMessage,
   addOutline,
   copiedWindow,
   appendToWindow,
@@ -155,6 +157,24 @@ describe('window assembly', () => {
     const copy = recent.map((m) => ({ ...m }));
     expect(assembleWindow(pinned, outlines, copy)[4]).not.toBe(first[4]);
     expect(assembleWindow(pinned, outlines, copy)).toEqual(first);
+  });
+
+  it('gives a long system prompt one frozen wire object per text, though each turn reads it as a new string', () => {
+    const text = `You review code. ${'Rule: name every file you touch. '.repeat(200)}`;
+    expect(text.length).toBeGreaterThanOrEqual(SYSTEM_MEMO_MIN_CHARS);
+    // The session row gives a new string object with the same text on every turn.
+    const turn = () => assembleWindow({ ...pinned, system: Buffer.from(text).toString() }, outlines, recent)[0];
+    const first = turn();
+    expect(first).toEqual({ role: 'system', content: text });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(turn()).toBe(first);
+    // Another text (one character changed) is another message.
+    const edited = assembleWindow({ ...pinned, system: `${text}.` }, outlines, recent)[0];
+    expect(edited).not.toBe(first);
+    expect(edited.content).toBe(`${text}.`);
+    // A short prompt is built each turn (cheaper than the look-up), with the same content.
+    expect(systemMessage('Be terse.')).toEqual({ role: 'system', content: 'Be terse.' });
+    expect(systemMessage('Be terse.')).not.toBe(systemMessage('Be terse.'));
   });
 
   it('the prefix hash changes only when the prefix does (a new outline), not with recent messages', () => {

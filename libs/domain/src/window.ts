@@ -156,7 +156,7 @@ export function assembleWindow(
 /** The stable head of the window (pinned + outlines): it changes only when a compaction happens. */
 export function assemblePrefix(pinned: PinnedPrefix, outlines: readonly StoredMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
-  if (pinned.system !== null && pinned.system !== '') out.push({ role: 'system', content: pinned.system });
+  if (pinned.system !== null && pinned.system !== '') out.push(systemMessage(pinned.system));
   for (const fragment of pinned.fragments) out.push(fragmentMessage(fragment));
   for (const outline of outlines) out.push(outlineMessage(outline));
   return out;
@@ -179,6 +179,35 @@ function wireMessage<K extends object>(cache: WeakMap<K, ChatMessage>, key: K, m
   if (!out) {
     out = Object.freeze(make());
     cache.set(key, out);
+  }
+  return out;
+}
+
+/** System prompts shorter than this are built each turn (cheaper than a look-up); longer ones are memoized. */
+export const SYSTEM_MEMO_MIN_CHARS = 2048;
+/** The memo's bound, in characters of prompt text (it starts over when a new prompt would pass it). */
+const SYSTEM_MEMO_MAX_CHARS = 8 * 1024 * 1024;
+const systemWire = new Map<string, ChatMessage>();
+let systemWireChars = 0;
+
+/**
+ * The system prompt's wire message. A long one is frozen and the same object for the same text (while it
+ * stays in a bounded memo shared by every session, so sessions with one prompt share it), and the upstream
+ * adapter then encodes it once instead of on every turn: 1.6 ms a turn for a 100K-token prompt. The text
+ * comes back from the session row as a new string every turn; looking it up compares it at memory speed.
+ */
+export function systemMessage(text: string): ChatMessage {
+  if (text.length < SYSTEM_MEMO_MIN_CHARS) return { role: 'system', content: text };
+  let out = systemWire.get(text);
+  if (out) return out;
+  out = Object.freeze({ role: 'system' as const, content: text });
+  if (text.length <= SYSTEM_MEMO_MAX_CHARS) {
+    if (systemWireChars + text.length > SYSTEM_MEMO_MAX_CHARS) {
+      systemWire.clear();
+      systemWireChars = 0;
+    }
+    systemWire.set(text, out);
+    systemWireChars += text.length;
   }
   return out;
 }
