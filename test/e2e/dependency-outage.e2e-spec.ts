@@ -46,4 +46,34 @@ describe('database outage', () => {
     const after = await h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: 'after the outage' }] });
     expect(after.status).toBe(200);
   });
+
+  it('commits a turn through an outage that begins during its upstream call: the paid reply is kept, once, and never asked for again', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const text = `through the outage ${Date.now()}`;
+    h.sim.configure({ firstTokenMs: 1500 });
+    try {
+      const turn = h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: text }] });
+      // The turn lock is taken and the upstream call is under way; then the database goes away until after the reply is back.
+      await sleep(500);
+      await proxy.cut();
+      await sleep(1800);
+      await proxy.restore();
+      const r = await turn;
+      expect(r.status).toBe(200);
+      expect(r.body.message.role).toBe('assistant');
+
+      const history = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages?limit=100`)).body.data as Array<{ seq: number; role: string; content: string }>;
+      const asked = history.filter((m) => m.content === text);
+      expect(asked).toHaveLength(1);
+      // The reply follows the question, exactly once, and is the one the client got.
+      expect(history.filter((m) => m.seq > asked[0].seq)).toEqual([expect.objectContaining({ role: 'assistant', content: r.body.message.content })]);
+      // One upstream call for it, and one usage row for the turn.
+      expect(h.sim.requests(1000).filter((q) => q.last_user === text)).toHaveLength(1);
+      const usage: Array<{ n: number }> = await h.handle.dataSource.query('SELECT count(*)::int AS n FROM usage_events WHERE turn_id = $1', [r.body.id]);
+      expect(usage[0].n).toBe(1);
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+      await proxy.restore();
+    }
+  });
 });

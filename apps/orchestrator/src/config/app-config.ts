@@ -78,6 +78,8 @@ export interface AppConfig {
   defaultMaxTokens: number;
   /** The turn lock is a lease of this length, renewed by the live turn (a dead holder's lock lapses this soon). */
   turnLockMs: number;
+  /** How long a turn whose upstream call succeeded keeps trying to commit through a database outage (TURN_COMMIT_RETRY_MS). */
+  turnCommitRetryMs: number;
   /** A Responses request on a conversation busy with another turn waits this long for it, then 409 conversation_locked (0: no waiting). */
   responsesLockWaitMs: number;
   /** A streamed reply may take at most this long in all (STREAM_MAX_MS). */
@@ -316,6 +318,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     upstreamMaxRetryAfterMs: int(env, 'UPSTREAM_MAX_RETRY_AFTER_MS', 30_000, 0),
     defaultMaxTokens: int(env, 'DEFAULT_MAX_TOKENS', 4096, 1, contextWindow),
     turnLockMs: int(env, 'TURN_LOCK_MS', 15_000, 1000),
+    turnCommitRetryMs: int(env, 'TURN_COMMIT_RETRY_MS', 10_000, 0, 300_000),
     responsesLockWaitMs: int(env, 'RESPONSES_LOCK_WAIT_MS', 60_000, 0, 600_000),
     streamMaxMs: int(env, 'STREAM_MAX_MS', 600_000, 1000),
     poolIdleTtlMs: int(env, 'POOL_IDLE_TTL_MS', 600_000, 1000),

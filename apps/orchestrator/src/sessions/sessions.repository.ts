@@ -186,6 +186,12 @@ export class SessionsRepository {
     return rows.length > 0;
   }
 
+  /** Whether the turn `turnId` was committed (its row is written in the same statement as its messages). */
+  async turnExists(turnId: string): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(`SELECT 1 FROM turns WHERE id = $1`, [turnId]);
+    return firstResultRows(rows).length > 0;
+  }
+
   /** Takes the session's turn lock if it is free or expired; false when another turn holds it. */
   async acquireTurnLock(sessionId: string, lockId: string, ttlMs: number): Promise<boolean> {
     const rows: unknown[] = await this.ds.query(

@@ -24,6 +24,7 @@ import { PoolService } from '../pool/pool.service';
 import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { WindowCache } from './window-cache';
+import { commitThroughOutage } from './commit-retry';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { LlmGateway, openAiUsage, PricedReply } from '../upstream/llm-gateway';
 import { messageChars, parseInputMessage, ParsedMessage, toWireMessage } from './input-messages';
@@ -36,6 +37,7 @@ import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summari
 import { policyFromColumn } from './sessions.service';
 import { CompactionMetrics } from '../session-state/compaction-metrics';
 import { Shutdown } from '../common/shutdown';
+import { isDependencyOutage } from '../common/error.filter';
 
 export interface TurnResponse {
   id: string;
@@ -322,9 +324,21 @@ export class TurnService {
       try {
         // Fast path, one statement: valid while nothing but this turn touched the row since it was read.
         const fast = build(s);
-        if (await this.repo.commitTurn(s.id, lockId, s.version, fast.rows, fast.patch, fast.turn, reply?.pendingUsage ?? null, opts.holdLock === true)) {
+        // A turn with a reply was paid for: a database outage at this moment is waited out (TURN_COMMIT_RETRY_MS), not passed on.
+        const outcome = await commitThroughOutage(
+          () => this.repo.commitTurn(s.id, lockId, s.version, fast.rows, fast.patch, fast.turn, reply?.pendingUsage ?? null, opts.holdLock === true),
+          () => this.repo.turnExists(turnId),
+          {
+            retryMs: reply ? this.config.turnCommitRetryMs : 0,
+            isOutage: isDependencyOutage,
+            onRetry: (n, err) => this.logger.warn(`turn ${turnId} of session ${s.id}: the database is out of reach at commit (attempt ${n}: ${err instanceof Error ? err.message : String(err)}); trying again`),
+          },
+        );
+        if (outcome !== 'moved') {
           if (reply) reply.pendingUsage = undefined;
-          this.windows.appended(s.id, s.version, s.version + 1, fast.rows.map(toStored));
+          // Written by an attempt whose answer was lost: the cached window is not known to match; it is read again.
+          if (outcome === 'committed') this.windows.appended(s.id, s.version, s.version + 1, fast.rows.map(toStored));
+          else this.windows.drop(s.id);
           result = fast.response;
           state = fast.after;
         } else {
@@ -341,8 +355,9 @@ export class TurnService {
           });
         }
       } catch (err) {
-        // The commit rolled back with the usage row in it: the call was still paid for.
-        if (reply) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
+        // The commit rolled back with the usage row in it: the call was still paid for. (Unless a commit whose
+        // answer was lost did write it, usage row included: then a second row would count the call twice.)
+        if (reply && !(await this.repo.turnExists(turnId).catch(() => false))) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
         throw err;
       }
       if (!result && reply) await this.llm.recordAfterFailure(reply, { sessionId: s.id, purpose: 'chat' });
