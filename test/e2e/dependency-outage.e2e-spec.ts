@@ -76,4 +76,36 @@ describe('database outage', () => {
       await proxy.restore();
     }
   });
+
+  it('commits a compression through an outage that begins during its summarizer call: one outline, one paid call', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const id = (await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'compress through', policy: { auto_compact: false } })).body.id as string;
+    for (let n = 1; n <= 6; n++) {
+      const r = await h.api(a.apiKey, 'POST', `/v1/sessions/${id}/messages`, { messages: [{ role: 'user', content: `Step ${n}: we chose the plan ${n}a for module m${n} at build 7.${n}.` }] });
+      expect(r.status).toBe(200);
+    }
+    const compressCalls = () => h.sim.requests(1000).filter((q) => q.purpose === 'compress').length;
+    const callsBefore = compressCalls();
+    h.sim.configure({ firstTokenMs: 1500 });
+    try {
+      const compress = h.api(a.apiKey, 'POST', `/v1/sessions/${id}/compress`, { ratio: 4 });
+      await sleep(500);
+      await proxy.cut();
+      await sleep(1800);
+      await proxy.restore();
+      const c = await compress;
+      expect(c.status).toBe(200);
+      expect(c.body.method).toBe('upstream');
+      expect(compressCalls()).toBe(callsBefore + 1);
+      const rows: Array<{ n: number }> = await h.handle.dataSource.query('SELECT count(*)::int AS n FROM compressions WHERE session_id = $1', [id]);
+      expect(rows[0].n).toBe(1);
+      const history = (await h.api(a.apiKey, 'GET', `/v1/sessions/${id}/messages?limit=100`)).body.data as Array<{ kind?: string; role: string; content: string }>;
+      expect(history.filter((m) => m.content.includes(c.body.outline))).toHaveLength(1);
+      const usage: Array<{ n: number }> = await h.handle.dataSource.query(`SELECT count(*)::int AS n FROM usage_events WHERE session_id = $1 AND purpose = 'compress'`, [id]);
+      expect(usage[0].n).toBe(1);
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+      await proxy.restore();
+    }
+  });
 });

@@ -78,7 +78,7 @@ export interface AppConfig {
   defaultMaxTokens: number;
   /** The turn lock is a lease of this length, renewed by the live turn (a dead holder's lock lapses this soon). */
   turnLockMs: number;
-  /** How long a turn whose upstream call succeeded keeps trying to commit through a database outage (TURN_COMMIT_RETRY_MS). */
+  /** How long a turn (or a compaction) whose upstream call succeeded keeps trying to commit through a database outage (TURN_COMMIT_RETRY_MS). */
   turnCommitRetryMs: number;
   /** A Responses request on a conversation busy with another turn waits this long for it, then 409 conversation_locked (0: no waiting). */
   responsesLockWaitMs: number;

@@ -103,6 +103,12 @@ export class SessionStateRepository {
     return rows.length > 0;
   }
 
+  /** Whether the compression `id` was committed (its row is written in the compaction's one statement). */
+  async compressionExists(id: string): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(`SELECT 1 FROM compressions WHERE id = $1`, [id]);
+    return firstResultRows(rows).length > 0;
+  }
+
   async event(m: EntityManager | null, sessionId: string, type: SessionEventType, data: Record<string, unknown>): Promise<void> {
     await (m ?? this.ds.manager).getRepository(SessionEventEntity).insert({ sessionId, type, data } as QueryDeepPartialEntity<SessionEventEntity>);
   }
