@@ -1,5 +1,6 @@
 import { TestHarness, TestAccount } from '../support/harness';
 import { TcpProxy } from '../support/tcp-proxy';
+import { waitFor } from '../support/processes';
 
 // Issue 11, item 1: a database outage is a 503 the client can retry, not a 500; nothing half-written,
 // and the service serves again once the database is back. The database sits behind a loopback proxy
@@ -71,6 +72,30 @@ describe('database outage', () => {
       expect(h.sim.requests(1000).filter((q) => q.last_user === text)).toHaveLength(1);
       const usage: Array<{ n: number }> = await h.handle.dataSource.query('SELECT count(*)::int AS n FROM usage_events WHERE turn_id = $1', [r.body.id]);
       expect(usage[0].n).toBe(1);
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+      await proxy.restore();
+    }
+  });
+
+  it('writes a pass-through\'s usage row through an outage that begins during its upstream call, exactly once', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const count = async () => (await h.handle.dataSource.query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM usage_events WHERE account_id = $1 AND purpose = 'passthrough'`, [a.id]))[0].n;
+    const before = await count();
+    h.sim.configure({ firstTokenMs: 1500 });
+    try {
+      const call = h.api(a.apiKey, 'POST', '/v1/chat/completions', { model: 'kimi-k2.6', messages: [{ role: 'user', content: 'a stateless call through the outage' }] });
+      await sleep(500);
+      await proxy.cut();
+      await sleep(1800);
+      await proxy.restore();
+      const r = await call;
+      expect(r.status).toBe(200);
+      expect(r.body.usage.prompt_tokens).toBeGreaterThan(0);
+      // Written behind the answer: wait for it, then make sure it is there once.
+      await waitFor(count, (n) => n > before, 15_000, 'the pass-through usage row');
+      await sleep(300);
+      expect(await count()).toBe(before + 1);
     } finally {
       h.sim.configure({ firstTokenMs: 0 });
       await proxy.restore();

@@ -3,4 +3,4 @@ export * from './data-source';
 export { MIGRATIONS } from './migrations';
 export { firstResultRows } from './query-result';
 export { disablePreparedStatements, runStatement, Statement } from './prepared';
-export { insertUsageEvent, insertUsageRowsSql, usageRowsJson } from './usage-events';
+export { insertUsageEvent, insertUsageRowsSql, usageEventExists, usageRowsJson } from './usage-events';

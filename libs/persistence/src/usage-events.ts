@@ -30,6 +30,20 @@ export async function insertUsageEvent(runner: DataSource | EntityManager, e: Pa
 }
 
 /**
+ * Whether the usage row of call `turnId` (one upstream call: a pass-through's own id) was written in the
+ * last hour: after a write whose answer was lost, so a retry does not write it twice. Served by the
+ * (account_id, created_at) index, however large the table.
+ */
+export async function usageEventExists(runner: DataSource | EntityManager, e: { accountId: string; turnId: string; purpose: string }): Promise<boolean> {
+  const rows = await runStatement(runner, USAGE_EVENT_EXISTS, [e.accountId, e.turnId, e.purpose]);
+  return rows.length > 0;
+}
+
+const USAGE_EVENT_EXISTS = new Statement(
+  `SELECT 1 AS found FROM usage_events WHERE account_id = $1 AND created_at > now() - interval '1 hour' AND turn_id = $2 AND purpose = $3 LIMIT 1`,
+);
+
+/**
  * Usage rows written inside a larger statement (a turn's or a compaction's commit): `insertUsageRowsSql(p, from)`
  * is an INSERT ... SELECT of the rows passed as JSON in parameter `p` (usageRowsJson), one per row of `from`
  * (the statement's guard CTE: no guard row, nothing written).

@@ -25,7 +25,7 @@ import type { SessionEntity, SnapshotReason } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
 import { isDependencyOutage } from '../common/error.filter';
-import { commitThroughOutage } from '../sessions/commit-retry';
+import { commitThroughOutage } from '../common/commit-retry';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { SessionsRepository } from '../sessions/sessions.repository';

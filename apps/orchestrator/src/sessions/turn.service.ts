@@ -24,7 +24,7 @@ import { PoolService } from '../pool/pool.service';
 import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { WindowCache } from './window-cache';
-import { commitThroughOutage } from './commit-retry';
+import { commitThroughOutage } from '../common/commit-retry';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { LlmGateway, openAiUsage, PricedReply } from '../upstream/llm-gateway';
 import { messageChars, parseInputMessage, ParsedMessage, toWireMessage } from './input-messages';

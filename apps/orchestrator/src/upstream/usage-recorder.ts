@@ -1,14 +1,19 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { insertUsageEvent, UsageEventEntity } from '@so/persistence';
+import { insertUsageEvent, UsageEventEntity, usageEventExists } from '@so/persistence';
+import { commitThroughOutage } from '../common/commit-retry';
+import { isDependencyOutage } from '../common/error.filter';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { UpstreamMetrics } from './upstream-metrics';
 
 /**
  * Writes the usage row of a call that no budget covers while its answer goes to the client, instead of
  * before. Exactly as durable as writing it first: in both orders a crash between the upstream's answer
- * and the row's commit loses the row, and nothing else waits on it. A failed write is retried once,
- * then logged and counted (so_usage_write_failures_total), never silent; before, the same failure
- * turned a paid answer into an error for the client. Reads of usage from this process (the admin usage
+ * and the row's commit loses the row, and nothing else waits on it. A pass-through's row is written
+ * through a database outage of up to TURN_COMMIT_RETRY_MS (its call id tells, after a write whose answer
+ * was lost, whether it is already there: never written twice); another row is retried once. A row still
+ * not written is logged and counted (so_usage_write_failures_total), never silent; before, the same
+ * failure turned a paid answer into an error for the client. Reads of usage from this process (the admin usage
  * route, the dashboard) first wait for its writes in flight (`flush`), and so does shutdown.
  */
 @Injectable()
@@ -19,6 +24,7 @@ export class UsageRecorder implements OnApplicationShutdown {
   constructor(
     private readonly ds: DataSource,
     private readonly metrics: UpstreamMetrics,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /**
@@ -27,14 +33,34 @@ export class UsageRecorder implements OnApplicationShutdown {
    */
   writeBehind(row: Partial<UsageEventEntity>): void {
     const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => insertUsageEvent(this.ds, row))
-      .catch(() => insertUsageEvent(this.ds, row))
+      .then(() => this.write(row))
       .catch((err: unknown) => {
         this.metrics.usageWriteFailed(row.outcome ?? 'ok');
         this.logger.error({ sessionId: row.sessionId ?? null, purpose: row.purpose, err: err instanceof Error ? err.message : String(err) }, 'could not write the usage row of an upstream call');
       })
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
+  }
+
+  private async write(row: Partial<UsageEventEntity>): Promise<void> {
+    const { accountId, turnId, purpose } = row;
+    // Only a pass-through's call id names one row (a turn's calls share theirs): only then can a retry tell.
+    if (purpose !== 'passthrough' || !accountId || !turnId) {
+      await insertUsageEvent(this.ds, row).catch(() => insertUsageEvent(this.ds, row));
+      return;
+    }
+    await commitThroughOutage(
+      async () => {
+        await insertUsageEvent(this.ds, row);
+        return true;
+      },
+      () => usageEventExists(this.ds, { accountId, turnId, purpose }),
+      {
+        retryMs: this.config.turnCommitRetryMs,
+        isOutage: isDependencyOutage,
+        onRetry: (n, err) => this.logger.warn(`usage row of call ${turnId}: the database is out of reach (attempt ${n}: ${err instanceof Error ? err.message : String(err)}); trying again`),
+      },
+    );
   }
 
   /** Resolves when every row this process started writing so far is written (or given up on). */
