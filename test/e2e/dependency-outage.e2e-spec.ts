@@ -25,6 +25,28 @@ describe('database outage', () => {
     await proxy?.close();
   });
 
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const count = async (sql: string, params: unknown[]) => (await h.handle.dataSource.query<Array<{ n: number }>>(sql, params))[0].n;
+
+  /**
+   * Starts `request` against an upstream that takes 1.5 s to answer; half a second in (the call under way)
+   * the database goes away, and comes back after the answer has arrived. Answers the request's result.
+   */
+  async function throughOutage<T>(request: () => Promise<T>): Promise<T> {
+    h.sim.configure({ firstTokenMs: 1500 });
+    try {
+      const pending = request();
+      await sleep(500);
+      await proxy.cut();
+      await sleep(1800);
+      await proxy.restore();
+      return await pending;
+    } finally {
+      h.sim.configure({ firstTokenMs: 0 });
+      await proxy.restore();
+    }
+  }
+
   it('answers 503 service_unavailable with Retry-After while Postgres is unreachable, then serves the same requests again', async () => {
     const before = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages`)).body;
     await proxy.cut();
@@ -49,61 +71,34 @@ describe('database outage', () => {
   });
 
   it('commits a turn through an outage that begins during its upstream call: the paid reply is kept, once, and never asked for again', async () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const text = `through the outage ${Date.now()}`;
-    h.sim.configure({ firstTokenMs: 1500 });
-    try {
-      const turn = h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: text }] });
-      // The turn lock is taken and the upstream call is under way; then the database goes away until after the reply is back.
-      await sleep(500);
-      await proxy.cut();
-      await sleep(1800);
-      await proxy.restore();
-      const r = await turn;
-      expect(r.status).toBe(200);
-      expect(r.body.message.role).toBe('assistant');
+    const r = await throughOutage(() => h.api(a.apiKey, 'POST', `/v1/sessions/${sid}/messages`, { messages: [{ role: 'user', content: text }] }));
+    expect(r.status).toBe(200);
+    expect(r.body.message.role).toBe('assistant');
 
-      const history = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages?limit=100`)).body.data as Array<{ seq: number; role: string; content: string }>;
-      const asked = history.filter((m) => m.content === text);
-      expect(asked).toHaveLength(1);
-      // The reply follows the question, exactly once, and is the one the client got.
-      expect(history.filter((m) => m.seq > asked[0].seq)).toEqual([expect.objectContaining({ role: 'assistant', content: r.body.message.content })]);
-      // One upstream call for it, and one usage row for the turn.
-      expect(h.sim.requests(1000).filter((q) => q.last_user === text)).toHaveLength(1);
-      const usage: Array<{ n: number }> = await h.handle.dataSource.query('SELECT count(*)::int AS n FROM usage_events WHERE turn_id = $1', [r.body.id]);
-      expect(usage[0].n).toBe(1);
-    } finally {
-      h.sim.configure({ firstTokenMs: 0 });
-      await proxy.restore();
-    }
+    const history = (await h.api(a.apiKey, 'GET', `/v1/sessions/${sid}/messages?limit=100`)).body.data as Array<{ seq: number; role: string; content: string }>;
+    const asked = history.filter((m) => m.content === text);
+    expect(asked).toHaveLength(1);
+    // The reply follows the question, exactly once, and is the one the client got.
+    expect(history.filter((m) => m.seq > asked[0].seq)).toEqual([expect.objectContaining({ role: 'assistant', content: r.body.message.content })]);
+    // One upstream call for it, and one usage row for the turn.
+    expect(h.sim.requests(1000).filter((q) => q.last_user === text)).toHaveLength(1);
+    expect(await count('SELECT count(*)::int AS n FROM usage_events WHERE turn_id = $1', [r.body.id])).toBe(1);
   });
 
   it('writes a pass-through\'s usage row through an outage that begins during its upstream call, exactly once', async () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const count = async () => (await h.handle.dataSource.query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM usage_events WHERE account_id = $1 AND purpose = 'passthrough'`, [a.id]))[0].n;
-    const before = await count();
-    h.sim.configure({ firstTokenMs: 1500 });
-    try {
-      const call = h.api(a.apiKey, 'POST', '/v1/chat/completions', { model: 'kimi-k2.6', messages: [{ role: 'user', content: 'a stateless call through the outage' }] });
-      await sleep(500);
-      await proxy.cut();
-      await sleep(1800);
-      await proxy.restore();
-      const r = await call;
-      expect(r.status).toBe(200);
-      expect(r.body.usage.prompt_tokens).toBeGreaterThan(0);
-      // Written behind the answer: wait for it, then make sure it is there once.
-      await waitFor(count, (n) => n > before, 15_000, 'the pass-through usage row');
-      await sleep(300);
-      expect(await count()).toBe(before + 1);
-    } finally {
-      h.sim.configure({ firstTokenMs: 0 });
-      await proxy.restore();
-    }
+    const rows = () => count(`SELECT count(*)::int AS n FROM usage_events WHERE account_id = $1 AND purpose = 'passthrough'`, [a.id]);
+    const before = await rows();
+    const r = await throughOutage(() => h.api(a.apiKey, 'POST', '/v1/chat/completions', { model: 'kimi-k2.6', messages: [{ role: 'user', content: 'a stateless call through the outage' }] }));
+    expect(r.status).toBe(200);
+    expect(r.body.usage.prompt_tokens).toBeGreaterThan(0);
+    // Written behind the answer: wait for it, then make sure it is there once.
+    await waitFor(rows, (n) => n > before, 15_000, 'the pass-through usage row');
+    await sleep(300);
+    expect(await rows()).toBe(before + 1);
   });
 
   it('commits a compression through an outage that begins during its summarizer call: one outline, one paid call', async () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const id = (await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'compress through', policy: { auto_compact: false } })).body.id as string;
     for (let n = 1; n <= 6; n++) {
       const r = await h.api(a.apiKey, 'POST', `/v1/sessions/${id}/messages`, { messages: [{ role: 'user', content: `Step ${n}: we chose the plan ${n}a for module m${n} at build 7.${n}.` }] });
@@ -111,26 +106,13 @@ describe('database outage', () => {
     }
     const compressCalls = () => h.sim.requests(1000).filter((q) => q.purpose === 'compress').length;
     const callsBefore = compressCalls();
-    h.sim.configure({ firstTokenMs: 1500 });
-    try {
-      const compress = h.api(a.apiKey, 'POST', `/v1/sessions/${id}/compress`, { ratio: 4 });
-      await sleep(500);
-      await proxy.cut();
-      await sleep(1800);
-      await proxy.restore();
-      const c = await compress;
-      expect(c.status).toBe(200);
-      expect(c.body.method).toBe('upstream');
-      expect(compressCalls()).toBe(callsBefore + 1);
-      const rows: Array<{ n: number }> = await h.handle.dataSource.query('SELECT count(*)::int AS n FROM compressions WHERE session_id = $1', [id]);
-      expect(rows[0].n).toBe(1);
-      const history = (await h.api(a.apiKey, 'GET', `/v1/sessions/${id}/messages?limit=100`)).body.data as Array<{ kind?: string; role: string; content: string }>;
-      expect(history.filter((m) => m.content.includes(c.body.outline))).toHaveLength(1);
-      const usage: Array<{ n: number }> = await h.handle.dataSource.query(`SELECT count(*)::int AS n FROM usage_events WHERE session_id = $1 AND purpose = 'compress'`, [id]);
-      expect(usage[0].n).toBe(1);
-    } finally {
-      h.sim.configure({ firstTokenMs: 0 });
-      await proxy.restore();
-    }
+    const c = await throughOutage(() => h.api(a.apiKey, 'POST', `/v1/sessions/${id}/compress`, { ratio: 4 }));
+    expect(c.status).toBe(200);
+    expect(c.body.method).toBe('upstream');
+    expect(compressCalls()).toBe(callsBefore + 1);
+    expect(await count('SELECT count(*)::int AS n FROM compressions WHERE session_id = $1', [id])).toBe(1);
+    const history = (await h.api(a.apiKey, 'GET', `/v1/sessions/${id}/messages?limit=100`)).body.data as Array<{ role: string; content: string }>;
+    expect(history.filter((m) => m.content.includes(c.body.outline))).toHaveLength(1);
+    expect(await count(`SELECT count(*)::int AS n FROM usage_events WHERE session_id = $1 AND purpose = 'compress'`, [id])).toBe(1);
   });
 });
