@@ -1,4 +1,4 @@
-import { TestHarness, TestAccount } from '../support/harness';
+import { ADMIN_KEY, TestHarness, TestAccount } from '../support/harness';
 import { TcpProxy } from '../support/tcp-proxy';
 import { waitFor } from '../support/processes';
 
@@ -96,6 +96,14 @@ describe('database outage', () => {
     await waitFor(rows, (n) => n > before, 15_000, 'the pass-through usage row');
     await sleep(300);
     expect(await rows()).toBe(before + 1);
+  });
+
+  it('keeps a budgeted pass-through\'s answer and its usage row through the same outage (the row is written before the answer)', async () => {
+    const b = await h.createAccount('outage-budget');
+    expect((await h.api(ADMIN_KEY, 'PATCH', `/admin/accounts/${b.id}`, { budget: { usd: 100, period: 'day' } })).status).toBe(200);
+    const r = await throughOutage(() => h.api(b.apiKey, 'POST', '/v1/chat/completions', { model: 'kimi-k2.6', messages: [{ role: 'user', content: 'a budgeted call through the outage' }] }));
+    expect(r.status).toBe(200);
+    expect(await count(`SELECT count(*)::int AS n FROM usage_events WHERE account_id = $1 AND purpose = 'passthrough'`, [b.id])).toBe(1);
   });
 
   it('commits a compression through an outage that begins during its summarizer call: one outline, one paid call', async () => {

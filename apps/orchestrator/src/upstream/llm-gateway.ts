@@ -159,7 +159,7 @@ export class LlmGateway {
       if (opts.deferRecord) return { ...reply, costUsd, pendingUsage: row };
       // Nothing reserved, nothing to settle against it: the answer need not wait for the row (see UsageRecorder).
       if (reservation.id === null) this.usage.writeBehind(row);
-      else await insertUsageEvent(this.ds.manager, row);
+      else await this.usage.write(row);
       return { ...reply, costUsd };
     } catch (err) {
       const code = err instanceof UpstreamError ? err.code : 'upstream_error';

@@ -33,7 +33,8 @@ export class UsageRecorder implements OnApplicationShutdown {
    */
   writeBehind(row: Partial<UsageEventEntity>): void {
     const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.write(row))
+      // A row that cannot be recognised afterwards gets one more plain try (its first may have been a blip).
+      .then(() => (recognisable(row) ? this.write(row) : this.write(row).catch(() => insertUsageEvent(this.ds, row))))
       .catch((err: unknown) => {
         this.metrics.usageWriteFailed(row.outcome ?? 'ok');
         this.logger.error({ sessionId: row.sessionId ?? null, purpose: row.purpose, err: err instanceof Error ? err.message : String(err) }, 'could not write the usage row of an upstream call');
@@ -42,13 +43,17 @@ export class UsageRecorder implements OnApplicationShutdown {
     this.inFlight.add(p);
   }
 
-  private async write(row: Partial<UsageEventEntity>): Promise<void> {
-    const { accountId, turnId, purpose } = row;
-    // Only a pass-through's call id names one row (a turn's calls share theirs): only then can a retry tell.
-    if (purpose !== 'passthrough' || !accountId || !turnId) {
-      await insertUsageEvent(this.ds, row).catch(() => insertUsageEvent(this.ds, row));
+  /**
+   * Writes `row` now. A pass-through's row goes through a database outage of up to TURN_COMMIT_RETRY_MS:
+   * its call id tells, after a write whose answer was lost, whether it is already there, so it is never
+   * written twice. Any other row gets one attempt (a turn's calls share their id: a retry could not tell).
+   */
+  async write(row: Partial<UsageEventEntity>): Promise<void> {
+    if (!recognisable(row)) {
+      await insertUsageEvent(this.ds, row);
       return;
     }
+    const { accountId, turnId, purpose } = row;
     await commitThroughOutage(
       async () => {
         await insertUsageEvent(this.ds, row);
@@ -71,4 +76,9 @@ export class UsageRecorder implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.flush();
   }
+}
+
+/** Only a pass-through's call id names one row (a turn's calls share theirs). */
+function recognisable(row: Partial<UsageEventEntity>): row is Partial<UsageEventEntity> & { accountId: string; turnId: string; purpose: 'passthrough' } {
+  return row.purpose === 'passthrough' && typeof row.accountId === 'string' && typeof row.turnId === 'string';
 }
