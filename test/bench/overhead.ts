@@ -411,7 +411,8 @@ interface Params {
   seq_pairs_per_round: number;
   seq_warmup_pairs: number;
   window_rounds: number;
-  window_sizes: Array<{ label: string; target_tokens: number; sessions: number; pairs_per_round: number }>;
+  /** `system_tokens`: the sessions' system prompt is that long (else the short one every other session has). */
+  window_sizes: Array<{ label: string; target_tokens: number; system_tokens?: number; sessions: number; pairs_per_round: number }>;
   rates: number[];
   rate_rounds: number;
   rate_duration_s: number;
@@ -442,6 +443,8 @@ function params(): Params {
     window_sizes: [
       { label: '1K', target_tokens: 1_000, sessions: quick ? 4 : 8, pairs_per_round: quick ? 10 : 30 },
       { label: '200K', target_tokens: 200_000, sessions: quick ? 1 : 2, pairs_per_round: quick ? 4 : 12 },
+      // The same window, a third of it a long system prompt (a code reviewer's rules, say): encoded once, not per turn.
+      { label: '200K/64K sys', target_tokens: 200_000, system_tokens: 64_000, sessions: quick ? 1 : 2, pairs_per_round: quick ? 4 : 12 },
     ],
     rates: envNumberList('BENCH_RATES', [50, 100, 200, 400]),
     rate_rounds: envNumber('BENCH_RATE_ROUNDS', quick ? 1 : 3),
@@ -557,11 +560,11 @@ async function main(): Promise<number> {
     ];
     let seedTurns = 0;
     /** A session with the system prompt and one seeded exchange (appended without generation). */
-    const createSeeded = async (policy?: Record<string, unknown>): Promise<MirrorInit & { windowTokens: number }> => {
-      const s = await json('POST', '/v1/sessions', apiKey, { system: SYSTEM, title: 'bench', ...(policy ? { policy } : {}) }, 201);
+    const createSeeded = async (policy?: Record<string, unknown>, system = SYSTEM): Promise<MirrorInit & { windowTokens: number }> => {
+      const s = await json('POST', '/v1/sessions', apiKey, { system, title: 'bench', ...(policy ? { policy } : {}) }, 201);
       const r = await json('POST', `/v1/sessions/${s.id}/messages`, apiKey, { messages: SEED, generate: false });
       seedTurns++;
-      return { id: s.id, model: s.model, messages: [{ role: 'system', content: SYSTEM }, ...SEED], windowTokens: r.session_usage.window_tokens };
+      return { id: s.id, model: s.model, messages: [{ role: 'system', content: system }, ...SEED], windowTokens: r.session_usage.window_tokens };
     };
     const createSet = async (n: number): Promise<string[]> => {
       const set = await mapLimit(Array.from({ length: n }), 6, () => createSeeded());
@@ -570,8 +573,8 @@ async function main(): Promise<number> {
     };
 
     /** Grows a seeded session to at least `target` window tokens with generate:false appends (each under 8,192 tokens). */
-    const createWindowSession = async (target: number, seed: number): Promise<MirrorInit & { windowTokens: number; appends: number }> => {
-      const s = await createSeeded({ auto_compact: false });
+    const createWindowSession = async (target: number, seed: number, systemTokens?: number): Promise<MirrorInit & { windowTokens: number; appends: number }> => {
+      const s = await createSeeded({ auto_compact: false }, systemTokens ? `${SYSTEM}\n${textOfTokens(seed * 1000 + 999, systemTokens)}` : SYSTEM);
       const chunk = target <= 8_000 ? Math.ceil(target / 4) : 7_800;
       let windowTokens = s.windowTokens;
       let appends = 0;
@@ -601,7 +604,7 @@ async function main(): Promise<number> {
     const windowSets: Array<{ label: string; target: number; ids: string[]; windowTokens: number[]; appends: number; buildMs: number }> = [];
     for (const [i, w] of P.window_sizes.entries()) {
       const tb = Date.now();
-      const built = await mapLimit(Array.from({ length: w.sessions }), 2, (_, j) => createWindowSession(w.target_tokens, (i + 1) * 100 + j));
+      const built = await mapLimit(Array.from({ length: w.sessions }), 2, (_, j) => createWindowSession(w.target_tokens, (i + 1) * 100 + j, w.system_tokens));
       await load.call({ type: 'addSessions', sessions: built.map(({ id, model, messages }) => ({ id, model, messages })) });
       windowSets.push({ label: w.label, target: w.target_tokens, ids: built.map((b) => b.id), windowTokens: built.map((b) => b.windowTokens), appends: built.reduce((n, b) => n + b.appends, 0), buildMs: Date.now() - tb });
     }

@@ -57,6 +57,32 @@ describe('turn commit', () => {
     expect(c).toEqual({ turns: 3, messages: 6, usage: 3 });
   });
 
+  it('sends a long system prompt whole on every turn though the lock leaves it out once known, and notices one changed behind its back', async () => {
+    const rules = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `Rule ${i + 1} (${tag}): name file ${i}.ts and its owner team-${i % 7} in every finding.`).join('\n');
+    const system = rules(60, 'v1');
+    expect(system.length).toBeGreaterThan(2048);
+    const id = (await h.api(a.apiKey, 'POST', '/v1/sessions', { system, title: 'long system', policy: { auto_compact: false } })).body.id as string;
+    type Usage = { prompt_tokens: number; prompt_tokens_details?: { cached_tokens?: number } };
+    const turn = async (text: string): Promise<Usage> => {
+      const r = await h.api(a.apiKey, 'POST', `/v1/sessions/${id}/messages`, { messages: [{ role: 'user', content: text }] });
+      expect(r.status).toBe(200);
+      return r.body.usage as Usage;
+    };
+    const first = await turn('first question');
+    // The system prompt is most of the first prompt; later turns resend it byte for byte (the upstream's prefix cache hits it).
+    for (const text of ['second question', 'third question']) {
+      const u = await turn(text);
+      expect(u.prompt_tokens).toBeGreaterThan(first.prompt_tokens);
+      expect(u.prompt_tokens_details?.cached_tokens ?? 0).toBeGreaterThanOrEqual(first.prompt_tokens * 0.9);
+    }
+    // Changed in the database behind the service's back (no route does this): the next turn sends the new one.
+    const before = await turn('fourth question');
+    await h.handle.dataSource.query('UPDATE sessions SET system = $2 WHERE id = $1', [id, rules(120, 'v2')]);
+    const after = await turn('fifth question');
+    expect(after.prompt_tokens - before.prompt_tokens).toBeGreaterThan((first.prompt_tokens * 2) / 3);
+    expect(after.prompt_tokens_details?.cached_tokens ?? 0).toBeLessThan(first.prompt_tokens / 2);
+  });
+
   it('keeps serving turns and pass-throughs when a migration adds a column while the service runs (prepared statements)', async () => {
     const s = await h.api(a.apiKey, 'POST', '/v1/sessions', { title: 'rolling deploy' });
     // Enough turns for every pooled connection to have prepared the turn's statements.

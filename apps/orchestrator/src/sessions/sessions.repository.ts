@@ -121,9 +121,30 @@ export class SessionsRepository {
    * Other connections see the lock at once either way. One fsync per turn instead of two.
    */
   async lockForTurn(accountId: string, sessionId: string, lockId: string, lockTtlMs: number, idleLeaseTtlMs: number, idempotencyKey: string | null = null): Promise<{ session: SessionEntity; hasLease: boolean; keyUsed: boolean; budgeted: boolean } | null> {
-    const rows = await runStatement(this.ds, this.turnLockStatement(), [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs), idempotencyKey]);
+    const known = this.systemPrompts.get(sessionId);
+    const rows = await runStatement(this.ds, this.turnLockStatement(), [sessionId, accountId, lockId, String(lockTtlMs), String(idleLeaseTtlMs), idempotencyKey, known === undefined]);
     if (!rows.length) return null;
-    return { session: this.sessionFromRow(rows[0]), hasLease: rows[0].has_lease === true, keyUsed: rows[0].key_used === true, budgeted: rows[0].budgeted !== false };
+    const row = rows[0];
+    const bytes = row.system_bytes === null ? null : Number(row.system_bytes);
+    if (known !== undefined) {
+      // Left out of the answer: this process has it (a session's system prompt never changes; its size guards that).
+      row.system = known.bytes === bytes ? known.text : await this.readSystem(sessionId);
+    }
+    this.systemPrompts.remember(sessionId, row.system as string | null, bytes);
+    return { session: this.sessionFromRow(row), hasLease: row.has_lease === true, keyUsed: row.key_used === true, budgeted: row.budgeted !== false };
+  }
+
+  /**
+   * Long system prompts of sessions this process has taken a turn lock on. A session's system prompt is
+   * set when it is created and never changes, so the lock statement leaves it out once it is known here:
+   * a 64K-token prompt is 256 KB that Postgres would otherwise read from TOAST, decompress and send, and
+   * this process receive and decode, on every turn (about 1.5 ms of the turn at that size).
+   */
+  private readonly systemPrompts = new SystemPromptCache();
+
+  private async readSystem(sessionId: string): Promise<string | null> {
+    const rows: Array<{ system: string | null }> = await this.ds.query(`SELECT system FROM sessions WHERE id = $1`, [sessionId]);
+    return rows[0]?.system ?? null;
   }
 
   private turnLock?: Statement;
@@ -138,7 +159,8 @@ export class SessionsRepository {
        UPDATE sessions SET turn_lock_id = $3, turn_lock_until = now() + ($4 || ' milliseconds')::interval
        WHERE id = $1 AND account_id = $2 AND status <> 'closed' AND (turn_lock_id IS NULL OR turn_lock_until < now())
          AND set_config('synchronous_commit', 'off', true) IS NOT NULL
-       RETURNING ${this.ds.getMetadata(SessionEntity).columns.map((c) => `sessions."${c.databaseName}"`).join(', ')},
+       RETURNING ${this.ds.getMetadata(SessionEntity).columns.map((c) => (c.databaseName === 'system' ? `CASE WHEN $7::boolean THEN sessions.system END AS system` : `sessions."${c.databaseName}"`)).join(', ')},
+         octet_length(sessions.system) AS system_bytes,
          EXISTS (SELECT 1 FROM lease) AS has_lease,
          ($6::text IS NOT NULL AND EXISTS (SELECT 1 FROM turns t WHERE t.session_id = $1 AND t.idempotency_key = $6)) AS key_used,
          EXISTS (SELECT 1 FROM budgets b WHERE (b.scope = 'account' AND b.scope_id = $2) OR (b.scope = 'session' AND b.scope_id = $1)
@@ -294,4 +316,48 @@ function toStored(r: MessageRow): StoredMessage {
 
 export function entityToStored(e: MessageEntity): StoredMessage {
   return { seq: e.seq, role: e.role, content: e.content, name: e.name, toolCallId: e.toolCallId, toolCalls: e.toolCalls, tokens: e.tokens, kind: e.kind };
+}
+
+/** System prompts this long or longer are kept (a shorter one costs less to send than to keep). */
+export const SYSTEM_PROMPT_CACHE_MIN_CHARS = 2048;
+/** The cache's bound in characters; it starts over when a new prompt would pass it. */
+const SYSTEM_PROMPT_CACHE_MAX_CHARS = 16 * 1024 * 1024;
+
+/** Long system prompts by session id, with their size in bytes as Postgres counts it (octet_length). */
+export class SystemPromptCache {
+  private readonly bySession = new Map<string, { text: string; bytes: number }>();
+  private chars = 0;
+
+  constructor(private readonly maxChars = SYSTEM_PROMPT_CACHE_MAX_CHARS) {}
+
+  get(sessionId: string): { text: string; bytes: number } | undefined {
+    return this.bySession.get(sessionId);
+  }
+
+  remember(sessionId: string, text: string | null, bytes: number | null): void {
+    if (text === null || bytes === null || text.length < SYSTEM_PROMPT_CACHE_MIN_CHARS || text.length > this.maxChars) {
+      this.forget(sessionId);
+      return;
+    }
+    const had = this.bySession.get(sessionId);
+    if (had && had.text === text) return;
+    this.forget(sessionId);
+    if (this.chars + text.length > this.maxChars) {
+      this.bySession.clear();
+      this.chars = 0;
+    }
+    this.bySession.set(sessionId, { text, bytes });
+    this.chars += text.length;
+  }
+
+  private forget(sessionId: string): void {
+    const had = this.bySession.get(sessionId);
+    if (!had) return;
+    this.bySession.delete(sessionId);
+    this.chars -= had.text.length;
+  }
+
+  get size(): number {
+    return this.bySession.size;
+  }
 }
