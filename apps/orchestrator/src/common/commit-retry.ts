@@ -1,3 +1,5 @@
+import { isDependencyOutage } from './error.filter';
+
 /** How a turn's commit ended: written now, written by an attempt whose answer was lost, or refused by its guard. */
 export type CommitOutcome = 'committed' | 'already' | 'moved';
 
@@ -38,4 +40,13 @@ export async function commitThroughOutage(attempt: () => Promise<boolean>, writt
       await sleep(wait);
     }
   }
+}
+
+/** The options of a write waited through a database outage for `retryMs`, each retry logged as `what`'s. */
+export function outageRetry(retryMs: number, logger: { warn(message: string): unknown }, what: string): CommitRetryOptions {
+  return {
+    retryMs,
+    isOutage: isDependencyOutage,
+    onRetry: (n, err) => logger.warn(`${what}: the database is out of reach (attempt ${n}: ${err instanceof Error ? err.message : String(err)}); trying again`),
+  };
 }

@@ -24,8 +24,7 @@ import type { EntityManager } from 'typeorm';
 import type { SessionEntity, SnapshotReason } from '@so/persistence';
 import type { ResolvedAccount } from '../accounts/accounts.service';
 import { ApiError } from '../common/api-error';
-import { isDependencyOutage } from '../common/error.filter';
-import { commitThroughOutage } from '../common/commit-retry';
+import { commitThroughOutage, outageRetry } from '../common/commit-retry';
 import { uuidv7 } from '../common/ids';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { SessionsRepository } from '../sessions/sessions.repository';
@@ -168,8 +167,9 @@ export class Compactor {
     );
     // The summarizer calls' usage rows are written with the compaction; without a commit, on their own.
     let committed = false;
-    // Known once a commit may be attempted: its row says whether a commit whose answer was lost took place.
-    let compressionId: string | null = null;
+    // Its row says whether a commit whose answer was lost took place (once a commit was attempted).
+    const compressionId = uuidv7();
+    let attempted = false;
     try {
       let method: 'upstream' | 'extractive' = 'upstream';
       let outline: Outline;
@@ -207,8 +207,6 @@ export class Compactor {
         // A "compression" that grows the window is refused; the rolling policy then truncates instead.
         throw new ApiError('conflict', `The outline (${outlineTokens} tokens, ${method}) would not be smaller than the ${inputTokens} tokens it replaces; nothing was changed.`, 'ratio');
       }
-      const thisCompressionId = uuidv7();
-      compressionId = thisCompressionId;
       const snapshotId = uuidv7();
       const spend = summary.spend;
 
@@ -222,7 +220,7 @@ export class Compactor {
         const achievedRatio = Math.round((inputTokens / Math.max(1, outlineTokens)) * 100) / 100;
         const expectedCostUsd = this.expectedCost(model, s.model, inputTokens, targetTokens, windowTokensAfter, req.cacheCold ?? false, inContext);
         const res: CompressResult = {
-          snapshotId, compressionId: thisCompressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
+          snapshotId, compressionId, outlineSeq, outline: text, inputTokens, outputTokens: outlineTokens, achievedRatio, method,
           fromSeq: req.fromSeq, toSeq: req.toSeq, keepFromSeq: req.keepFromSeq, windowTokensBefore: base.windowTokens, windowTokensAfter,
           targetTokens, ratio: req.ratio, format, form: summary.form, path, summarizerCalls: spend.calls, costUsd: Math.round(spend.cost * 1e8) / 1e8,
           expectedCostUsd, facts: factReport,
@@ -245,7 +243,7 @@ export class Compactor {
             costUsd: (Number(base.costUsd) + spend.cost).toFixed(8),
           },
           compression: {
-            id: thisCompressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
+            id: compressionId, sessionId: s.id, snapshotId, fromSeq: req.fromSeq, toSeq: req.toSeq, outlineSeq,
             inputTokens, outputTokens: outlineTokens, achievedRatio, targetRatio: req.ratio, method, trigger: req.trigger,
           },
           events: [snapshot.event, { type: req.trigger === 'rolling' ? 'compaction' : 'compression', data: eventData(res) }],
@@ -256,14 +254,11 @@ export class Compactor {
       // the commit is planned again from the row locked in a transaction.
       const fast = plan(s);
       // The summarizer was paid for: a database outage at this moment is waited out, as a turn's commit does.
+      attempted = true;
       const outcome = await commitThroughOutage(
         () => this.state.commitCompaction(null, s.id, lockId, s.version, fast, req.releaseLock),
-        () => this.state.compressionExists(thisCompressionId),
-        {
-          retryMs: this.config.turnCommitRetryMs,
-          isOutage: isDependencyOutage,
-          onRetry: (n, err) => this.logger.warn(`compaction of session ${s.id}: the database is out of reach at commit (attempt ${n}: ${err instanceof Error ? err.message : String(err)}); trying again`),
-        },
+        () => this.state.compressionExists(compressionId),
+        outageRetry(this.config.turnCommitRetryMs, this.logger, `compaction of session ${s.id}`),
       );
       let result: CompressResult | null = outcome !== 'moved' ? fast.res : null;
       result ??= await this.sessions.inTurnTransaction(s.id, lockId, async (m, locked) => {
@@ -276,7 +271,7 @@ export class Compactor {
       return result;
     } finally {
       // (Unless a commit whose answer was lost wrote them after all: then a second row would count the calls twice.)
-      if (!committed && !(compressionId !== null && (await this.state.compressionExists(compressionId).catch(() => false)))) await this.summarizer.recordUnwritten(summary.pending, { sessionId: s.id, purpose: 'compress' });
+      if (!committed && !(attempted && (await this.state.compressionExists(compressionId).catch(() => false)))) await this.summarizer.recordUnwritten(summary.pending, { sessionId: s.id, purpose: 'compress' });
     }
   }
 

@@ -24,7 +24,7 @@ import { PoolService } from '../pool/pool.service';
 import { ApiError, FINAL } from '../common/api-error';
 import { isUuid, uuidv7 } from '../common/ids';
 import { WindowCache } from './window-cache';
-import { commitThroughOutage } from '../common/commit-retry';
+import { commitThroughOutage, outageRetry } from '../common/commit-retry';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { LlmGateway, openAiUsage, PricedReply } from '../upstream/llm-gateway';
 import { messageChars, parseInputMessage, ParsedMessage, toWireMessage } from './input-messages';
@@ -37,7 +37,6 @@ import { Compactor, eventData, pinnedTokensOf, SUMMARIZER_PROMPT_TOKENS, summari
 import { policyFromColumn } from './sessions.service';
 import { CompactionMetrics } from '../session-state/compaction-metrics';
 import { Shutdown } from '../common/shutdown';
-import { isDependencyOutage } from '../common/error.filter';
 
 export interface TurnResponse {
   id: string;
@@ -328,11 +327,7 @@ export class TurnService {
         const outcome = await commitThroughOutage(
           () => this.repo.commitTurn(s.id, lockId, s.version, fast.rows, fast.patch, fast.turn, reply?.pendingUsage ?? null, opts.holdLock === true),
           () => this.repo.turnExists(turnId),
-          {
-            retryMs: reply ? this.config.turnCommitRetryMs : 0,
-            isOutage: isDependencyOutage,
-            onRetry: (n, err) => this.logger.warn(`turn ${turnId} of session ${s.id}: the database is out of reach at commit (attempt ${n}: ${err instanceof Error ? err.message : String(err)}); trying again`),
-          },
+          outageRetry(reply ? this.config.turnCommitRetryMs : 0, this.logger, `turn ${turnId} of session ${s.id}`),
         );
         if (outcome !== 'moved') {
           if (reply) reply.pendingUsage = undefined;

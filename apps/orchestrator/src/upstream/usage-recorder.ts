@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { insertUsageEvent, UsageEventEntity, usageEventExists } from '@so/persistence';
-import { commitThroughOutage } from '../common/commit-retry';
-import { isDependencyOutage } from '../common/error.filter';
+import { commitThroughOutage, outageRetry } from '../common/commit-retry';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { UpstreamMetrics } from './upstream-metrics';
 
@@ -60,11 +59,7 @@ export class UsageRecorder implements OnApplicationShutdown {
         return true;
       },
       () => usageEventExists(this.ds, { accountId, turnId, purpose }),
-      {
-        retryMs: this.config.turnCommitRetryMs,
-        isOutage: isDependencyOutage,
-        onRetry: (n, err) => this.logger.warn(`usage row of call ${turnId}: the database is out of reach (attempt ${n}: ${err instanceof Error ? err.message : String(err)}); trying again`),
-      },
+      outageRetry(this.config.turnCommitRetryMs, this.logger, `usage row of call ${turnId}`),
     );
   }
 
