@@ -3,6 +3,7 @@ export * from './types';
 export * from './errors';
 export * from './budget';
 export * from './window';
+export * from './bounded-map';
 export * from './rounds';
 export * from './truncation';
 export * from './rolling-policy';

@@ -1,5 +1,6 @@
 // The session window: which history is sent upstream, and the exact messages it becomes.
 import { createHash } from 'node:crypto';
+import { WeightBoundedMap } from './bounded-map';
 import { DomainError } from './errors';
 import type {
   ChatMessage,
@@ -185,10 +186,8 @@ function wireMessage<K extends object>(cache: WeakMap<K, ChatMessage>, key: K, m
 
 /** System prompts shorter than this are built each turn (cheaper than a look-up); longer ones are memoized. */
 export const SYSTEM_MEMO_MIN_CHARS = 2048;
-/** The memo's bound, in characters of prompt text (it starts over when a new prompt would pass it). */
-const SYSTEM_MEMO_MAX_CHARS = 8 * 1024 * 1024;
-const systemWire = new Map<string, ChatMessage>();
-let systemWireChars = 0;
+/** The memo, bounded at 8M characters of prompt text. */
+const systemWire = new WeightBoundedMap<string, ChatMessage>(8 * 1024 * 1024);
 
 /**
  * The system prompt's wire message. A long one is frozen and the same object for the same text (while it
@@ -199,15 +198,9 @@ let systemWireChars = 0;
 export function systemMessage(text: string): ChatMessage {
   if (text.length < SYSTEM_MEMO_MIN_CHARS) return { role: 'system', content: text };
   let out = systemWire.get(text);
-  if (out) return out;
-  out = Object.freeze({ role: 'system' as const, content: text });
-  if (text.length <= SYSTEM_MEMO_MAX_CHARS) {
-    if (systemWireChars + text.length > SYSTEM_MEMO_MAX_CHARS) {
-      systemWire.clear();
-      systemWireChars = 0;
-    }
-    systemWire.set(text, out);
-    systemWireChars += text.length;
+  if (!out) {
+    out = Object.freeze({ role: 'system' as const, content: text });
+    systemWire.set(text, out, text.length);
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import type { SeqRange, StoredMessage, WindowSpec } from '@so/domain';
+import { SYSTEM_MEMO_MIN_CHARS, WeightBoundedMap, type SeqRange, type StoredMessage, type WindowSpec } from '@so/domain';
 import { firstResultRows, insertUsageRowsSql, MessageEntity, runStatement, SessionEntity, Statement, TurnEntity, UsageEventEntity, usageRowsJson } from '@so/persistence';
 
 export interface SessionListFilter {
@@ -318,43 +318,24 @@ export function entityToStored(e: MessageEntity): StoredMessage {
   return { seq: e.seq, role: e.role, content: e.content, name: e.name, toolCallId: e.toolCallId, toolCalls: e.toolCalls, tokens: e.tokens, kind: e.kind };
 }
 
-/** System prompts this long or longer are kept (a shorter one costs less to send than to keep). */
-export const SYSTEM_PROMPT_CACHE_MIN_CHARS = 2048;
-/** The cache's bound in characters; it starts over when a new prompt would pass it. */
-const SYSTEM_PROMPT_CACHE_MAX_CHARS = 16 * 1024 * 1024;
+/** System prompts this long or longer are kept (a shorter one costs less to send than to keep; as the window's memo). */
+export const SYSTEM_PROMPT_CACHE_MIN_CHARS = SYSTEM_MEMO_MIN_CHARS;
 
-/** Long system prompts by session id, with their size in bytes as Postgres counts it (octet_length). */
+/** Long system prompts by session id, with their size in bytes as Postgres counts it (octet_length); 16M characters at most. */
 export class SystemPromptCache {
-  private readonly bySession = new Map<string, { text: string; bytes: number }>();
-  private chars = 0;
+  private readonly bySession: WeightBoundedMap<string, { text: string; bytes: number }>;
 
-  constructor(private readonly maxChars = SYSTEM_PROMPT_CACHE_MAX_CHARS) {}
+  constructor(maxChars = 16 * 1024 * 1024) {
+    this.bySession = new WeightBoundedMap(maxChars);
+  }
 
   get(sessionId: string): { text: string; bytes: number } | undefined {
     return this.bySession.get(sessionId);
   }
 
   remember(sessionId: string, text: string | null, bytes: number | null): void {
-    if (text === null || bytes === null || text.length < SYSTEM_PROMPT_CACHE_MIN_CHARS || text.length > this.maxChars) {
-      this.forget(sessionId);
-      return;
-    }
-    const had = this.bySession.get(sessionId);
-    if (had && had.text === text) return;
-    this.forget(sessionId);
-    if (this.chars + text.length > this.maxChars) {
-      this.bySession.clear();
-      this.chars = 0;
-    }
-    this.bySession.set(sessionId, { text, bytes });
-    this.chars += text.length;
-  }
-
-  private forget(sessionId: string): void {
-    const had = this.bySession.get(sessionId);
-    if (!had) return;
-    this.bySession.delete(sessionId);
-    this.chars -= had.text.length;
+    if (text === null || bytes === null || text.length < SYSTEM_PROMPT_CACHE_MIN_CHARS) this.bySession.delete(sessionId);
+    else if (this.bySession.get(sessionId)?.text !== text) this.bySession.set(sessionId, { text, bytes }, text.length);
   }
 
   get size(): number {
